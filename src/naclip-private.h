@@ -1,0 +1,185 @@
+/* naclip-private.h: internal structures shared by the modules of src/.
+ *
+ * Copyright (C) 2026 The naclipseg authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Not installed. Each section belongs to one module (named in its heading);
+ * non-static functions are naclip_<module>_*.
+ */
+
+#ifndef NACLIP_PRIVATE_H
+#define NACLIP_PRIVATE_H
+
+#include "naclip.h"
+
+G_BEGIN_DECLS
+
+/* ------------------------------------------------------------------ */
+/* safetensors.c: the container format                                 */
+
+/* Caps that bound the work any file can cause. */
+#define NACLIP_SAFETENSORS_MAX_HEADER (100u * 1000u * 1000u) /* bytes */
+#define NACLIP_SAFETENSORS_MAX_TENSORS 65536
+#define NACLIP_SAFETENSORS_MAX_RANK 8
+#define NACLIP_JSON_MAX_DEPTH 64
+
+typedef enum
+{
+  NACLIP_ST_F64,
+  NACLIP_ST_F32,
+  NACLIP_ST_F16,
+  NACLIP_ST_BF16,
+  NACLIP_ST_I64,
+  NACLIP_ST_I32,
+  NACLIP_ST_I16,
+  NACLIP_ST_I8,
+  NACLIP_ST_U64,
+  NACLIP_ST_U32,
+  NACLIP_ST_U16,
+  NACLIP_ST_U8,
+  NACLIP_ST_BOOL,
+  NACLIP_ST_F8_E4M3,
+  NACLIP_ST_F8_E5M2,
+  NACLIP_ST_OTHER, /* a dtype safetensors knows that we never use */
+} NaclipStDtype;
+
+typedef struct
+{
+  char *name;            /* tensor key, valid UTF-8 without NUL */
+  NaclipStDtype dtype;
+  const char *dtype_name; /* as written in the file (static string) */
+  guint n_dims;
+  guint64 shape[NACLIP_SAFETENSORS_MAX_RANK];
+  guint64 n_elements;    /* product of shape, overflow-checked */
+  gsize begin, end;      /* byte offsets into the data area */
+  const guint8 *data;    /* begin of the bytes inside the buffer */
+} NaclipTensor;
+
+typedef struct
+{
+  NaclipTensor *tensors; /* sorted by begin offset */
+  guint n_tensors;
+  GHashTable *by_name;   /* name -> NaclipTensor * (borrowed) */
+  GHashTable *metadata;  /* __metadata__: string -> string, may be empty */
+  const guint8 *data;    /* the data area (after the header) */
+  gsize data_size;
+} NaclipSafetensors;
+
+/* Parses and validates a complete safetensors image held in @bytes
+ * (@size bytes; usually a read-only mapping). @filename is used in error
+ * messages only. Every rule of README.md "Model files" is checked: header
+ * length, strict JSON (depth, duplicate keys, UTF-8), entry fields, dtypes,
+ * shapes, offsets (no overlap, no hole, no trailing bytes). Tensors point
+ * into @bytes, which must outlive the result.
+ * Returns a new object (naclip_safetensors_free()) or NULL with
+ * NACLIP_ERROR_FORMAT (or _UNSUPPORTED for an unusable dtype). */
+NaclipSafetensors *naclip_safetensors_parse (const guint8 *bytes, gsize size,
+    const char *filename, GError **error);
+void naclip_safetensors_free (NaclipSafetensors *st);
+const NaclipTensor *naclip_safetensors_find (const NaclipSafetensors *st,
+    const char *name);
+
+/* Strict JSON checks that json-glib does not make: nesting depth at most
+ * NACLIP_JSON_MAX_DEPTH, no duplicate key within an object, valid UTF-8 and
+ * escapes (no \u0000, no lone surrogate). Iterative (no recursion).
+ * @what names the file in messages. */
+gboolean naclip_json_check_strict (const char *text, gsize len,
+    const char *what, GError **error);
+
+/* ------------------------------------------------------------------ */
+/* model.c: weights bound to the CLIP architecture                     */
+
+typedef struct
+{
+  const float *weight; /* (n_out, n_in) row-major, PyTorch [out, in] */
+  const float *bias;   /* (n_out) or NULL */
+  guint n_out, n_in;
+} NaclipLinear;
+
+typedef struct
+{
+  const float *weight; /* (width) */
+  const float *bias;   /* (width) */
+} NaclipNorm;
+
+typedef struct
+{
+  NaclipNorm ln_1;   /* ln_1 / layer_norm1 */
+  NaclipLinear q;    /* attn.in_proj rows [0, D) / self_attn.q_proj */
+  NaclipLinear k;    /* attn.in_proj rows [D, 2D) / self_attn.k_proj */
+  NaclipLinear v;    /* attn.in_proj rows [2D, 3D) / self_attn.v_proj */
+  NaclipLinear out;  /* attn.out_proj / self_attn.out_proj */
+  NaclipNorm ln_2;   /* ln_2 / layer_norm2 */
+  NaclipLinear fc1;  /* mlp.c_fc / mlp.fc1, (mlp_width, D) */
+  NaclipLinear fc2;  /* mlp.c_proj / mlp.fc2, (D, mlp_width) */
+} NaclipBlock;
+
+typedef struct
+{
+  NaclipTowerInfo info;
+  guint head_dim;
+  guint patch_size, image_size, grid_size;
+  const float *patch_weight; /* conv1 / patch_embedding, (D, 3, P, P) */
+  const float *class_embedding; /* (D) */
+  const float *position_embedding; /* (g*g + 1, D) */
+  NaclipNorm ln_pre;  /* ln_pre / pre_layrnorm */
+  NaclipBlock *blocks; /* n_layers */
+  NaclipNorm ln_post; /* ln_post / post_layernorm */
+  NaclipLinear proj;  /* (E, D): visual_projection.weight, or visual.proj^T */
+} NaclipVisionTower;
+
+typedef struct
+{
+  NaclipTowerInfo info;
+  guint head_dim;
+  guint context_length, vocab_size;
+  const float *token_embedding;    /* (vocab, D) */
+  const float *position_embedding; /* (context, D) */
+  NaclipBlock *blocks;
+  NaclipNorm ln_final;  /* ln_final / final_layer_norm */
+  NaclipLinear proj;    /* (E, D): text_projection.weight, or its ^T */
+} NaclipTextTower;
+
+typedef struct _NaclipTokenizer NaclipTokenizer;
+
+struct _NaclipModel
+{
+  gint ref_count;
+  char *path;             /* as given to naclip_model_load */
+  char *weights_path;     /* the .safetensors file */
+  GMappedFile *mapping;   /* read-only mapping of weights_path */
+  NaclipSafetensors *st;
+  NaclipModelInfo info;
+  NaclipVisionTower vision;
+  NaclipTextTower text;   /* valid when info.has_text */
+  NaclipTokenizer *tokenizer; /* NULL when there is no merges file */
+  GPtrArray *owned;       /* buffers converted or transposed at load */
+  char text_fingerprint[65]; /* hex SHA-256 over the text weights */
+};
+
+/* ------------------------------------------------------------------ */
+/* tokenizer.c: CLIP's byte-level BPE                                  */
+
+#define NACLIP_TOKEN_SOT 49406
+#define NACLIP_TOKEN_EOT 49407
+#define NACLIP_CONTEXT_LENGTH 77
+
+/* Loads merges from a Hugging Face merges.txt or OpenAI's gzipped
+ * bpe_simple_vocab_16e6.txt.gz. NULL with NACLIP_ERROR_IO or _FORMAT
+ * (naming the line). */
+NaclipTokenizer *naclip_tokenizer_load (const char *path, GError **error);
+/* The same from bytes already in memory (for the fuzzer). */
+NaclipTokenizer *naclip_tokenizer_new_from_data (const guint8 *data,
+    gsize size, const char *what, GError **error);
+void naclip_tokenizer_free (NaclipTokenizer *tok);
+/* Encodes @text (@len bytes, or -1 for NUL-terminated) into
+ * [SOT, tokens..., EOT, 0...] of @context ids. Thread-safe. Returns the
+ * index of EOT, or -1 with NACLIP_ERROR_TEXT (invalid UTF-8 at a byte
+ * offset; too long unless @truncate). */
+gint naclip_tokenizer_encode (NaclipTokenizer *tok, const char *text,
+    gssize len, gboolean truncate, gint32 *ids, guint context,
+    GError **error);
+
+G_END_DECLS
+
+#endif /* NACLIP_PRIVATE_H */

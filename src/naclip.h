@@ -1,0 +1,442 @@
+/* naclip.h: the public API of the naclip core library.
+ *
+ * Copyright (C) 2026 The naclipseg authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Training-free open-vocabulary semantic segmentation with NACLIP
+ * (Hajimiri, Ben Ayed, Dolz, WACV 2025, arXiv 2404.08181) on CLIP ViT
+ * checkpoints stored as safetensors. This header is the only one a program
+ * needs; it depends on GLib only.
+ *
+ * Objects
+ *   NaclipModel     weights and tokenizer of one checkpoint. Immutable after
+ *                   naclip_model_load(); reference counted; may be shared by
+ *                   any number of threads and contexts.
+ *   NaclipClasses   a parsed class list: background names (label 0) and the
+ *                   user's classes (labels 1..N), each with one or more
+ *                   names (queries). Immutable.
+ *   NaclipTemplates a prompt template set ("{}" is replaced by a name).
+ *   NaclipQueries   query embeddings for a class list: [n_queries, embed_dim]
+ *                   plus the label of each query. Immutable, reference
+ *                   counted, safe to hand from the thread that computed it to
+ *                   the thread that segments.
+ *   NaclipContext   all mutable state of one segmentation stream (scratch
+ *                   buffers, per-grid caches). One per thread; NOT
+ *                   thread-safe. Buffers are sized on the first call for a
+ *                   given input size and reused: a second call with the same
+ *                   sizes allocates nothing.
+ *
+ * Images (NaclipImage)
+ *   8-bit samples. Packed formats use plane 0 only; `stride[0]` is the
+ *   distance in bytes between the first bytes of two consecutive rows and may
+ *   exceed width * bytes-per-pixel. The channel order is the one in the
+ *   format's name (NACLIP_PIXEL_BGRX: B, G, R, unused). I420 has three
+ *   planes (Y full size, U and V subsampled 2x2, sizes rounded up), NV12 two
+ *   (Y, interleaved UV); YUV is converted with the matrix and range given in
+ *   the image (BT.601 limited range by default).
+ *
+ * Label maps
+ *   One guint8 per pixel, row stride in bytes given by the caller. 0 is the
+ *   background: pixels of the background names, and pixels whose best class
+ *   probability is below NaclipParams.class_confidence_threshold. The
+ *   classes of the list are 1..N in their order. At most
+ *   NACLIP_MAX_CLASSES classes.
+ *
+ * Failure contract
+ *   Functions that can fail take a GError ** last and return FALSE or NULL
+ *   with the error set in the NACLIP_ERROR domain; messages name the file,
+ *   tensor, field or value at fault. Passing a NULL object or an impossible
+ *   argument that is a programming error triggers g_return_val_if_fail.
+ *   Nothing in the library calls exit() or abort() on bad data, prints to
+ *   stdout/stderr (logging goes through g_debug/g_info, domain "naclip"), or
+ *   changes process-global state (locale, signal handlers, floating-point
+ *   environment, environment variables).
+ *
+ * Known divergences from the authors' reference
+ *   - ftfy's mojibake repair is not reproduced (its deterministic fixes are).
+ *   - Pre-processing resizes in float and does not round to uint8 (mmseg
+ *     does), a difference of at most half a grey level.
+ */
+
+#ifndef NACLIP_H
+#define NACLIP_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#if defined(NACLIP_COMPILATION)
+#define NACLIP_API __attribute__ ((visibility ("default")))
+#else
+#define NACLIP_API
+#endif
+
+/* Most classes a list may hold: labels are guint8 and 0 is background. */
+#define NACLIP_MAX_CLASSES 255
+/* Most pyramid dilations PAMR accepts. */
+#define NACLIP_MAX_PAMR_DILATIONS 8
+
+#define NACLIP_ERROR (naclip_error_quark ())
+
+typedef enum
+{
+  /* A file could not be opened, read, mapped or written. */
+  NACLIP_ERROR_IO,
+  /* A file is malformed: safetensors container, JSON, merges, classes. */
+  NACLIP_ERROR_FORMAT,
+  /* A well-formed input the library does not support (pickle checkpoints,
+   * sharded checkpoints, dtypes it cannot use). */
+  NACLIP_ERROR_UNSUPPORTED,
+  /* The tensors or config describe an impossible or inconsistent model. */
+  NACLIP_ERROR_MODEL,
+  /* A parameter, size or string given by the caller is out of range. */
+  NACLIP_ERROR_INVALID_ARGUMENT,
+  /* A text cannot be tokenized (invalid UTF-8, longer than the context). */
+  NACLIP_ERROR_TEXT,
+  /* A large allocation failed. */
+  NACLIP_ERROR_NO_MEMORY,
+} NaclipError;
+
+NACLIP_API GQuark naclip_error_quark (void);
+
+/* ------------------------------------------------------------------ */
+/* Models                                                              */
+
+typedef struct _NaclipModel NaclipModel;
+
+typedef enum
+{
+  NACLIP_KEY_LAYOUT_HF,     /* Hugging Face CLIPModel (vision_model.*) */
+  NACLIP_KEY_LAYOUT_OPENAI, /* OpenAI / open_clip (visual.*) */
+} NaclipKeyLayout;
+
+typedef enum
+{
+  NACLIP_DTYPE_F32,
+  NACLIP_DTYPE_F16,
+  NACLIP_DTYPE_BF16,
+} NaclipDtype;
+
+typedef enum
+{
+  NACLIP_ACTIVATION_QUICK_GELU, /* x * sigmoid(1.702 x) */
+  NACLIP_ACTIVATION_GELU,       /* exact erf GELU */
+} NaclipActivation;
+
+typedef struct
+{
+  guint width;          /* D: residual stream width */
+  guint n_layers;       /* transformer blocks */
+  guint n_heads;        /* attention heads; head_dim = width / n_heads */
+  guint mlp_width;      /* hidden size of the MLP */
+  NaclipActivation activation;
+  float layer_norm_eps; /* 1e-5 for CLIP */
+  guint64 n_params;     /* parameters of this tower incl. its projection */
+} NaclipTowerInfo;
+
+typedef struct
+{
+  NaclipKeyLayout key_layout;
+  NaclipDtype dtype;        /* dtype of the stored weights (the most common) */
+  guint embed_dim;          /* E: joint embedding size */
+  NaclipTowerInfo vision;
+  guint patch_size;         /* P, px */
+  guint image_size;         /* pretrained input size, px (224) */
+  guint grid_size;          /* pretrained grid g = image_size / patch_size */
+  gboolean has_text;        /* FALSE for a vision-only checkpoint */
+  NaclipTowerInfo text;     /* zeroed when !has_text */
+  guint context_length;     /* text positions (77) */
+  guint vocab_size;         /* token embedding rows (49408) */
+  float logit_scale;        /* exp(stored logit_scale); 0 if absent */
+  guint64 n_params;         /* all tensors of the checkpoint */
+} NaclipModelInfo;
+
+/* Loads a checkpoint. @path is a directory in the Hugging Face layout
+ * (model.safetensors, config.json, merges.txt) or a .safetensors file with
+ * an optional config.json and a merges.txt beside it. F32 tensors are used
+ * in place from a read-only mapping; F16 and BF16 are widened once. Every
+ * tensor is validated (see README.md, "Model files"), and weights are
+ * scanned for NaN/Inf unless @check_weights is FALSE.
+ * Returns a new model (free with naclip_model_unref()) or NULL with
+ * NACLIP_ERROR_IO, _FORMAT, _UNSUPPORTED, _MODEL or _NO_MEMORY set. */
+NACLIP_API NaclipModel *naclip_model_load (const char *path,
+    gboolean check_weights, GError **error);
+
+/* Adds a reference. Returns @model. */
+NACLIP_API NaclipModel *naclip_model_ref (NaclipModel *model);
+
+/* Drops a reference; the last one frees the model. Accepts NULL. */
+NACLIP_API void naclip_model_unref (NaclipModel *model);
+
+/* The architecture found at load. Borrowed until the model is freed. */
+NACLIP_API const NaclipModelInfo *naclip_model_get_info (
+    const NaclipModel *model);
+
+/* The path the model was loaded from. Borrowed. */
+NACLIP_API const char *naclip_model_get_path (const NaclipModel *model);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipModel, naclip_model_unref)
+
+/* ------------------------------------------------------------------ */
+/* Parameters                                                          */
+
+typedef enum
+{
+  NACLIP_ATTENTION_NACLIP,  /* k k^T / sqrt(d) + Gaussian (the paper) */
+  NACLIP_ATTENTION_KK,      /* k k^T / sqrt(d) */
+  NACLIP_ATTENTION_NONLY,   /* Gaussian only, scaled */
+  NACLIP_ATTENTION_CSA,     /* SCLIP: softmax(q q^T) + softmax(k k^T) */
+  NACLIP_ATTENTION_VANILLA, /* CLIP's q k^T */
+} NaclipAttention;
+
+typedef enum
+{
+  NACLIP_ARCH_REDUCED, /* last block: attention only, no residual, no MLP */
+  NACLIP_ARCH_VANILLA, /* last block keeps its residuals and MLP */
+} NaclipArch;
+
+typedef enum
+{
+  NACLIP_PRECISION_AUTO, /* bf16 where the CPU and the build allow it */
+  NACLIP_PRECISION_FP32,
+  NACLIP_PRECISION_BF16,
+} NaclipPrecision;
+
+typedef struct
+{
+  /* Short side of the processed image, px; 0 keeps the input size
+   * (reference: Resize scale (2048, 336)). */
+  guint inference_size;
+  /* Sliding-window crop, px; 0 encodes the whole image at once
+   * (reference: slide_crop). */
+  guint slide_crop;
+  /* Sliding-window stride, px (reference: slide_stride). */
+  guint slide_stride;
+  NaclipAttention attention;
+  NaclipArch arch;
+  /* Gaussian sigma of the neighbourhood bias, in patches
+   * (reference: gaussian_std). */
+  float gaussian_std;
+  /* Softmax temperature applied to cosine logits (reference: logit_scale). */
+  float logit_scale;
+  /* PAMR iterations; 0 disables PAMR (reference: pamr_steps). */
+  guint pamr_steps;
+  /* PAMR dilations, px (reference: pamr_stride). */
+  guint pamr_dilations[NACLIP_MAX_PAMR_DILATIONS];
+  guint n_pamr_dilations;
+  /* Pixels whose best class probability is below this get label 0
+   * (reference: prob_thd). */
+  float class_confidence_threshold;
+  /* Worker threads for everything the library runs. */
+  guint threads;
+  NaclipPrecision precision;
+} NaclipParams;
+
+/* The paper's settings: inference_size 336, whole image (slide_crop 0,
+ * slide_stride 112), attention naclip, arch reduced, gaussian_std 5,
+ * logit_scale 40, PAMR 10 steps with dilations (8, 16), threshold 0,
+ * 2 threads, precision auto. */
+NACLIP_API NaclipParams naclip_params_default (void);
+
+/* Checks every field; on failure sets NACLIP_ERROR_INVALID_ARGUMENT naming
+ * the field and the value. */
+NACLIP_API gboolean naclip_params_validate (const NaclipParams *params,
+    GError **error);
+
+/* Parses/prints the enum names used by the CLI and the element
+ * ("naclip", "kk", "nonly", "csa", "vanilla"; "reduced", "vanilla";
+ * "auto", "fp32", "bf16"). The parsers return FALSE for unknown names. */
+NACLIP_API gboolean naclip_attention_from_string (const char *s,
+    NaclipAttention *out);
+NACLIP_API const char *naclip_attention_to_string (NaclipAttention a);
+NACLIP_API gboolean naclip_arch_from_string (const char *s, NaclipArch *out);
+NACLIP_API const char *naclip_arch_to_string (NaclipArch a);
+NACLIP_API gboolean naclip_precision_from_string (const char *s,
+    NaclipPrecision *out);
+NACLIP_API const char *naclip_precision_to_string (NaclipPrecision p);
+
+/* Parses "8,16" into @out (at most NACLIP_MAX_PAMR_DILATIONS values, each
+ * >= 1). Returns FALSE with NACLIP_ERROR_INVALID_ARGUMENT otherwise. */
+NACLIP_API gboolean naclip_parse_dilations (const char *s,
+    guint out[NACLIP_MAX_PAMR_DILATIONS], guint *n_out, GError **error);
+
+/* ------------------------------------------------------------------ */
+/* Classes, templates and query embeddings                             */
+
+typedef struct _NaclipClasses NaclipClasses;
+typedef struct _NaclipTemplates NaclipTemplates;
+typedef struct _NaclipQueries NaclipQueries;
+
+/* Parses a class string: commas separate classes, '|' separates the names
+ * of one class ("sky,road,person|man|woman"). @background, if not NULL,
+ * lists the names whose pixels get label 0, separated by '|' or ','.
+ * Leading and trailing white space of names is removed; empty items are
+ * dropped (logged). Returns NULL with NACLIP_ERROR_INVALID_ARGUMENT for an
+ * empty list, a duplicate name, invalid UTF-8, an embedded NUL, a string
+ * above the size caps, or more than NACLIP_MAX_CLASSES classes. */
+NACLIP_API NaclipClasses *naclip_classes_parse (const char *classes,
+    const char *background, GError **error);
+
+/* Loads a class file in the authors' format: one class per line, its names
+ * separated by ", ". A first line starting with "background:" holds the
+ * background names instead of a class. @background, if not NULL, adds
+ * background names as in naclip_classes_parse(). */
+NACLIP_API NaclipClasses *naclip_classes_load (const char *path,
+    const char *background, GError **error);
+
+NACLIP_API void naclip_classes_free (NaclipClasses *classes);
+/* Classes of the list, background excluded: labels 1..n. */
+NACLIP_API guint naclip_classes_get_n_classes (const NaclipClasses *classes);
+/* The display name of @label: its first name, "background" for 0. */
+NACLIP_API const char *naclip_classes_get_name (const NaclipClasses *classes,
+    guint label);
+/* Queries: background names first, then every name of class 1, 2, ... */
+NACLIP_API guint naclip_classes_get_n_queries (const NaclipClasses *classes);
+NACLIP_API const char *naclip_classes_get_query (const NaclipClasses *classes,
+    guint query);
+NACLIP_API guint naclip_classes_get_query_label (
+    const NaclipClasses *classes, guint query);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipClasses, naclip_classes_free)
+
+/* Template sets: "imagenet80" (the 80 OpenAI ImageNet templates, the
+ * default), "single" ("a photo of a {}."), or the path of a file with one
+ * template per line, each containing "{}" once. */
+NACLIP_API NaclipTemplates *naclip_templates_load (const char *name_or_path,
+    GError **error);
+NACLIP_API void naclip_templates_free (NaclipTemplates *templates);
+NACLIP_API guint naclip_templates_get_n (const NaclipTemplates *templates);
+NACLIP_API const char *naclip_templates_get (
+    const NaclipTemplates *templates, guint i);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipTemplates, naclip_templates_free)
+
+typedef struct
+{
+  /* Directory of the embedding cache; NULL = $XDG_CACHE_HOME/naclipseg. */
+  const char *cache_dir;
+  gboolean use_cache;
+  guint threads;
+  NaclipPrecision precision;
+  /* Truncate prompts longer than the context (end token kept last) instead
+   * of failing. */
+  gboolean truncate;
+} NaclipEncodeOptions;
+
+/* use_cache TRUE, default cache dir, 2 threads, precision auto, no
+ * truncation. */
+NACLIP_API NaclipEncodeOptions naclip_encode_options_default (void);
+
+/* Embeds every query of @classes with the text tower: each name in every
+ * template, L2-normalised, averaged, L2-normalised again (NACLIP-SPEC 2).
+ * Thread-safe with respect to @model; may take a second, so call it off
+ * any real-time thread. Returns new queries (naclip_queries_unref()) or
+ * NULL with NACLIP_ERROR_TEXT, _MODEL (no text tower), _IO. */
+NACLIP_API NaclipQueries *naclip_queries_encode (NaclipModel *model,
+    const NaclipClasses *classes, const NaclipTemplates *templates,
+    const NaclipEncodeOptions *options, GError **error);
+
+/* Wraps given embeddings [n_queries, dim] (row-major; copied) for
+ * @classes; n_queries must equal naclip_classes_get_n_queries(). Rows are
+ * used as given (not re-normalised). */
+NACLIP_API NaclipQueries *naclip_queries_new (const NaclipClasses *classes,
+    const float *embeddings, guint n_queries, guint dim, GError **error);
+
+NACLIP_API NaclipQueries *naclip_queries_ref (NaclipQueries *queries);
+NACLIP_API void naclip_queries_unref (NaclipQueries *queries);
+NACLIP_API guint naclip_queries_get_n (const NaclipQueries *queries);
+NACLIP_API guint naclip_queries_get_dim (const NaclipQueries *queries);
+/* [n, dim] row-major. Borrowed. */
+NACLIP_API const float *naclip_queries_get_embeddings (
+    const NaclipQueries *queries);
+/* The class list the queries belong to. Borrowed. */
+NACLIP_API const NaclipClasses *naclip_queries_get_classes (
+    const NaclipQueries *queries);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipQueries, naclip_queries_unref)
+
+/* ------------------------------------------------------------------ */
+/* Images and segmentation                                             */
+
+typedef enum
+{
+  NACLIP_PIXEL_RGB,
+  NACLIP_PIXEL_BGR,
+  NACLIP_PIXEL_RGBA,
+  NACLIP_PIXEL_BGRA,
+  NACLIP_PIXEL_ARGB,
+  NACLIP_PIXEL_ABGR,
+  NACLIP_PIXEL_RGBX,
+  NACLIP_PIXEL_BGRX,
+  NACLIP_PIXEL_XRGB,
+  NACLIP_PIXEL_XBGR,
+  NACLIP_PIXEL_I420,
+  NACLIP_PIXEL_NV12,
+} NaclipPixelFormat;
+
+typedef enum
+{
+  NACLIP_YUV_BT601_LIMITED,
+  NACLIP_YUV_BT709_LIMITED,
+  NACLIP_YUV_BT601_FULL,
+  NACLIP_YUV_BT709_FULL,
+} NaclipYuvMatrix;
+
+typedef struct
+{
+  NaclipPixelFormat format;
+  guint width;  /* px */
+  guint height; /* px */
+  const guint8 *data[3]; /* planes; unused ones NULL */
+  gsize stride[3];       /* bytes per row of each plane */
+  NaclipYuvMatrix yuv_matrix; /* YUV formats only */
+} NaclipImage;
+
+/* Checks that @image's geometry is consistent (non-zero size, strides large
+ * enough, planes present). */
+NACLIP_API gboolean naclip_image_validate (const NaclipImage *image,
+    GError **error);
+
+typedef struct _NaclipContext NaclipContext;
+
+/* Called by naclip_context_segment() for each stage when set: @name is the
+ * stage ("input", "block", "features", "queries", "logits", "refined",
+ * "probs", "labels"), @data is row-major with @n_dims dimensions @shape,
+ * float32 except "labels" (gint32). Borrowed for the call only. */
+typedef void (*NaclipDumpFunc) (const char *name, const gsize *shape,
+    guint n_dims, gboolean is_int32, const void *data, gpointer user_data);
+
+/* A context for @model (referenced). Returns NULL with _NO_MEMORY. */
+NACLIP_API NaclipContext *naclip_context_new (NaclipModel *model,
+    GError **error);
+NACLIP_API void naclip_context_free (NaclipContext *ctx);
+
+/* Sets the parameters for following calls (validated; the old ones are
+ * kept on failure). */
+NACLIP_API gboolean naclip_context_set_params (NaclipContext *ctx,
+    const NaclipParams *params, GError **error);
+NACLIP_API void naclip_context_set_dump_func (NaclipContext *ctx,
+    NaclipDumpFunc func, gpointer user_data);
+
+/* Segments @image. The label map has @out_width x @out_height pixels (the
+ * image size reproduces the paper; the processing size is cheaper for
+ * video) and PAMR runs at that size. @labels: out_height rows of
+ * @labels_stride bytes. @probs, if not NULL, receives the class
+ * probabilities [n_classes + 1, out_height, out_width] (row 0 background,
+ * 0 where no background names exist). Returns FALSE with
+ * NACLIP_ERROR_INVALID_ARGUMENT (image too small, bad size) or _NO_MEMORY. */
+NACLIP_API gboolean naclip_context_segment (NaclipContext *ctx,
+    NaclipQueries *queries, const NaclipImage *image, guint out_width,
+    guint out_height, guint8 *labels, gsize labels_stride, float *probs,
+    GError **error);
+
+/* The size the image is processed at for the current params
+ * (inference_size applied to @width x @height). */
+NACLIP_API void naclip_context_get_processing_size (const NaclipContext *ctx,
+    guint width, guint height, guint *out_width, guint *out_height);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipContext, naclip_context_free)
+
+G_END_DECLS
+
+#endif /* NACLIP_H */

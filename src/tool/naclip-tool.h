@@ -1,0 +1,18 @@
+/* naclip-tool.h: the subcommands of the naclip command-line tool.
+ *
+ * Copyright (C) 2026 The naclipseg authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Each subcommand parses its own options from argv (argv[0] is its name)
+ * and returns the process exit status. They print results to stdout and
+ * errors to stderr.
+ */
+
+#ifndef NACLIP_TOOL_H
+#define NACLIP_TOOL_H
+
+#include "naclip.h"
+
+int naclip_cmd_info (int argc, char **argv);
+
+#endif /* NACLIP_TOOL_H */
