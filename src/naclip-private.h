@@ -45,23 +45,23 @@ typedef enum
 
 typedef struct
 {
-  char *name;            /* tensor key, valid UTF-8 without NUL */
+  char *name; /* tensor key, valid UTF-8 without NUL */
   NaclipStDtype dtype;
   const char *dtype_name; /* as written in the file (static string) */
   guint n_dims;
   guint64 shape[NACLIP_SAFETENSORS_MAX_RANK];
-  guint64 n_elements;    /* product of shape, overflow-checked */
-  gsize begin, end;      /* byte offsets into the data area */
-  const guint8 *data;    /* begin of the bytes inside the buffer */
+  guint64 n_elements; /* product of shape, overflow-checked */
+  gsize begin, end;   /* byte offsets into the data area */
+  const guint8 *data; /* begin of the bytes inside the buffer */
 } NaclipTensor;
 
 typedef struct
 {
   NaclipTensor *tensors; /* sorted by begin offset */
   guint n_tensors;
-  GHashTable *by_name;   /* name -> NaclipTensor * (borrowed) */
-  GHashTable *metadata;  /* __metadata__: string -> string, may be empty */
-  const guint8 *data;    /* the data area (after the header) */
+  GHashTable *by_name;  /* name -> NaclipTensor * (borrowed) */
+  GHashTable *metadata; /* __metadata__: string -> string, may be empty */
+  const guint8 *data;   /* the data area (after the header) */
   gsize data_size;
 } NaclipSafetensors;
 
@@ -73,18 +73,18 @@ typedef struct
  * into @bytes, which must outlive the result.
  * Returns a new object (naclip_safetensors_free()) or NULL with
  * NACLIP_ERROR_FORMAT (or _UNSUPPORTED for an unusable dtype). */
-NaclipSafetensors *naclip_safetensors_parse (const guint8 *bytes, gsize size,
-    const char *filename, GError **error);
+NaclipSafetensors *naclip_safetensors_parse (
+    const guint8 *bytes, gsize size, const char *filename, GError **error);
 void naclip_safetensors_free (NaclipSafetensors *st);
-const NaclipTensor *naclip_safetensors_find (const NaclipSafetensors *st,
-    const char *name);
+const NaclipTensor *naclip_safetensors_find (
+    const NaclipSafetensors *st, const char *name);
 
 /* Strict JSON checks that json-glib does not make: nesting depth at most
  * NACLIP_JSON_MAX_DEPTH, no duplicate key within an object, valid UTF-8 and
  * escapes (no \u0000, no lone surrogate). Iterative (no recursion).
  * @what names the file in messages. */
-gboolean naclip_json_check_strict (const char *text, gsize len,
-    const char *what, GError **error);
+gboolean naclip_json_check_strict (
+    const char *text, gsize len, const char *what, GError **error);
 
 /* ------------------------------------------------------------------ */
 /* model.c: weights bound to the CLIP architecture                     */
@@ -104,14 +104,14 @@ typedef struct
 
 typedef struct
 {
-  NaclipNorm ln_1;   /* ln_1 / layer_norm1 */
-  NaclipLinear q;    /* attn.in_proj rows [0, D) / self_attn.q_proj */
-  NaclipLinear k;    /* attn.in_proj rows [D, 2D) / self_attn.k_proj */
-  NaclipLinear v;    /* attn.in_proj rows [2D, 3D) / self_attn.v_proj */
-  NaclipLinear out;  /* attn.out_proj / self_attn.out_proj */
-  NaclipNorm ln_2;   /* ln_2 / layer_norm2 */
-  NaclipLinear fc1;  /* mlp.c_fc / mlp.fc1, (mlp_width, D) */
-  NaclipLinear fc2;  /* mlp.c_proj / mlp.fc2, (D, mlp_width) */
+  NaclipNorm ln_1;  /* ln_1 / layer_norm1 */
+  NaclipLinear q;   /* attn.in_proj rows [0, D) / self_attn.q_proj */
+  NaclipLinear k;   /* attn.in_proj rows [D, 2D) / self_attn.k_proj */
+  NaclipLinear v;   /* attn.in_proj rows [2D, 3D) / self_attn.v_proj */
+  NaclipLinear out; /* attn.out_proj / self_attn.out_proj */
+  NaclipNorm ln_2;  /* ln_2 / layer_norm2 */
+  NaclipLinear fc1; /* mlp.c_fc / mlp.fc1, (mlp_width, D) */
+  NaclipLinear fc2; /* mlp.c_proj / mlp.fc2, (D, mlp_width) */
 } NaclipBlock;
 
 typedef struct
@@ -119,13 +119,13 @@ typedef struct
   NaclipTowerInfo info;
   guint head_dim;
   guint patch_size, image_size, grid_size;
-  const float *patch_weight; /* conv1 / patch_embedding, (D, 3, P, P) */
-  const float *class_embedding; /* (D) */
+  const float *patch_weight;       /* conv1 / patch_embedding, (D, 3, P, P) */
+  const float *class_embedding;    /* (D) */
   const float *position_embedding; /* (g*g + 1, D) */
-  NaclipNorm ln_pre;  /* ln_pre / pre_layrnorm */
-  NaclipBlock *blocks; /* n_layers */
-  NaclipNorm ln_post; /* ln_post / post_layernorm */
-  NaclipLinear proj;  /* (E, D): visual_projection.weight, or visual.proj^T */
+  NaclipNorm ln_pre;               /* ln_pre / pre_layrnorm */
+  NaclipBlock *blocks;             /* n_layers */
+  NaclipNorm ln_post;              /* ln_post / post_layernorm */
+  NaclipLinear proj; /* (E, D): visual_projection.weight, or visual.proj^T */
 } NaclipVisionTower;
 
 typedef struct
@@ -136,8 +136,8 @@ typedef struct
   const float *token_embedding;    /* (vocab, D) */
   const float *position_embedding; /* (context, D) */
   NaclipBlock *blocks;
-  NaclipNorm ln_final;  /* ln_final / final_layer_norm */
-  NaclipLinear proj;    /* (E, D): text_projection.weight, or its ^T */
+  NaclipNorm ln_final; /* ln_final / final_layer_norm */
+  NaclipLinear proj;   /* (E, D): text_projection.weight, or its ^T */
 } NaclipTextTower;
 
 typedef struct _NaclipTokenizer NaclipTokenizer;
@@ -145,16 +145,16 @@ typedef struct _NaclipTokenizer NaclipTokenizer;
 struct _NaclipModel
 {
   gint ref_count;
-  char *path;             /* as given to naclip_model_load */
-  char *weights_path;     /* the .safetensors file */
-  GMappedFile *mapping;   /* read-only mapping of weights_path */
+  char *path;           /* as given to naclip_model_load */
+  char *weights_path;   /* the .safetensors file */
+  GMappedFile *mapping; /* read-only mapping of weights_path */
   NaclipSafetensors *st;
   NaclipModelInfo info;
   NaclipVisionTower vision;
-  NaclipTextTower text;   /* valid when info.has_text */
+  NaclipTextTower text;       /* valid when info.has_text */
   NaclipTokenizer *tokenizer; /* NULL when there is no merges file */
-  GPtrArray *owned;       /* buffers converted or transposed at load */
-  char text_fingerprint[65]; /* hex SHA-256 over the text weights */
+  GPtrArray *owned;           /* buffers converted or transposed at load */
+  char text_fingerprint[65];  /* hex SHA-256 over the text weights */
 };
 
 /* ------------------------------------------------------------------ */
@@ -169,16 +169,91 @@ struct _NaclipModel
  * (naming the line). */
 NaclipTokenizer *naclip_tokenizer_load (const char *path, GError **error);
 /* The same from bytes already in memory (for the fuzzer). */
-NaclipTokenizer *naclip_tokenizer_new_from_data (const guint8 *data,
-    gsize size, const char *what, GError **error);
+NaclipTokenizer *naclip_tokenizer_new_from_data (
+    const guint8 *data, gsize size, const char *what, GError **error);
 void naclip_tokenizer_free (NaclipTokenizer *tok);
 /* Encodes @text (@len bytes, or -1 for NUL-terminated) into
  * [SOT, tokens..., EOT, 0...] of @context ids. Thread-safe. Returns the
  * index of EOT, or -1 with NACLIP_ERROR_TEXT (invalid UTF-8 at a byte
  * offset; too long unless @truncate). */
 gint naclip_tokenizer_encode (NaclipTokenizer *tok, const char *text,
-    gssize len, gboolean truncate, gint32 *ids, guint context,
+    gssize len, gboolean truncate, gint32 *ids, guint context, GError **error);
+
+/* ------------------------------------------------------------------ */
+/* matmul.c: the backend seam for matrix products (BLAS and oneDNN     */
+/* appear only there and in ops.c)                                     */
+
+/* out (m, lin->n_out) = x (m, lin->n_in) . lin->weight^T + lin->bias.
+ * Row strides @ldo and @ldx in floats. */
+void naclip_matmul_linear (float *out, gsize ldo, const float *x, gsize ldx,
+    const NaclipLinear *lin, gsize m);
+
+/* c (m, n) = alpha * a (m, k) . op(b) + beta * c, where op(b) is b^T for
+ * b stored (n, k) when @trans_b, else b stored (k, n). Row-major, strides
+ * in floats. */
+void naclip_matmul_sgemm (gboolean trans_b, gsize m, gsize n, gsize k,
+    float alpha, const float *a, gsize lda, const float *b, gsize ldb,
+    float beta, float *c, gsize ldc);
+
+/* ------------------------------------------------------------------ */
+/* vision.c: the ViT with the NACLIP last block                        */
+
+typedef struct _NaclipVisionScratch NaclipVisionScratch;
+
+NaclipVisionScratch *naclip_vision_scratch_new (void);
+void naclip_vision_scratch_free (NaclipVisionScratch *s);
+
+/* Encodes @n_images normalised planar images (n_images, 3, height, width)
+ * (pixels beyond grid * patch are ignored) into L2-normalised patch
+ * features (n_images, grid_h * grid_w, embed_dim), row-major, patch index
+ * = row * grid_w + col. If @block_out is not NULL it receives the tokens of
+ * image 0 after the last block, class token first (n_tokens, width).
+ * Positional embeddings and the Gaussian bias are cached in @s per grid;
+ * activations are (re)allocated only when the shape grows.
+ * Fails with NACLIP_ERROR_INVALID_ARGUMENT if the image is smaller than one
+ * patch, _NO_MEMORY if a buffer cannot be allocated. */
+gboolean naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
+    const NaclipParams *params, const float *pixels, guint n_images,
+    guint height, guint width, float *features, float *block_out,
     GError **error);
+
+/* ------------------------------------------------------------------ */
+/* image.c: conversion, normalisation, resampling                      */
+
+/* CLIP's normalisation on the 0..255 scale (NACLIP-SPEC 1). */
+#define NACLIP_MEAN_R 122.771f
+#define NACLIP_MEAN_G 116.746f
+#define NACLIP_MEAN_B 104.094f
+#define NACLIP_STD_R 68.501f
+#define NACLIP_STD_G 66.632f
+#define NACLIP_STD_B 70.323f
+
+/* The size mmseg's Resize(scale=(2048, short), keep_ratio=True) gives. */
+void naclip_image_scaled_size (guint width, guint height, guint short_side,
+    guint *out_width, guint *out_height);
+
+/* Converts @image to RGB, resizes it bilinearly (half-pixel centres, no
+ * anti-aliasing, in float) to out_width x out_height and normalises it:
+ * out (3, out_height, out_width). */
+void naclip_image_preprocess (
+    const NaclipImage *image, guint out_width, guint out_height, float *out);
+
+/* Bilinear resize of @n_channels planes (align_corners False, PyTorch
+ * rules): in (n_channels, in_h, in_w) -> out (n_channels, out_h, out_w). */
+void naclip_image_resize_bilinear (const float *in, guint n_channels,
+    guint in_h, guint in_w, float *out, guint out_h, guint out_w);
+
+/* ------------------------------------------------------------------ */
+/* pamr.c: pixel-adaptive mask refinement                              */
+
+/* Refines @mask (n_channels, height, width) in place with the affinities
+ * of @image (3, height, width) (NACLIP-SPEC 5). @work must hold
+ * naclip_pamr_work_size() floats. */
+gsize naclip_pamr_work_size (
+    guint n_channels, guint height, guint width, guint n_dilations);
+void naclip_pamr (const float *image, float *mask, guint n_channels,
+    guint height, guint width, guint steps, const guint *dilations,
+    guint n_dilations, float *work);
 
 G_END_DECLS
 

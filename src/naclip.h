@@ -125,10 +125,10 @@ typedef enum
 
 typedef struct
 {
-  guint width;          /* D: residual stream width */
-  guint n_layers;       /* transformer blocks */
-  guint n_heads;        /* attention heads; head_dim = width / n_heads */
-  guint mlp_width;      /* hidden size of the MLP */
+  guint width;     /* D: residual stream width */
+  guint n_layers;  /* transformer blocks */
+  guint n_heads;   /* attention heads; head_dim = width / n_heads */
+  guint mlp_width; /* hidden size of the MLP */
   NaclipActivation activation;
   float layer_norm_eps; /* 1e-5 for CLIP */
   guint64 n_params;     /* parameters of this tower incl. its projection */
@@ -137,18 +137,18 @@ typedef struct
 typedef struct
 {
   NaclipKeyLayout key_layout;
-  NaclipDtype dtype;        /* dtype of the stored weights (the most common) */
-  guint embed_dim;          /* E: joint embedding size */
+  NaclipDtype dtype; /* dtype of the stored weights (the most common) */
+  guint embed_dim;   /* E: joint embedding size */
   NaclipTowerInfo vision;
-  guint patch_size;         /* P, px */
-  guint image_size;         /* pretrained input size, px (224) */
-  guint grid_size;          /* pretrained grid g = image_size / patch_size */
-  gboolean has_text;        /* FALSE for a vision-only checkpoint */
-  NaclipTowerInfo text;     /* zeroed when !has_text */
-  guint context_length;     /* text positions (77) */
-  guint vocab_size;         /* token embedding rows (49408) */
-  float logit_scale;        /* exp(stored logit_scale); 0 if absent */
-  guint64 n_params;         /* all tensors of the checkpoint */
+  guint patch_size;     /* P, px */
+  guint image_size;     /* pretrained input size, px (224) */
+  guint grid_size;      /* pretrained grid g = image_size / patch_size */
+  gboolean has_text;    /* FALSE for a vision-only checkpoint */
+  NaclipTowerInfo text; /* zeroed when !has_text */
+  guint context_length; /* text positions (77) */
+  guint vocab_size;     /* token embedding rows (49408) */
+  float logit_scale;    /* exp(stored logit_scale); 0 if absent */
+  guint64 n_params;     /* all tensors of the checkpoint */
 } NaclipModelInfo;
 
 /* Loads a checkpoint. @path is a directory in the Hugging Face layout
@@ -159,8 +159,8 @@ typedef struct
  * scanned for NaN/Inf unless @check_weights is FALSE.
  * Returns a new model (free with naclip_model_unref()) or NULL with
  * NACLIP_ERROR_IO, _FORMAT, _UNSUPPORTED, _MODEL or _NO_MEMORY set. */
-NACLIP_API NaclipModel *naclip_model_load (const char *path,
-    gboolean check_weights, GError **error);
+NACLIP_API NaclipModel *naclip_model_load (
+    const char *path, gboolean check_weights, GError **error);
 
 /* Adds a reference. Returns @model. */
 NACLIP_API NaclipModel *naclip_model_ref (NaclipModel *model);
@@ -240,19 +240,19 @@ NACLIP_API NaclipParams naclip_params_default (void);
 
 /* Checks every field; on failure sets NACLIP_ERROR_INVALID_ARGUMENT naming
  * the field and the value. */
-NACLIP_API gboolean naclip_params_validate (const NaclipParams *params,
-    GError **error);
+NACLIP_API gboolean naclip_params_validate (
+    const NaclipParams *params, GError **error);
 
 /* Parses/prints the enum names used by the CLI and the element
  * ("naclip", "kk", "nonly", "csa", "vanilla"; "reduced", "vanilla";
  * "auto", "fp32", "bf16"). The parsers return FALSE for unknown names. */
-NACLIP_API gboolean naclip_attention_from_string (const char *s,
-    NaclipAttention *out);
+NACLIP_API gboolean naclip_attention_from_string (
+    const char *s, NaclipAttention *out);
 NACLIP_API const char *naclip_attention_to_string (NaclipAttention a);
 NACLIP_API gboolean naclip_arch_from_string (const char *s, NaclipArch *out);
 NACLIP_API const char *naclip_arch_to_string (NaclipArch a);
-NACLIP_API gboolean naclip_precision_from_string (const char *s,
-    NaclipPrecision *out);
+NACLIP_API gboolean naclip_precision_from_string (
+    const char *s, NaclipPrecision *out);
 NACLIP_API const char *naclip_precision_to_string (NaclipPrecision p);
 
 /* Parses "8,16" into @out (at most NACLIP_MAX_PAMR_DILATIONS values, each
@@ -274,26 +274,26 @@ typedef struct _NaclipQueries NaclipQueries;
  * dropped (logged). Returns NULL with NACLIP_ERROR_INVALID_ARGUMENT for an
  * empty list, a duplicate name, invalid UTF-8, an embedded NUL, a string
  * above the size caps, or more than NACLIP_MAX_CLASSES classes. */
-NACLIP_API NaclipClasses *naclip_classes_parse (const char *classes,
-    const char *background, GError **error);
+NACLIP_API NaclipClasses *naclip_classes_parse (
+    const char *classes, const char *background, GError **error);
 
 /* Loads a class file in the authors' format: one class per line, its names
  * separated by ", ". A first line starting with "background:" holds the
  * background names instead of a class. @background, if not NULL, adds
  * background names as in naclip_classes_parse(). */
-NACLIP_API NaclipClasses *naclip_classes_load (const char *path,
-    const char *background, GError **error);
+NACLIP_API NaclipClasses *naclip_classes_load (
+    const char *path, const char *background, GError **error);
 
 NACLIP_API void naclip_classes_free (NaclipClasses *classes);
 /* Classes of the list, background excluded: labels 1..n. */
 NACLIP_API guint naclip_classes_get_n_classes (const NaclipClasses *classes);
 /* The display name of @label: its first name, "background" for 0. */
-NACLIP_API const char *naclip_classes_get_name (const NaclipClasses *classes,
-    guint label);
+NACLIP_API const char *naclip_classes_get_name (
+    const NaclipClasses *classes, guint label);
 /* Queries: background names first, then every name of class 1, 2, ... */
 NACLIP_API guint naclip_classes_get_n_queries (const NaclipClasses *classes);
-NACLIP_API const char *naclip_classes_get_query (const NaclipClasses *classes,
-    guint query);
+NACLIP_API const char *naclip_classes_get_query (
+    const NaclipClasses *classes, guint query);
 NACLIP_API guint naclip_classes_get_query_label (
     const NaclipClasses *classes, guint query);
 
@@ -302,8 +302,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipClasses, naclip_classes_free)
 /* Template sets: "imagenet80" (the 80 OpenAI ImageNet templates, the
  * default), "single" ("a photo of a {}."), or the path of a file with one
  * template per line, each containing "{}" once. */
-NACLIP_API NaclipTemplates *naclip_templates_load (const char *name_or_path,
-    GError **error);
+NACLIP_API NaclipTemplates *naclip_templates_load (
+    const char *name_or_path, GError **error);
 NACLIP_API void naclip_templates_free (NaclipTemplates *templates);
 NACLIP_API guint naclip_templates_get_n (const NaclipTemplates *templates);
 NACLIP_API const char *naclip_templates_get (
@@ -385,17 +385,17 @@ typedef enum
 typedef struct
 {
   NaclipPixelFormat format;
-  guint width;  /* px */
-  guint height; /* px */
-  const guint8 *data[3]; /* planes; unused ones NULL */
-  gsize stride[3];       /* bytes per row of each plane */
+  guint width;                /* px */
+  guint height;               /* px */
+  const guint8 *data[3];      /* planes; unused ones NULL */
+  gsize stride[3];            /* bytes per row of each plane */
   NaclipYuvMatrix yuv_matrix; /* YUV formats only */
 } NaclipImage;
 
 /* Checks that @image's geometry is consistent (non-zero size, strides large
  * enough, planes present). */
-NACLIP_API gboolean naclip_image_validate (const NaclipImage *image,
-    GError **error);
+NACLIP_API gboolean naclip_image_validate (
+    const NaclipImage *image, GError **error);
 
 typedef struct _NaclipContext NaclipContext;
 
@@ -407,16 +407,16 @@ typedef void (*NaclipDumpFunc) (const char *name, const gsize *shape,
     guint n_dims, gboolean is_int32, const void *data, gpointer user_data);
 
 /* A context for @model (referenced). Returns NULL with _NO_MEMORY. */
-NACLIP_API NaclipContext *naclip_context_new (NaclipModel *model,
-    GError **error);
+NACLIP_API NaclipContext *naclip_context_new (
+    NaclipModel *model, GError **error);
 NACLIP_API void naclip_context_free (NaclipContext *ctx);
 
 /* Sets the parameters for following calls (validated; the old ones are
  * kept on failure). */
-NACLIP_API gboolean naclip_context_set_params (NaclipContext *ctx,
-    const NaclipParams *params, GError **error);
-NACLIP_API void naclip_context_set_dump_func (NaclipContext *ctx,
-    NaclipDumpFunc func, gpointer user_data);
+NACLIP_API gboolean naclip_context_set_params (
+    NaclipContext *ctx, const NaclipParams *params, GError **error);
+NACLIP_API void naclip_context_set_dump_func (
+    NaclipContext *ctx, NaclipDumpFunc func, gpointer user_data);
 
 /* Segments @image. The label map has @out_width x @out_height pixels (the
  * image size reproduces the paper; the processing size is cheaper for

@@ -15,7 +15,7 @@
 
 #include "naclip-private.h"
 
-G_DEFINE_QUARK (naclip-error-quark, naclip_error)
+G_DEFINE_QUARK (naclip - error - quark, naclip_error)
 
 NaclipParams
 naclip_params_default (void)
@@ -29,7 +29,7 @@ naclip_params_default (void)
     .gaussian_std = 5.0f,
     .logit_scale = 40.0f,
     .pamr_steps = 10,
-    .pamr_dilations = {8, 16},
+    .pamr_dilations = { 8, 16 },
     .n_pamr_dilations = 2,
     .class_confidence_threshold = 0.0f,
     .threads = 2,
@@ -65,28 +65,28 @@ naclip_params_validate (const NaclipParams *p, GError **error)
         MAX_SIZE_PX);
     return FALSE;
   }
-  if ((guint) p->attention > NACLIP_ATTENTION_VANILLA) {
+  if ((guint)p->attention > NACLIP_ATTENTION_VANILLA) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-        "attention %d is not a NaclipAttention", (int) p->attention);
+        "attention %d is not a NaclipAttention", (int)p->attention);
     return FALSE;
   }
-  if ((guint) p->arch > NACLIP_ARCH_VANILLA) {
+  if ((guint)p->arch > NACLIP_ARCH_VANILLA) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-        "arch %d is not a NaclipArch", (int) p->arch);
+        "arch %d is not a NaclipArch", (int)p->arch);
     return FALSE;
   }
   if (!isfinite (p->gaussian_std) || p->gaussian_std <= 0.0f
       || p->gaussian_std > 1e4f) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "gaussian-std %g is out of range (> 0 and <= 10000)",
-        (double) p->gaussian_std);
+        (double)p->gaussian_std);
     return FALSE;
   }
   if (!isfinite (p->logit_scale) || p->logit_scale <= 0.0f
       || p->logit_scale > 1e4f) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "logit-scale %g is out of range (> 0 and <= 10000)",
-        (double) p->logit_scale);
+        (double)p->logit_scale);
     return FALSE;
   }
   if (p->pamr_steps > 1000) {
@@ -94,7 +94,8 @@ naclip_params_validate (const NaclipParams *p, GError **error)
         "pamr-steps %u is out of range (0..1000)", p->pamr_steps);
     return FALSE;
   }
-  if (p->pamr_steps > 0 && (p->n_pamr_dilations < 1
+  if (p->pamr_steps > 0
+      && (p->n_pamr_dilations < 1
           || p->n_pamr_dilations > NACLIP_MAX_PAMR_DILATIONS)) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "pamr-dilations: PAMR needs 1..%d dilations, got %u",
@@ -115,7 +116,7 @@ naclip_params_validate (const NaclipParams *p, GError **error)
       || p->class_confidence_threshold > 1.0f) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "class-confidence-threshold %g is out of range (0..1)",
-        (double) p->class_confidence_threshold);
+        (double)p->class_confidence_threshold);
     return FALSE;
   }
   if (p->threads < 1 || p->threads > MAX_THREADS) {
@@ -123,9 +124,9 @@ naclip_params_validate (const NaclipParams *p, GError **error)
         "threads %u is out of range (1..%u)", p->threads, MAX_THREADS);
     return FALSE;
   }
-  if ((guint) p->precision > NACLIP_PRECISION_BF16) {
+  if ((guint)p->precision > NACLIP_PRECISION_BF16) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-        "precision %d is not a NaclipPrecision", (int) p->precision);
+        "precision %d is not a NaclipPrecision", (int)p->precision);
     return FALSE;
   }
   return TRUE;
@@ -151,8 +152,7 @@ static const char *const precision_names[] = {
 };
 
 static gboolean
-find_name (const char *const *names, guint n_names, const char *s,
-    guint *out)
+find_name (const char *const *names, guint n_names, const char *s, guint *out)
 {
   if (s == NULL)
     return FALSE;
@@ -171,14 +171,14 @@ naclip_attention_from_string (const char *s, NaclipAttention *out)
   guint v;
   if (!find_name (attention_names, G_N_ELEMENTS (attention_names), s, &v))
     return FALSE;
-  *out = (NaclipAttention) v;
+  *out = (NaclipAttention)v;
   return TRUE;
 }
 
 const char *
 naclip_attention_to_string (NaclipAttention a)
 {
-  g_return_val_if_fail ((guint) a < G_N_ELEMENTS (attention_names), NULL);
+  g_return_val_if_fail ((guint)a < G_N_ELEMENTS (attention_names), NULL);
   return attention_names[a];
 }
 
@@ -188,14 +188,14 @@ naclip_arch_from_string (const char *s, NaclipArch *out)
   guint v;
   if (!find_name (arch_names, G_N_ELEMENTS (arch_names), s, &v))
     return FALSE;
-  *out = (NaclipArch) v;
+  *out = (NaclipArch)v;
   return TRUE;
 }
 
 const char *
 naclip_arch_to_string (NaclipArch a)
 {
-  g_return_val_if_fail ((guint) a < G_N_ELEMENTS (arch_names), NULL);
+  g_return_val_if_fail ((guint)a < G_N_ELEMENTS (arch_names), NULL);
   return arch_names[a];
 }
 
@@ -205,14 +205,14 @@ naclip_precision_from_string (const char *s, NaclipPrecision *out)
   guint v;
   if (!find_name (precision_names, G_N_ELEMENTS (precision_names), s, &v))
     return FALSE;
-  *out = (NaclipPrecision) v;
+  *out = (NaclipPrecision)v;
   return TRUE;
 }
 
 const char *
 naclip_precision_to_string (NaclipPrecision p)
 {
-  g_return_val_if_fail ((guint) p < G_N_ELEMENTS (precision_names), NULL);
+  g_return_val_if_fail ((guint)p < G_N_ELEMENTS (precision_names), NULL);
   return precision_names[p];
 }
 
@@ -237,11 +237,11 @@ naclip_parse_dilations (const char *s, guint out[NACLIP_MAX_PAMR_DILATIONS],
     }
     if (!g_ascii_string_to_unsigned (item, 10, 1, MAX_SIZE_PX, &v, NULL)) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-          "pamr-dilations \"%s\": \"%s\" is not an integer in 1..%u", s,
-          item, MAX_SIZE_PX);
+          "pamr-dilations \"%s\": \"%s\" is not an integer in 1..%u", s, item,
+          MAX_SIZE_PX);
       return FALSE;
     }
-    out[n++] = (guint) v;
+    out[n++] = (guint)v;
   }
   if (n == 0) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,

@@ -63,7 +63,7 @@ test_names (void)
   NaclipAttention a;
   NaclipArch arch;
   NaclipPrecision prec;
-  const char *attn[] = {"naclip", "kk", "nonly", "csa", "vanilla"};
+  const char *attn[] = { "naclip", "kk", "nonly", "csa", "vanilla" };
   for (guint i = 0; i < G_N_ELEMENTS (attn); i++) {
     g_assert_true (naclip_attention_from_string (attn[i], &a));
     g_assert_cmpstr (naclip_attention_to_string (a), ==, attn[i]);
@@ -75,8 +75,8 @@ test_names (void)
   g_assert_false (naclip_arch_from_string ("", &arch));
   g_assert_true (naclip_precision_from_string ("bf16", &prec));
   g_assert_cmpint (prec, ==, NACLIP_PRECISION_BF16);
-  g_assert_cmpstr (naclip_precision_to_string (NACLIP_PRECISION_AUTO), ==,
-      "auto");
+  g_assert_cmpstr (
+      naclip_precision_to_string (NACLIP_PRECISION_AUTO), ==, "auto");
 }
 
 static void

@@ -21,7 +21,7 @@ typedef struct
 } Command;
 
 static const Command commands[] = {
-  {"info", naclip_cmd_info, "describe the architecture of a checkpoint"},
+  { "info", naclip_cmd_info, "describe the architecture of a checkpoint" },
 };
 
 static void
