@@ -154,7 +154,6 @@ struct _NaclipModel
   NaclipTextTower text;       /* valid when info.has_text */
   NaclipTokenizer *tokenizer; /* NULL when there is no merges file */
   GPtrArray *owned;           /* buffers converted or transposed at load */
-  char text_fingerprint[65];  /* hex SHA-256 over the text weights */
 };
 
 /* ------------------------------------------------------------------ */
@@ -194,6 +193,45 @@ void naclip_matmul_linear (float *out, gsize ldo, const float *x, gsize ldx,
 void naclip_matmul_sgemm (gboolean trans_b, gsize m, gsize n, gsize k,
     float alpha, const float *a, gsize lda, const float *b, gsize ldb,
     float beta, float *c, gsize ldc);
+
+/* ------------------------------------------------------------------ */
+/* ops.c: kernels shared by both towers (each with a plain-C *_ref twin */
+/* in ops.c, compared by tests/test-ops.c)                             */
+
+/* out (n_rows, width) = LayerNorm(x) * norm->weight + norm->bias. */
+void naclip_ops_layer_norm (float *out, const float *x, const NaclipNorm *norm,
+    gsize n_rows, guint width, float eps);
+/* In place, max-subtracted softmax of each row of x (n_rows, n_cols), row
+ * stride @ld floats. */
+void naclip_ops_softmax_rows (float *x, gsize n_rows, gsize n_cols, gsize ld);
+/* In place activation of n values. */
+void naclip_ops_activation (float *x, gsize n, NaclipActivation act);
+/* In place x_i /= max(||x_i||, eps) for each row of x (n_rows, dim). */
+void naclip_ops_l2_normalize_rows (
+    float *x, gsize n_rows, guint dim, float eps);
+
+/* ------------------------------------------------------------------ */
+/* transformer.c: the standard pre-LN residual block of both towers    */
+
+/* Floats of scratch naclip_transformer_block() needs. */
+gsize naclip_transformer_scratch_size (
+    const NaclipTowerInfo *info, gsize n_seq, gsize n_tokens);
+/* x (n_seq, n_tokens, width) <- x + Attn(LN1(x)); x <- x + MLP(LN2(x)),
+ * with a causal mask (token i sees 0..i) when @causal. */
+void naclip_transformer_block (const NaclipBlock *block,
+    const NaclipTowerInfo *info, float *x, gsize n_seq, gsize n_tokens,
+    gboolean causal, float *scratch);
+
+/* ------------------------------------------------------------------ */
+/* npy.c: NumPy .npy files (version 1.0, little-endian, C order)       */
+
+/* Writes @data (float32, or int32 when @is_int32) of shape @shape. */
+gboolean naclip_npy_write (const char *path, const gsize *shape, guint n_dims,
+    gboolean is_int32, const void *data, GError **error);
+/* Reads a float32 (<f4) array; returns its data (g_free) and fills @shape
+ * (at most 8 dims) and @n_dims. NULL with NACLIP_ERROR_IO or _FORMAT. */
+float *naclip_npy_read_f32 (
+    const char *path, gsize *shape, guint *n_dims, GError **error);
 
 /* ------------------------------------------------------------------ */
 /* vision.c: the ViT with the NACLIP last block                        */
