@@ -14,7 +14,7 @@ packages="meson ninja-build pkg-config gcc clang clang-format
   liborc-0.4-dev-bin libdnnl-dev libgstreamer1.0-dev
   libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  python3 python3-torch python3-numpy python3-pil python3-gst-1.0
+  python3 python3-torch python3-numpy python3-pil python3-gst-1.0 python3-regex
   valgrind"
 
 missing=""
