@@ -198,29 +198,65 @@ void naclip_matmul_sgemm (gboolean trans_b, gsize m, gsize n, gsize k,
 /* ops.c: kernels shared by both towers (each with a plain-C *_ref twin */
 /* in ops.c, compared by tests/test-ops.c)                             */
 
-/* out (n_rows, width) = LayerNorm(x) * norm->weight + norm->bias. */
+/* The kernels are row-parallel with OpenMP on @n_threads threads (small
+ * inputs run on the calling thread); the *_ref twins are serial plain C
+ * with libm (expf, erff) and double accumulation. Each may run in place
+ * (out == x). */
+
+/* out (n_rows, width) = (x - mean) / sqrt(var + eps) * norm->weight
+ * + norm->bias per row (biased variance, like torch.nn.LayerNorm). */
 void naclip_ops_layer_norm (float *out, const float *x, const NaclipNorm *norm,
-    gsize n_rows, guint width, float eps);
+    gsize n_rows, guint width, float eps, guint n_threads);
+void naclip_ops_layer_norm_ref (float *out, const float *x,
+    const NaclipNorm *norm, gsize n_rows, guint width, float eps);
 /* In place, max-subtracted softmax of each row of x (n_rows, n_cols), row
- * stride @ld floats. */
-void naclip_ops_softmax_rows (float *x, gsize n_rows, gsize n_cols, gsize ld);
-/* In place activation of n values. */
-void naclip_ops_activation (float *x, gsize n, NaclipActivation act);
+ * stride @ld floats. exp() is a polynomial within 2 ulp of expf. Rows with
+ * +Inf share the mass equally among their +Inf entries; rows that are all
+ * -Inf become uniform (no NaN unless the row holds a NaN). */
+void naclip_ops_softmax_rows (
+    float *x, gsize n_rows, gsize n_cols, gsize ld, guint n_threads);
+void naclip_ops_softmax_rows_ref (
+    float *x, gsize n_rows, gsize n_cols, gsize ld);
+/* In place activation of n values: QuickGELU x * sigmoid(1.702 x), or the
+ * exact erf GELU. */
+void naclip_ops_activation (
+    float *x, gsize n, NaclipActivation act, guint n_threads);
+void naclip_ops_activation_ref (float *x, gsize n, NaclipActivation act);
 /* In place x_i /= max(||x_i||, eps) for each row of x (n_rows, dim). */
 void naclip_ops_l2_normalize_rows (
+    float *x, gsize n_rows, guint dim, float eps, guint n_threads);
+void naclip_ops_l2_normalize_rows_ref (
     float *x, gsize n_rows, guint dim, float eps);
+/* x (n) += y (n). */
+void naclip_ops_add (float *x, const float *y, gsize n, guint n_threads);
+void naclip_ops_add_ref (float *x, const float *y, gsize n);
 
 /* ------------------------------------------------------------------ */
 /* transformer.c: the standard pre-LN residual block of both towers    */
 
-/* Floats of scratch naclip_transformer_block() needs. */
+/* Floats of scratch naclip_transformer_block() needs (saturates at
+ * G_MAXSIZE / sizeof (float) instead of overflowing). */
 gsize naclip_transformer_scratch_size (
     const NaclipTowerInfo *info, gsize n_seq, gsize n_tokens);
 /* x (n_seq, n_tokens, width) <- x + Attn(LN1(x)); x <- x + MLP(LN2(x)),
- * with a causal mask (token i sees 0..i) when @causal. */
+ * with a causal mask (token i sees 0..i) when @causal. @scratch holds
+ * naclip_transformer_scratch_size() floats. Cost: about
+ * 2 * n_seq * n_tokens * (4 D^2 + 2 D mlp_width + 2 n_tokens D) flops. */
 void naclip_transformer_block (const NaclipBlock *block,
     const NaclipTowerInfo *info, float *x, gsize n_seq, gsize n_tokens,
-    gboolean causal, float *scratch);
+    gboolean causal, guint n_threads, float *scratch);
+/* The attention core shared with vision.c's last block: for each sequence
+ * and head, ctx_h = softmax(q_h k_h^T / sqrt(head_dim)) v_h (causal: token
+ * i sees 0..i). q, k, v, ctx: (n_seq, n_tokens, n_heads * head_dim);
+ * @scores holds n_tokens^2 floats. */
+void naclip_transformer_attention (float *ctx, const float *q, const float *k,
+    const float *v, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim,
+    gboolean causal, guint n_threads, float *scores);
+/* x (n_rows, width) <- x + fc2(act(fc1(LN2(x)))). @scratch holds
+ * n_rows * (width + mlp_width) floats. */
+void naclip_transformer_mlp (const NaclipBlock *block,
+    const NaclipTowerInfo *info, float *x, gsize n_rows, guint n_threads,
+    float *scratch);
 
 /* ------------------------------------------------------------------ */
 /* npy.c: NumPy .npy files (version 1.0, little-endian, C order)       */
