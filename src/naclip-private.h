@@ -79,12 +79,16 @@ void naclip_safetensors_free (NaclipSafetensors *st);
 const NaclipTensor *naclip_safetensors_find (
     const NaclipSafetensors *st, const char *name);
 
-/* Strict JSON checks that json-glib does not make: nesting depth at most
+/* Strict JSON checks that json-glib does not make: the RFC 8259 grammar
+ * (no comments, hex, leading zeros, single quotes, trailing commas; only
+ * space, tab, CR, LF as white space), nesting depth at most
  * NACLIP_JSON_MAX_DEPTH, no duplicate key within an object, valid UTF-8 and
- * escapes (no \u0000, no lone surrogate). Iterative (no recursion).
- * @what names the file in messages. */
-gboolean naclip_json_check_strict (
-    const char *text, gsize len, const char *what, GError **error);
+ * escapes (no \u0000, no lone surrogate), integers within 64 signed bits,
+ * and, if @max_members > 0, at most that many members in any object or
+ * array. Iterative (no recursion), linear time. @what names the file in
+ * messages. FALSE with NACLIP_ERROR_FORMAT naming the byte offset. */
+gboolean naclip_json_check_strict (const char *text, gsize len,
+    guint max_members, const char *what, GError **error);
 
 /* ------------------------------------------------------------------ */
 /* model.c: weights bound to the CLIP architecture                     */

@@ -1,0 +1,1356 @@
+/* model.c: finding, mapping, validating and binding a CLIP checkpoint.
+ *
+ * Copyright (C) 2026 The naclipseg authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A model is a safetensors file (mapped read-only with GMappedFile and
+ * parsed by safetensors.c), an optional Hugging Face config.json and the
+ * BPE merges (merges.txt, read by tokenizer.c). The tensors are bound to
+ * the CLIP ViT architecture of NACLIP-SPEC section 8 in one of its two key
+ * layouts, detected from the keys: Hugging Face CLIPModel
+ * (vision_model.*, separate q/k/v projections, [E, D] projections) or
+ * OpenAI / open_clip (visual.*, fused in_proj of rows q;k;v, [D, E]
+ * projections).
+ *
+ * Hyper-parameters come from the tensor shapes (width from the patch
+ * embedding, grid from the position table, layers from the key indices,
+ * MLP width from fc1, heads = width / 64 as in every CLIP ViT); a
+ * config.json (the Hugging Face CLIPConfig form, used for both layouts),
+ * when present, must agree with them and supplies what shapes cannot:
+ * heads, hidden_act (quick_gelu or gelu; quick_gelu without config, as
+ * OpenAI CLIP and the HF default) and layer_norm_eps (1e-5 without one).
+ *
+ * Memory: F32 tensors are used in place in the mapping (the model is then
+ * mostly page cache that the kernel may drop and re-read), except when
+ * the data area is not 4-byte aligned (a header length that is not a
+ * multiple of 8): those tensors are copied once to aligned buffers. F16
+ * and BF16 tensors are widened once to F32. OpenAI's projections are
+ * transposed once so that every NaclipLinear is [out, in]. All such
+ * buffers live in model->owned. The OpenAI fused in_proj is not copied:
+ * q, k and v point at its three row blocks.
+ *
+ * Policies (README.md "Model files", shared/BAD-INPUTS.md A-D):
+ *   - every tensor of the file must be bound, except an allowlist of
+ *     buffers that carry no weights (position_ids; OpenAI's
+ *     input_resolution, context_length, vocab_size), which are ignored
+ *     with a debug message. Anything else (e.g. open_clip's layer-scale
+ *     ls_1.gamma) is an error rather than a silently different network;
+ *   - a text tower needs merges.txt beside the weights (error naming it);
+ *     a vision-only checkpoint needs none and has no tokenizer;
+ *   - the CLIP tokenizer fixes the text context at 77 and the vocabulary
+ *     at 49408 tokens, so the text tower must match them;
+ *   - pickle checkpoints (zip or pickle magic) and sharded checkpoints are
+ *     refused with NACLIP_ERROR_UNSUPPORTED; a pickle is identified from
+ *     its first bytes only and never parsed;
+ *   - the weights file must be a regular file: it is opened with
+ *     O_NONBLOCK and checked with fstat before it is mapped, so FIFOs and
+ *     devices fail at once;
+ *   - a file truncated or rewritten while a model maps it is not
+ *     supported (the process may receive SIGBUS), as with any mmap-based
+ *     loader; copy the file aside if it may change.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <float.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "naclip-private.h"
+
+/* CLIP's fixed head size, used when no config.json gives the head count. */
+#define CLIP_HEAD_DIM 64
+/* The vocabulary of CLIP's BPE: 256 bytes, 256 bytes + </w>, 48894 merges,
+ * start and end of text. */
+#define CLIP_VOCAB_SIZE 49408
+/* Bounds on config.json values that keep every size computation exact. */
+#define MAX_CONFIG_DIM (1u << 20)
+/* Largest config.json accepted. */
+#define MAX_CONFIG_BYTES (16u * 1024u * 1024u)
+
+typedef struct
+{
+  const char *name; /* "hf" / "openai", as printed */
+  const char *patch, *class_embedding, *position_embedding, *ln_pre;
+  const char *vision_layers, *ln_post, *vision_proj;
+  const char *token_embedding, *text_position, *text_layers, *ln_final;
+  const char *text_proj;
+  /* Prefixes (or names) that mark a text tower. */
+  const char *text_markers[6];
+  /* Block parts, relative to "<layers>N.". */
+  const char *ln_1, *ln_2, *fc1, *fc2, *attn_out;
+  const char *q, *k, *v;                     /* HF: separate projections */
+  const char *in_proj_weight, *in_proj_bias; /* OpenAI: fused */
+  /* Projections stored [D, E] (OpenAI) rather than [E, D] (HF). */
+  gboolean proj_transposed;
+} Layout;
+
+static const Layout layout_hf = {
+  .name = "hf",
+  .patch = "vision_model.embeddings.patch_embedding.weight",
+  .class_embedding = "vision_model.embeddings.class_embedding",
+  .position_embedding = "vision_model.embeddings.position_embedding.weight",
+  .ln_pre = "vision_model.pre_layrnorm",
+  .vision_layers = "vision_model.encoder.layers.",
+  .ln_post = "vision_model.post_layernorm",
+  .vision_proj = "visual_projection.weight",
+  .token_embedding = "text_model.embeddings.token_embedding.weight",
+  .text_position = "text_model.embeddings.position_embedding.weight",
+  .text_layers = "text_model.encoder.layers.",
+  .ln_final = "text_model.final_layer_norm",
+  .text_proj = "text_projection.weight",
+  .text_markers = { "text_model.", "text_projection." },
+  .ln_1 = "layer_norm1",
+  .ln_2 = "layer_norm2",
+  .fc1 = "mlp.fc1",
+  .fc2 = "mlp.fc2",
+  .attn_out = "self_attn.out_proj",
+  .q = "self_attn.q_proj",
+  .k = "self_attn.k_proj",
+  .v = "self_attn.v_proj",
+  .proj_transposed = FALSE,
+};
+
+static const Layout layout_openai = {
+  .name = "openai",
+  .patch = "visual.conv1.weight",
+  .class_embedding = "visual.class_embedding",
+  .position_embedding = "visual.positional_embedding",
+  .ln_pre = "visual.ln_pre",
+  .vision_layers = "visual.transformer.resblocks.",
+  .ln_post = "visual.ln_post",
+  .vision_proj = "visual.proj",
+  .token_embedding = "token_embedding.weight",
+  .text_position = "positional_embedding",
+  .text_layers = "transformer.resblocks.",
+  .ln_final = "ln_final",
+  .text_proj = "text_projection",
+  .text_markers = { "token_embedding.", "positional_embedding", "transformer.",
+      "ln_final.", "text_projection" },
+  .ln_1 = "ln_1",
+  .ln_2 = "ln_2",
+  .fc1 = "mlp.c_fc",
+  .fc2 = "mlp.c_proj",
+  .attn_out = "attn.out_proj",
+  .in_proj_weight = "attn.in_proj_weight",
+  .in_proj_bias = "attn.in_proj_bias",
+  .proj_transposed = TRUE,
+};
+
+/* Tensors that carry no weights and are ignored. */
+static const char *const ignored_tensors[] = {
+  "vision_model.embeddings.position_ids",
+  "text_model.embeddings.position_ids",
+  "input_resolution",
+  "context_length",
+  "vocab_size",
+};
+
+typedef struct
+{
+  char *path;
+  JsonParser *parser;
+  JsonObject *root;
+  JsonObject *vision; /* vision_config */
+  JsonObject *text;   /* text_config, or NULL */
+} Config;
+
+/* The state of one binding pass. The first error is kept in @error and
+ * every later call returns at once. */
+typedef struct
+{
+  NaclipModel *model;
+  const NaclipSafetensors *st;
+  const char *filename;
+  const Layout *layout;
+  gboolean check_weights;
+  GHashTable *bound;         /* names of consumed tensors (borrowed) */
+  guint64 *n_params;         /* counter of the tower being bound */
+  guint64 dtype_elements[3]; /* bound elements per NaclipDtype */
+  GError *error;
+} Binder;
+
+static void G_GNUC_PRINTF (3, 4)
+    bind_fail (Binder *b, NaclipError code, const char *format, ...)
+{
+  va_list args;
+  g_autofree char *msg = NULL;
+
+  if (b->error != NULL)
+    return;
+  va_start (args, format);
+  msg = g_strdup_vprintf (format, args);
+  va_end (args);
+  b->error = g_error_new (NACLIP_ERROR, code, "%s: %s", b->filename, msg);
+}
+
+static char *
+format_dims (const guint64 *dims, guint n_dims)
+{
+  GString *s = g_string_new ("[");
+  for (guint i = 0; i < n_dims; i++)
+    g_string_append_printf (
+        s, "%s%" G_GUINT64_FORMAT, i > 0 ? ", " : "", dims[i]);
+  g_string_append_c (s, ']');
+  return g_string_free (s, FALSE);
+}
+
+/* IEEE binary16 -> binary32, exact (subnormals, infinities, NaN). */
+static float
+half_to_float (guint16 h)
+{
+  guint32 sign = (guint32)(h & 0x8000) << 16;
+  guint32 exponent = (h >> 10) & 0x1f;
+  guint32 mantissa = h & 0x3ff;
+  guint32 bits;
+  float f;
+
+  if (exponent == 0x1f) {
+    bits = sign | 0x7f800000u | (mantissa << 13);
+  } else if (exponent != 0) {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  } else {
+    /* Zero or subnormal: mantissa * 2^-24. */
+    f = ldexpf ((float)mantissa, -24);
+    return sign ? -f : f;
+  }
+  memcpy (&f, &bits, sizeof f);
+  return f;
+}
+
+/* Index of the first NaN or infinity in x (n), or -1. */
+static gssize
+find_non_finite (const float *x, gsize n)
+{
+  const gsize block = 4096;
+
+  for (gsize start = 0; start < n; start += block) {
+    gsize end = MIN (start + block, n);
+    int bad = 0;
+    for (gsize i = start; i < end; i++)
+      bad |= !(fabsf (x[i]) <= FLT_MAX);
+    if (bad) {
+      for (gsize i = start; i < end; i++) {
+        if (!(fabsf (x[i]) <= FLT_MAX))
+          return (gssize)i;
+      }
+    }
+  }
+  return -1;
+}
+
+/* A float buffer of @n elements owned by the model, or NULL (error set). */
+static float *
+alloc_owned (Binder *b, guint64 n, const char *name)
+{
+  gsize n_bytes;
+  float *buf;
+
+  if (n > G_MAXSIZE
+      || !g_size_checked_mul (&n_bytes, (gsize)n, sizeof (float))) {
+    bind_fail (b, NACLIP_ERROR_NO_MEMORY,
+        "tensor '%s': %" G_GUINT64_FORMAT " floats do not fit in memory", name,
+        n);
+    return NULL;
+  }
+  buf = g_try_malloc (MAX (n_bytes, 1));
+  if (buf == NULL) {
+    bind_fail (b, NACLIP_ERROR_NO_MEMORY,
+        "tensor '%s': cannot allocate %" G_GSIZE_FORMAT " bytes", name,
+        n_bytes);
+    return NULL;
+  }
+  g_ptr_array_add (b->model->owned, buf);
+  return buf;
+}
+
+/* The tensor @name, or NULL with a "missing" error naming @what. */
+static const NaclipTensor *
+lookup (Binder *b, const char *name, const char *what)
+{
+  const NaclipTensor *t;
+
+  if (b->error != NULL)
+    return NULL;
+  t = naclip_safetensors_find (b->st, name);
+  if (t == NULL)
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "required tensor '%s' (%s) is missing (key layout %s)", name, what,
+        b->layout->name);
+  return t;
+}
+
+/* The shape of tensor @name, which must have rank @n_dims; NULL on error.
+ * Used to derive dimensions before binding. */
+static const guint64 *
+shape_of (Binder *b, const char *name, guint n_dims, const char *what)
+{
+  const NaclipTensor *t = lookup (b, name, what);
+
+  if (t == NULL)
+    return NULL;
+  if (t->n_dims != n_dims) {
+    g_autofree char *s = format_dims (t->shape, t->n_dims);
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "tensor '%s' (%s) has shape %s of rank %u, expected rank %u", name,
+        what, s, t->n_dims, n_dims);
+    return NULL;
+  }
+  return t->shape;
+}
+
+/* Binds tensor @name of shape @dims as float32, converting it if needed,
+ * scanning it for NaN/Inf if asked. NULL on error. */
+static const float *
+bind_tensor (Binder *b, const char *name, const guint64 *dims, guint n_dims)
+{
+  const NaclipTensor *t = lookup (b, name, "weight");
+  float *buf = NULL;
+  const float *x;
+  gboolean same = TRUE;
+  gssize bad;
+
+  if (t == NULL)
+    return NULL;
+  if (t->dtype != NACLIP_ST_F32 && t->dtype != NACLIP_ST_F16
+      && t->dtype != NACLIP_ST_BF16) {
+    bind_fail (b, NACLIP_ERROR_UNSUPPORTED,
+        "tensor '%s' has dtype %s; weights must be F32, F16 or BF16", name,
+        t->dtype_name);
+    return NULL;
+  }
+  if (t->n_dims != n_dims)
+    same = FALSE;
+  for (guint i = 0; same && i < n_dims; i++)
+    same = t->shape[i] == dims[i];
+  if (!same) {
+    g_autofree char *got = format_dims (t->shape, t->n_dims);
+    g_autofree char *want = format_dims (dims, n_dims);
+    bind_fail (b, NACLIP_ERROR_MODEL, "tensor '%s' has shape %s, expected %s",
+        name, got, want);
+    return NULL;
+  }
+
+  if (t->dtype == NACLIP_ST_F32 && ((guintptr)t->data % sizeof (float)) == 0) {
+    x = (const float *)t->data;
+    b->dtype_elements[NACLIP_DTYPE_F32] += t->n_elements;
+  } else {
+    buf = alloc_owned (b, t->n_elements, name);
+    if (buf == NULL)
+      return NULL;
+    if (t->dtype == NACLIP_ST_F32) {
+      memcpy (buf, t->data, t->n_elements * sizeof (float));
+      b->dtype_elements[NACLIP_DTYPE_F32] += t->n_elements;
+    } else if (t->dtype == NACLIP_ST_F16) {
+      for (gsize i = 0; i < t->n_elements; i++)
+        buf[i] = half_to_float (
+            (guint16)(t->data[2 * i] | (t->data[2 * i + 1] << 8)));
+      b->dtype_elements[NACLIP_DTYPE_F16] += t->n_elements;
+    } else {
+      for (gsize i = 0; i < t->n_elements; i++) {
+        guint32 bits = ((guint32)t->data[2 * i] << 16)
+                       | ((guint32)t->data[2 * i + 1] << 24);
+        memcpy (&buf[i], &bits, sizeof (float));
+      }
+      b->dtype_elements[NACLIP_DTYPE_BF16] += t->n_elements;
+    }
+    x = buf;
+  }
+
+  if (b->check_weights && (bad = find_non_finite (x, t->n_elements)) >= 0) {
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "tensor '%s' has a non-finite value (%g) at element %" G_GSSIZE_FORMAT
+        "; weights must be finite",
+        name, (double)x[bad], bad);
+    return NULL;
+  }
+  g_hash_table_add (b->bound, t->name);
+  if (b->n_params != NULL)
+    *b->n_params += t->n_elements;
+  return x;
+}
+
+static const float *
+bind1 (Binder *b, const char *name, guint64 d0)
+{
+  guint64 dims[1] = { d0 };
+  return bind_tensor (b, name, dims, 1);
+}
+
+static const float *
+bind2 (Binder *b, const char *name, guint64 d0, guint64 d1)
+{
+  guint64 dims[2] = { d0, d1 };
+  return bind_tensor (b, name, dims, 2);
+}
+
+static NaclipNorm
+bind_norm (Binder *b, const char *prefix, guint width)
+{
+  NaclipNorm norm;
+  g_autofree char *w = g_strconcat (prefix, ".weight", NULL);
+  g_autofree char *bias = g_strconcat (prefix, ".bias", NULL);
+
+  norm.weight = bind1 (b, w, width);
+  norm.bias = bind1 (b, bias, width);
+  return norm;
+}
+
+static NaclipLinear
+bind_linear (Binder *b, const char *prefix, guint n_out, guint n_in)
+{
+  NaclipLinear lin;
+  g_autofree char *w = g_strconcat (prefix, ".weight", NULL);
+  g_autofree char *bias = g_strconcat (prefix, ".bias", NULL);
+
+  lin.weight = bind2 (b, w, n_out, n_in);
+  lin.bias = bind1 (b, bias, n_out);
+  lin.n_out = n_out;
+  lin.n_in = n_in;
+  return lin;
+}
+
+/* Binds block @i of the tower whose layers start with @layers. */
+static void
+bind_block (Binder *b, const char *layers, guint i, const NaclipTowerInfo *info,
+    NaclipBlock *block)
+{
+  const Layout *l = b->layout;
+  guint d = info->width;
+  g_autofree char *pre = g_strdup_printf ("%s%u.", layers, i);
+  g_autofree char *ln_1 = g_strconcat (pre, l->ln_1, NULL);
+  g_autofree char *ln_2 = g_strconcat (pre, l->ln_2, NULL);
+  g_autofree char *fc1 = g_strconcat (pre, l->fc1, NULL);
+  g_autofree char *fc2 = g_strconcat (pre, l->fc2, NULL);
+  g_autofree char *out = g_strconcat (pre, l->attn_out, NULL);
+
+  block->ln_1 = bind_norm (b, ln_1, d);
+  if (l->in_proj_weight != NULL) {
+    g_autofree char *w = g_strconcat (pre, l->in_proj_weight, NULL);
+    g_autofree char *bias = g_strconcat (pre, l->in_proj_bias, NULL);
+    const float *weight = bind2 (b, w, 3 * (guint64)d, d);
+    const float *bias_v = bind1 (b, bias, 3 * (guint64)d);
+    NaclipLinear *qkv[3] = { &block->q, &block->k, &block->v };
+    if (weight != NULL && bias_v != NULL) {
+      for (guint j = 0; j < 3; j++) {
+        qkv[j]->weight = weight + (gsize)j * d * d;
+        qkv[j]->bias = bias_v + (gsize)j * d;
+        qkv[j]->n_out = d;
+        qkv[j]->n_in = d;
+      }
+    }
+  } else {
+    g_autofree char *q = g_strconcat (pre, l->q, NULL);
+    g_autofree char *k = g_strconcat (pre, l->k, NULL);
+    g_autofree char *v = g_strconcat (pre, l->v, NULL);
+    block->q = bind_linear (b, q, d, d);
+    block->k = bind_linear (b, k, d, d);
+    block->v = bind_linear (b, v, d, d);
+  }
+  block->out = bind_linear (b, out, d, d);
+  block->ln_2 = bind_norm (b, ln_2, d);
+  block->fc1 = bind_linear (b, fc1, info->mlp_width, d);
+  block->fc2 = bind_linear (b, fc2, d, info->mlp_width);
+}
+
+/* Binds a projection as an [E, D] linear without bias. @name is stored
+ * [E, D] (HF) or [D, E] (OpenAI, transposed here once). */
+static NaclipLinear
+bind_projection (Binder *b, const char *name, guint embed_dim, guint width)
+{
+  NaclipLinear lin = { NULL, NULL, embed_dim, width };
+
+  if (!b->layout->proj_transposed) {
+    lin.weight = bind2 (b, name, embed_dim, width);
+  } else {
+    const float *src = bind2 (b, name, width, embed_dim);
+    float *dst;
+    if (src == NULL)
+      return lin;
+    dst = alloc_owned (b, (guint64)embed_dim * width, name);
+    if (dst == NULL)
+      return lin;
+    for (gsize e = 0; e < embed_dim; e++) {
+      for (gsize i = 0; i < width; i++)
+        dst[e * width + i] = src[i * embed_dim + e];
+    }
+    lin.weight = dst;
+  }
+  return lin;
+}
+
+/* Counts the layers "<prefix>N." of the file: indices must be canonical
+ * decimal numbers forming 0..n-1 without gaps. */
+static guint
+count_layers (Binder *b, const char *prefix, const char *tower)
+{
+  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
+  gsize prefix_len = strlen (prefix);
+  guint64 max_index = 0;
+  gboolean any = FALSE;
+
+  for (guint i = 0; i < b->st->n_tensors; i++) {
+    const char *name = b->st->tensors[i].name;
+    const char *p;
+    guint64 index = 0;
+    gsize n_digits = 0;
+
+    if (!g_str_has_prefix (name, prefix))
+      continue;
+    p = name + prefix_len;
+    while (g_ascii_isdigit (p[n_digits]) && n_digits < 7) {
+      index = index * 10 + (guint64)(p[n_digits] - '0');
+      n_digits++;
+    }
+    if (n_digits == 0 || p[n_digits] != '.' || (p[0] == '0' && n_digits > 1)
+        || index >= NACLIP_SAFETENSORS_MAX_TENSORS) {
+      bind_fail (b, NACLIP_ERROR_MODEL,
+          "tensor '%s' has no valid layer index after '%s'", name, prefix);
+      return 0;
+    }
+    g_hash_table_add (seen, GUINT_TO_POINTER ((guint)index + 1));
+    max_index = MAX (max_index, index);
+    any = TRUE;
+  }
+  if (!any) {
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "the %s tower has no transformer layers (no tensor '%s0.*')", tower,
+        prefix);
+    return 0;
+  }
+  if (g_hash_table_size (seen) != max_index + 1) {
+    guint missing = 0;
+    while (g_hash_table_contains (seen, GUINT_TO_POINTER (missing + 1)))
+      missing++;
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "layer indices of the %s tower have a gap: layer %u is missing but "
+        "layer %" G_GUINT64_FORMAT " exists ('%s%u.*')",
+        tower, missing, max_index, prefix, missing);
+    return 0;
+  }
+  return (guint)max_index + 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* config.json                                                         */
+
+static void
+config_clear (Config *cfg)
+{
+  g_clear_pointer (&cfg->path, g_free);
+  g_clear_object (&cfg->parser);
+  cfg->root = cfg->vision = cfg->text = NULL;
+}
+
+/* Reads @path (which exists) into @cfg; FALSE with NACLIP_ERROR_IO or
+ * _FORMAT naming config.json. */
+static gboolean
+config_load (Config *cfg, const char *path, GError **error)
+{
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  GError *local_error = NULL;
+  GStatBuf sb;
+  JsonNode *node;
+
+  cfg->path = g_strdup (path);
+  if (g_stat (path, &sb) != 0 || !S_ISREG (sb.st_mode)) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO,
+        "%s: config.json is not a regular file", path);
+    return FALSE;
+  }
+  if ((guint64)sb.st_size > MAX_CONFIG_BYTES) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
+        "%s: config.json has %" G_GUINT64_FORMAT " bytes, above the limit "
+        "of %u",
+        path, (guint64)sb.st_size, MAX_CONFIG_BYTES);
+    return FALSE;
+  }
+  if (!g_file_get_contents (path, &contents, &len, &local_error)) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO, "%s: %s", path,
+        local_error->message);
+    g_error_free (local_error);
+    return FALSE;
+  }
+  if (!naclip_json_check_strict (contents, len, 4096, path, error))
+    return FALSE;
+  cfg->parser = json_parser_new ();
+  if (!json_parser_load_from_data (
+          cfg->parser, contents, (gssize)len, &local_error)) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
+        "%s: config.json is not valid JSON: %s", path, local_error->message);
+    g_error_free (local_error);
+    return FALSE;
+  }
+  node = json_parser_get_root (cfg->parser);
+  if (!JSON_NODE_HOLDS_OBJECT (node)) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
+        "%s: config.json is not a JSON object", path);
+    return FALSE;
+  }
+  cfg->root = json_node_get_object (node);
+  node = json_object_get_member (cfg->root, "vision_config");
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
+        "%s: config.json has no 'vision_config' object (the Hugging Face "
+        "CLIPConfig form is expected)",
+        path);
+    return FALSE;
+  }
+  cfg->vision = json_node_get_object (node);
+  node = json_object_get_member (cfg->root, "text_config");
+  if (node != NULL) {
+    if (!JSON_NODE_HOLDS_OBJECT (node)) {
+      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
+          "%s: config.json: 'text_config' is not an object", path);
+      return FALSE;
+    }
+    cfg->text = json_node_get_object (node);
+  }
+  return TRUE;
+}
+
+/* Reads the positive integer @section.@key (section NULL = top level).
+ * Returns TRUE and sets *@found when present and valid; TRUE with
+ * *@found FALSE when absent and not @required. */
+static gboolean
+config_uint (Binder *b, const Config *cfg, const char *section, JsonObject *obj,
+    const char *key, gboolean required, guint *out, gboolean *found)
+{
+  JsonNode *node;
+  g_autofree char *full = section != NULL
+                              ? g_strdup_printf ("%s.%s", section, key)
+                              : g_strdup (key);
+  gint64 v;
+
+  *found = FALSE;
+  if (b->error != NULL)
+    return FALSE;
+  node = obj != NULL ? json_object_get_member (obj, key) : NULL;
+  if (node == NULL) {
+    if (required) {
+      b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
+          "%s: config.json lacks the required key '%s'", cfg->path, full);
+      return FALSE;
+    }
+    return TRUE;
+  }
+  if (!JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_INT64) {
+    b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
+        "%s: config.json: '%s' is not an integer", cfg->path, full);
+    return FALSE;
+  }
+  v = json_node_get_int (node);
+  if (v < 1 || v > MAX_CONFIG_DIM) {
+    b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
+        "%s: config.json: '%s' is %" G_GINT64_FORMAT ", outside 1..%u",
+        cfg->path, full, v, MAX_CONFIG_DIM);
+    return FALSE;
+  }
+  *out = (guint)v;
+  *found = TRUE;
+  return TRUE;
+}
+
+/* Checks that config value @section.@key (if present) equals @actual,
+ * which tensor @tensor implies. */
+static void
+config_agree (Binder *b, const Config *cfg, const char *section,
+    JsonObject *obj, const char *key, gboolean required, guint actual,
+    const char *tensor)
+{
+  guint v;
+  gboolean found;
+  const NaclipTensor *t;
+
+  if (cfg->path == NULL
+      || !config_uint (b, cfg, section, obj, key, required, &v, &found)
+      || !found || v == actual)
+    return;
+  t = naclip_safetensors_find (b->st, tensor);
+  if (t != NULL) {
+    g_autofree char *s = format_dims (t->shape, t->n_dims);
+    b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
+        "%s: config.json: %s%s%s is %u but tensor '%s' has shape %s "
+        "(implies %u)",
+        cfg->path, section != NULL ? section : "", section != NULL ? "." : "",
+        key, v, tensor, s, actual);
+  } else {
+    b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
+        "%s: config.json: %s%s%s is %u but the tensors ('%s*') imply %u",
+        cfg->path, section != NULL ? section : "", section != NULL ? "." : "",
+        key, v, tensor, actual);
+  }
+}
+
+/* Heads, activation and epsilon of a tower from its config section. */
+static void
+config_tower (Binder *b, const Config *cfg, const char *section,
+    JsonObject *obj, const char *width_tensor, NaclipTowerInfo *info)
+{
+  guint heads;
+  gboolean found = FALSE;
+  JsonNode *node;
+
+  info->activation = NACLIP_ACTIVATION_QUICK_GELU;
+  info->layer_norm_eps = 1e-5f;
+  if (cfg->path != NULL
+      && !config_uint (b, cfg, section, obj, "num_attention_heads",
+          g_str_equal (section, "vision_config"), &heads, &found))
+    return;
+  if (found) {
+    info->n_heads = heads;
+  } else if (info->width % CLIP_HEAD_DIM == 0) {
+    info->n_heads = info->width / CLIP_HEAD_DIM;
+  } else {
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "%s width %u (tensor '%s') is not a multiple of 64 and no "
+        "config.json gives num_attention_heads",
+        section, info->width, width_tensor);
+    return;
+  }
+  if (info->width % info->n_heads != 0) {
+    b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
+        "%s: %s.num_attention_heads %u does not divide the width %u "
+        "(tensor '%s')",
+        cfg->path != NULL ? cfg->path : b->filename, section, info->n_heads,
+        info->width, width_tensor);
+    return;
+  }
+  if (cfg->path == NULL || obj == NULL)
+    return;
+
+  node = json_object_get_member (obj, "hidden_act");
+  if (node != NULL) {
+    const char *act = NULL;
+    if (JSON_NODE_HOLDS_VALUE (node)
+        && json_node_get_value_type (node) == G_TYPE_STRING)
+      act = json_node_get_string (node);
+    if (g_strcmp0 (act, "quick_gelu") == 0) {
+      info->activation = NACLIP_ACTIVATION_QUICK_GELU;
+    } else if (g_strcmp0 (act, "gelu") == 0) {
+      info->activation = NACLIP_ACTIVATION_GELU;
+    } else {
+      b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
+          "%s: config.json: %s.hidden_act is %s%s%s; expected \"quick_gelu\" "
+          "or \"gelu\"",
+          cfg->path, section, act != NULL ? "\"" : "",
+          act != NULL ? act : "not a string", act != NULL ? "\"" : "");
+      return;
+    }
+  }
+  node = json_object_get_member (obj, "layer_norm_eps");
+  if (node != NULL) {
+    double eps = -1.0;
+    if (JSON_NODE_HOLDS_VALUE (node)
+        && (json_node_get_value_type (node) == G_TYPE_DOUBLE
+            || json_node_get_value_type (node) == G_TYPE_INT64))
+      eps = json_node_get_double (node);
+    if (!(eps > 0.0 && eps < 1.0)) {
+      b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
+          "%s: config.json: %s.layer_norm_eps must be a number in (0, 1)",
+          cfg->path, section);
+      return;
+    }
+    info->layer_norm_eps = (float)eps;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Towers                                                              */
+
+static void
+bind_vision (Binder *b, const Config *cfg)
+{
+  const Layout *l = b->layout;
+  NaclipVisionTower *vt = &b->model->vision;
+  NaclipTowerInfo *info = &vt->info;
+  const guint64 *s;
+  guint64 n_pos, g;
+  g_autofree char *fc1 = NULL;
+  guint image_size;
+  gboolean found;
+
+  if ((s = shape_of (b, l->patch, 4, "patch embedding")) == NULL)
+    return;
+  if (s[0] == 0 || s[0] > MAX_CONFIG_DIM || s[1] != 3 || s[2] != s[3]
+      || s[2] == 0 || s[2] > 1024) {
+    g_autofree char *str = format_dims (s, 4);
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "tensor '%s' has shape %s; expected [width, 3, P, P] with a width "
+        "of 1..%u and a patch size P of 1..1024",
+        l->patch, str, MAX_CONFIG_DIM);
+    return;
+  }
+  info->width = (guint)s[0];
+  vt->patch_size = (guint)s[2];
+  if ((s = shape_of (b, l->position_embedding, 2, "position embedding"))
+      == NULL)
+    return;
+  n_pos = s[0];
+  g = 0;
+  if (n_pos >= 2) {
+    g = (guint64)sqrt ((double)(n_pos - 1));
+    while (g * g > n_pos - 1)
+      g--;
+    while ((g + 1) * (g + 1) <= n_pos - 1)
+      g++;
+  }
+  if (n_pos < 2 || g * g + 1 != n_pos || g > 4096) {
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "tensor '%s' has %" G_GUINT64_FORMAT " rows; expected g*g + 1 for a "
+        "square pretrained grid of g x g patches plus the class token",
+        l->position_embedding, n_pos);
+    return;
+  }
+  vt->grid_size = (guint)g;
+  vt->image_size = vt->grid_size * vt->patch_size;
+  info->n_layers = count_layers (b, l->vision_layers, "vision");
+  if (b->error != NULL)
+    return;
+  fc1 = g_strdup_printf ("%s0.%s.weight", l->vision_layers, l->fc1);
+  if ((s = shape_of (b, fc1, 2, "MLP fc1")) == NULL)
+    return;
+  if (s[0] == 0 || s[0] > 16 * (guint64)MAX_CONFIG_DIM) {
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "tensor '%s' has %" G_GUINT64_FORMAT " rows, an impossible MLP width",
+        fc1, s[0]);
+    return;
+  }
+  info->mlp_width = (guint)s[0];
+  if ((s = shape_of (b, l->vision_proj, 2, "vision projection")) == NULL)
+    return;
+  if ((l->proj_transposed ? s[0] : s[1]) != info->width
+      || (l->proj_transposed ? s[1] : s[0]) == 0
+      || (l->proj_transposed ? s[1] : s[0]) > MAX_CONFIG_DIM) {
+    g_autofree char *str = format_dims (s, 2);
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "tensor '%s' has shape %s; expected %s with width %u and an "
+        "embedding size of 1..%u",
+        l->vision_proj, str, l->proj_transposed ? "[width, E]" : "[E, width]",
+        info->width, MAX_CONFIG_DIM);
+    return;
+  }
+  b->model->info.embed_dim = (guint)(l->proj_transposed ? s[1] : s[0]);
+
+  if (cfg->path != NULL) {
+    config_agree (b, cfg, "vision_config", cfg->vision, "hidden_size", TRUE,
+        info->width, l->patch);
+    config_agree (b, cfg, "vision_config", cfg->vision, "patch_size", TRUE,
+        vt->patch_size, l->patch);
+    config_uint (b, cfg, "vision_config", cfg->vision, "image_size", TRUE,
+        &image_size, &found);
+    if (found && image_size % vt->patch_size != 0) {
+      b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
+          "%s: config.json: vision_config.image_size %u is not a multiple of "
+          "patch_size %u",
+          cfg->path, image_size, vt->patch_size);
+    }
+    config_agree (b, cfg, "vision_config", cfg->vision, "image_size", TRUE,
+        vt->image_size, l->position_embedding);
+    config_agree (b, cfg, "vision_config", cfg->vision, "num_hidden_layers",
+        TRUE, info->n_layers, l->vision_layers);
+    config_agree (b, cfg, "vision_config", cfg->vision, "intermediate_size",
+        FALSE, info->mlp_width, fc1);
+    config_agree (b, cfg, NULL, cfg->root, "projection_dim", TRUE,
+        b->model->info.embed_dim, l->vision_proj);
+  }
+  config_tower (b, cfg, "vision_config", cfg->vision, l->patch, info);
+  if (b->error != NULL)
+    return;
+  vt->head_dim = info->width / info->n_heads;
+
+  b->n_params = &info->n_params;
+  {
+    guint64 dims[4] = { info->width, 3, vt->patch_size, vt->patch_size };
+    vt->patch_weight = bind_tensor (b, l->patch, dims, 4);
+  }
+  vt->class_embedding = bind1 (b, l->class_embedding, info->width);
+  vt->position_embedding = bind2 (b, l->position_embedding, n_pos, info->width);
+  vt->ln_pre = bind_norm (b, l->ln_pre, info->width);
+  if (b->error != NULL)
+    return;
+  vt->blocks = g_new0 (NaclipBlock, info->n_layers);
+  for (guint i = 0; i < info->n_layers && b->error == NULL; i++)
+    bind_block (b, l->vision_layers, i, info, &vt->blocks[i]);
+  vt->ln_post = bind_norm (b, l->ln_post, info->width);
+  vt->proj = bind_projection (
+      b, l->vision_proj, b->model->info.embed_dim, info->width);
+  b->n_params = NULL;
+}
+
+static void
+bind_text (Binder *b, const Config *cfg)
+{
+  const Layout *l = b->layout;
+  NaclipTextTower *tt = &b->model->text;
+  NaclipTowerInfo *info = &tt->info;
+  const guint64 *s;
+  g_autofree char *fc1 = NULL;
+  guint64 embed_dim;
+
+  if ((s = shape_of (b, l->token_embedding, 2, "token embedding")) == NULL)
+    return;
+  if (s[1] == 0 || s[1] > MAX_CONFIG_DIM) {
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "tensor '%s' has an impossible width %" G_GUINT64_FORMAT,
+        l->token_embedding, s[1]);
+    return;
+  }
+  info->width = (guint)s[1];
+  if (s[0] != CLIP_VOCAB_SIZE) {
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "tensor '%s' has %" G_GUINT64_FORMAT " rows; CLIP's tokenizer needs "
+        "a vocabulary of %d",
+        l->token_embedding, s[0], CLIP_VOCAB_SIZE);
+    return;
+  }
+  tt->vocab_size = CLIP_VOCAB_SIZE;
+  if ((s = shape_of (b, l->text_position, 2, "text position embedding"))
+      == NULL)
+    return;
+  if (s[0] != NACLIP_CONTEXT_LENGTH) {
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "tensor '%s' has %" G_GUINT64_FORMAT " rows; CLIP's tokenizer uses a "
+        "context of %d",
+        l->text_position, s[0], NACLIP_CONTEXT_LENGTH);
+    return;
+  }
+  tt->context_length = NACLIP_CONTEXT_LENGTH;
+  info->n_layers = count_layers (b, l->text_layers, "text");
+  if (b->error != NULL)
+    return;
+  fc1 = g_strdup_printf ("%s0.%s.weight", l->text_layers, l->fc1);
+  if ((s = shape_of (b, fc1, 2, "MLP fc1")) == NULL)
+    return;
+  if (s[0] == 0 || s[0] > 16 * (guint64)MAX_CONFIG_DIM) {
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "tensor '%s' has %" G_GUINT64_FORMAT " rows, an impossible MLP width",
+        fc1, s[0]);
+    return;
+  }
+  info->mlp_width = (guint)s[0];
+  if ((s = shape_of (b, l->text_proj, 2, "text projection")) == NULL)
+    return;
+  embed_dim = l->proj_transposed ? s[1] : s[0];
+  if (embed_dim != b->model->info.embed_dim) {
+    g_autofree char *str = format_dims (s, 2);
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "tensor '%s' has shape %s: embedding size %" G_GUINT64_FORMAT
+        " differs from the vision projection's %u",
+        l->text_proj, str, embed_dim, b->model->info.embed_dim);
+    return;
+  }
+
+  if (cfg->path != NULL) {
+    if (cfg->text == NULL) {
+      b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
+          "%s: config.json has no 'text_config' but the checkpoint has a "
+          "text tower",
+          cfg->path);
+      return;
+    }
+    config_agree (b, cfg, "text_config", cfg->text, "vocab_size", TRUE,
+        tt->vocab_size, l->token_embedding);
+    config_agree (b, cfg, "text_config", cfg->text, "max_position_embeddings",
+        TRUE, tt->context_length, l->text_position);
+    config_agree (b, cfg, "text_config", cfg->text, "hidden_size", FALSE,
+        info->width, l->token_embedding);
+    config_agree (b, cfg, "text_config", cfg->text, "num_hidden_layers", FALSE,
+        info->n_layers, l->text_layers);
+    config_agree (b, cfg, "text_config", cfg->text, "intermediate_size", FALSE,
+        info->mlp_width, fc1);
+  }
+  config_tower (b, cfg, "text_config", cfg->text, l->token_embedding, info);
+  if (b->error != NULL)
+    return;
+  tt->head_dim = info->width / info->n_heads;
+
+  b->n_params = &info->n_params;
+  tt->token_embedding
+      = bind2 (b, l->token_embedding, tt->vocab_size, info->width);
+  tt->position_embedding
+      = bind2 (b, l->text_position, tt->context_length, info->width);
+  if (b->error != NULL)
+    return;
+  tt->blocks = g_new0 (NaclipBlock, info->n_layers);
+  for (guint i = 0; i < info->n_layers && b->error == NULL; i++)
+    bind_block (b, l->text_layers, i, info, &tt->blocks[i]);
+  tt->ln_final = bind_norm (b, l->ln_final, info->width);
+  tt->proj = bind_projection (
+      b, l->text_proj, b->model->info.embed_dim, info->width);
+  b->n_params = NULL;
+}
+
+static void
+bind_logit_scale (Binder *b)
+{
+  const NaclipTensor *t = naclip_safetensors_find (b->st, "logit_scale");
+  const float *x;
+  guint64 one = 1;
+  float scale;
+
+  if (t == NULL || b->error != NULL)
+    return;
+  /* A scalar, stored with shape [] or [1]; always checked for NaN/Inf. */
+  x = bind_tensor (b, "logit_scale", &one, t->n_dims == 0 ? 0 : 1);
+  if (x == NULL)
+    return;
+  scale = expf (x[0]);
+  if (!isfinite (x[0]) || !isfinite (scale)) {
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "tensor 'logit_scale' is %g; exp() of it must be finite", (double)x[0]);
+    return;
+  }
+  b->model->info.logit_scale = scale;
+}
+
+static gboolean
+is_text_tensor (const Layout *l, const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (l->text_markers); i++) {
+    if (l->text_markers[i] != NULL
+        && g_str_has_prefix (name, l->text_markers[i]))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* Binds every tensor of @st into @model. */
+static gboolean
+bind_model (NaclipModel *model, const Config *cfg, gboolean check_weights,
+    GError **error)
+{
+  Binder b = { 0 };
+  gboolean hf, openai, ok = FALSE;
+  guint64 most = 0;
+
+  b.model = model;
+  b.st = model->st;
+  b.filename = model->weights_path;
+  b.check_weights = check_weights;
+  b.bound = g_hash_table_new (g_str_hash, g_str_equal);
+
+  hf = naclip_safetensors_find (b.st, layout_hf.patch) != NULL;
+  openai = naclip_safetensors_find (b.st, layout_openai.patch) != NULL;
+  if (hf == openai) {
+    bind_fail (&b, NACLIP_ERROR_MODEL,
+        hf ? "both '%s' and '%s' exist: mixed key layouts"
+           : "not a CLIP ViT checkpoint: neither '%s' (Hugging Face layout) "
+             "nor '%s' (OpenAI layout) exists",
+        layout_hf.patch, layout_openai.patch);
+    goto out;
+  }
+  b.layout = hf ? &layout_hf : &layout_openai;
+  model->info.key_layout = hf ? NACLIP_KEY_LAYOUT_HF : NACLIP_KEY_LAYOUT_OPENAI;
+  for (guint i = 0; i < b.st->n_tensors; i++) {
+    model->info.n_params += b.st->tensors[i].n_elements;
+    if (is_text_tensor (b.layout, b.st->tensors[i].name))
+      model->info.has_text = TRUE;
+  }
+
+  bind_vision (&b, cfg);
+  if (model->info.has_text)
+    bind_text (&b, cfg);
+  bind_logit_scale (&b);
+  if (b.error != NULL)
+    goto out;
+
+  for (guint i = 0; i < b.st->n_tensors; i++) {
+    const char *name = b.st->tensors[i].name;
+    gboolean ignored = FALSE;
+    if (g_hash_table_contains (b.bound, name))
+      continue;
+    for (guint j = 0; j < G_N_ELEMENTS (ignored_tensors); j++)
+      ignored = ignored || strcmp (name, ignored_tensors[j]) == 0;
+    if (!ignored) {
+      bind_fail (&b, NACLIP_ERROR_MODEL,
+          "unexpected tensor '%s': not part of a CLIP ViT in the %s key "
+          "layout",
+          name, b.layout->name);
+      goto out;
+    }
+    g_debug ("%s: ignoring tensor '%s'", b.filename, name);
+  }
+
+  model->info.vision = model->vision.info;
+  model->info.patch_size = model->vision.patch_size;
+  model->info.image_size = model->vision.image_size;
+  model->info.grid_size = model->vision.grid_size;
+  if (model->info.has_text) {
+    model->info.text = model->text.info;
+    model->info.context_length = model->text.context_length;
+    model->info.vocab_size = model->text.vocab_size;
+  }
+  model->info.dtype = NACLIP_DTYPE_F32;
+  for (guint d = 0; d < G_N_ELEMENTS (b.dtype_elements); d++) {
+    if (b.dtype_elements[d] > most) {
+      most = b.dtype_elements[d];
+      model->info.dtype = (NaclipDtype)d;
+    }
+  }
+  ok = TRUE;
+
+out:
+  g_hash_table_unref (b.bound);
+  if (!ok)
+    g_propagate_error (error, b.error);
+  return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Files                                                               */
+
+/* Refuses pickle-based checkpoints from their first bytes. */
+static gboolean
+check_not_pickle (
+    const guint8 *magic, gsize n, const char *path, GError **error)
+{
+  if (n >= 4 && memcmp (magic, "PK\x03\x04", 4) == 0) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
+        "%s is a zip archive (a PyTorch pickle checkpoint or TorchScript): "
+        "pickle checkpoints are not supported because loading them can run "
+        "code; use the model's .safetensors file (or convert it to "
+        "safetensors)",
+        path);
+    return FALSE;
+  }
+  if (n >= 2 && magic[0] == 0x80 && magic[1] >= 2 && magic[1] <= 5) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
+        "%s is a Python pickle (protocol %u; a legacy PyTorch checkpoint): "
+        "pickle checkpoints are not supported because loading them can run "
+        "code; use the model's .safetensors file (or convert it to "
+        "safetensors)",
+        path, magic[1]);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Finds the weights, config.json and merges.txt of @path. */
+static gboolean
+resolve_paths (
+    NaclipModel *model, char **config_path, char **merges_path, GError **error)
+{
+  const char *path = model->path;
+  g_autofree char *dir = NULL;
+  GStatBuf sb;
+
+  if (g_stat (path, &sb) != 0) {
+    int errsv = errno;
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO, "%s: %s", path,
+        g_strerror (errsv));
+    return FALSE;
+  }
+  if (S_ISDIR (sb.st_mode)) {
+    static const char *const pickles[] = { "pytorch_model.bin", "model.pt",
+      "model.pth", "open_clip_pytorch_model.bin" };
+    dir = g_strdup (path);
+    model->weights_path = g_build_filename (dir, "model.safetensors", NULL);
+    if (!g_file_test (model->weights_path, G_FILE_TEST_EXISTS)) {
+      g_autofree char *index
+          = g_build_filename (dir, "model.safetensors.index.json", NULL);
+      if (g_file_test (index, G_FILE_TEST_EXISTS)) {
+        g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
+            "%s: sharded checkpoints are not supported (found "
+            "model.safetensors.index.json); merge the shards into one "
+            "model.safetensors",
+            path);
+        return FALSE;
+      }
+      for (guint i = 0; i < G_N_ELEMENTS (pickles); i++) {
+        g_autofree char *p = g_build_filename (dir, pickles[i], NULL);
+        if (g_file_test (p, G_FILE_TEST_EXISTS)) {
+          g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
+              "%s: the directory holds only %s, a pickle checkpoint; pickle "
+              "checkpoints are not supported, use or convert to "
+              "model.safetensors",
+              path, pickles[i]);
+          return FALSE;
+        }
+      }
+      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO,
+          "%s: directory without a model: no model.safetensors in it", path);
+      return FALSE;
+    }
+  } else {
+    if (g_str_has_suffix (path, ".index.json")) {
+      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
+          "%s: sharded checkpoints are not supported; merge the shards into "
+          "one .safetensors file",
+          path);
+      return FALSE;
+    }
+    dir = g_path_get_dirname (path);
+    model->weights_path = g_strdup (path);
+  }
+  *config_path = g_build_filename (dir, "config.json", NULL);
+  if (!g_file_test (*config_path, G_FILE_TEST_EXISTS))
+    g_clear_pointer (config_path, g_free);
+  *merges_path = g_build_filename (dir, "merges.txt", NULL);
+  return TRUE;
+}
+
+/* Opens and maps the weights file, refusing non-regular files and
+ * pickles. For files shorter than the 8-byte length the first bytes are
+ * returned in @small instead of a mapping. */
+static gboolean
+map_weights (
+    NaclipModel *model, guint8 small[8], gsize *small_len, GError **error)
+{
+  const char *path = model->weights_path;
+  struct stat sb;
+  guint8 magic[8];
+  gssize n;
+  GError *local_error = NULL;
+  gboolean ok = FALSE;
+  int fd;
+
+  fd = g_open (path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+  if (fd < 0) {
+    int errsv = errno;
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO, "%s: %s", path,
+        g_strerror (errsv));
+    return FALSE;
+  }
+  if (fstat (fd, &sb) != 0 || !S_ISREG (sb.st_mode)) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO,
+        "%s: not a regular file (a model must be a file or a directory)", path);
+    goto out;
+  }
+  do
+    n = pread (fd, magic, sizeof magic, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    int errsv = errno;
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO, "%s: %s", path,
+        g_strerror (errsv));
+    goto out;
+  }
+  if (!check_not_pickle (magic, (gsize)n, path, error))
+    goto out;
+  if (sb.st_size < 8) {
+    memcpy (small, magic, (gsize)n);
+    *small_len = (gsize)n;
+    ok = TRUE;
+    goto out;
+  }
+  model->mapping = g_mapped_file_new_from_fd (fd, FALSE, &local_error);
+  if (model->mapping == NULL) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO, "%s: cannot map: %s",
+        path, local_error->message);
+    g_error_free (local_error);
+    goto out;
+  }
+  ok = TRUE;
+
+out:
+  close (fd);
+  return ok;
+}
+
+NaclipModel *
+naclip_model_load (const char *path, gboolean check_weights, GError **error)
+{
+  NaclipModel *model;
+  Config cfg = { 0 };
+  g_autofree char *config_path = NULL;
+  g_autofree char *merges_path = NULL;
+  guint8 small[8];
+  gsize small_len = 0;
+  gboolean ok = FALSE;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  model = g_new0 (NaclipModel, 1);
+  model->ref_count = 1;
+  model->path = g_strdup (path);
+  model->owned = g_ptr_array_new_with_free_func (g_free);
+
+  if (!resolve_paths (model, &config_path, &merges_path, error))
+    goto out;
+  if (!map_weights (model, small, &small_len, error))
+    goto out;
+  if (model->mapping != NULL)
+    model->st = naclip_safetensors_parse (
+        (const guint8 *)g_mapped_file_get_contents (model->mapping),
+        g_mapped_file_get_length (model->mapping), model->weights_path, error);
+  else
+    model->st = naclip_safetensors_parse (
+        small, small_len, model->weights_path, error);
+  if (model->st == NULL)
+    goto out;
+  if (config_path != NULL && !config_load (&cfg, config_path, error))
+    goto out;
+  if (!bind_model (model, &cfg, check_weights, error))
+    goto out;
+  if (model->info.has_text) {
+    if (!g_file_test (merges_path, G_FILE_TEST_EXISTS)) {
+      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO,
+          "%s: merges.txt is missing; the text tower of %s needs CLIP's BPE "
+          "merges beside the weights",
+          merges_path, model->weights_path);
+      goto out;
+    }
+    model->tokenizer = naclip_tokenizer_load (merges_path, error);
+    if (model->tokenizer == NULL)
+      goto out;
+  }
+  g_debug ("%s: loaded, layout %s, %" G_GUINT64_FORMAT " parameters", path,
+      model->info.key_layout == NACLIP_KEY_LAYOUT_HF ? "hf" : "openai",
+      model->info.n_params);
+  ok = TRUE;
+
+out:
+  config_clear (&cfg);
+  if (!ok)
+    g_clear_pointer (&model, naclip_model_unref);
+  return model;
+}
+
+NaclipModel *
+naclip_model_ref (NaclipModel *model)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  g_atomic_int_inc (&model->ref_count);
+  return model;
+}
+
+void
+naclip_model_unref (NaclipModel *model)
+{
+  if (model == NULL || !g_atomic_int_dec_and_test (&model->ref_count))
+    return;
+  g_clear_pointer (&model->tokenizer, naclip_tokenizer_free);
+  g_free (model->vision.blocks);
+  g_free (model->text.blocks);
+  g_clear_pointer (&model->owned, g_ptr_array_unref);
+  g_clear_pointer (&model->st, naclip_safetensors_free);
+  g_clear_pointer (&model->mapping, g_mapped_file_unref);
+  g_free (model->weights_path);
+  g_free (model->path);
+  g_free (model);
+}
+
+const NaclipModelInfo *
+naclip_model_get_info (const NaclipModel *model)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  return &model->info;
+}
+
+const char *
+naclip_model_get_path (const NaclipModel *model)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  return model->path;
+}
