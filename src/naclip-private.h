@@ -324,14 +324,22 @@ void naclip_image_resize_bilinear (const float *in, guint n_channels,
 /* ------------------------------------------------------------------ */
 /* pamr.c: pixel-adaptive mask refinement                              */
 
-/* Refines @mask (n_channels, height, width) in place with the affinities
- * of @image (3, height, width) (NACLIP-SPEC 5). @work must hold
- * naclip_pamr_work_size() floats. */
+/* Floats of work memory naclip_pamr() needs:
+ * (8 * n_dilations + n_channels) * height * width, or 0 if that overflows
+ * a gsize. */
 gsize naclip_pamr_work_size (
     guint n_channels, guint height, guint width, guint n_dilations);
+/* Refines @mask (n_channels, height, width) in place with @steps
+ * iterations of the affinities of @image (3, height, width), at the
+ * dilations given (1..NACLIP_MAX_PAMR_DILATIONS values, px; any size,
+ * also larger than the image) (NACLIP-SPEC 5). @work must hold
+ * naclip_pamr_work_size() floats. Runs on @n_threads threads. Cost:
+ * about 50 * K flops per pixel once, then 2 * K * n_channels flops and
+ * (K + 2 * n_channels) floats of memory traffic per pixel and step
+ * (K = 8 * n_dilations). */
 void naclip_pamr (const float *image, float *mask, guint n_channels,
     guint height, guint width, guint steps, const guint *dilations,
-    guint n_dilations, float *work);
+    guint n_dilations, guint n_threads, float *work);
 
 G_END_DECLS
 

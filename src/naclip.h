@@ -437,6 +437,12 @@ NACLIP_API void naclip_context_get_processing_size (const NaclipContext *ctx,
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipContext, naclip_context_free)
 
+/* The default colour of @label in drawn label maps: the PASCAL VOC colour
+ * map (0 black, 1 dark red, 2 dark green, ...; the bits of the label dealt
+ * to R, G, B from the top bit down). Distinct for all labels below 2^24.
+ * Writes R, G, B to @rgb. */
+NACLIP_API void naclip_palette_color (guint label, guint8 rgb[3]);
+
 G_END_DECLS
 
 #endif /* NACLIP_H */

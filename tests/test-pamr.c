@@ -1,0 +1,145 @@
+/* test-pamr.c: pixel-adaptive mask refinement (src/pamr.c).
+ *
+ * Parity with the PyTorch reference's `pamr` subcommand
+ * (tests/reference/naclip_ref.py, the authors' pamr.py semantics) on
+ * seeded random images and masks: dilations (8, 16) and (1), images
+ * smaller than the dilations, several step counts and thread counts.
+ */
+
+#include <math.h>
+#include <string.h>
+
+#include "naclip-private.h"
+#include "pyhelper.h"
+
+/* Refined masks are averages of logits in [-1, 1]; the reference sums in
+ * a different order and computes std with its own accumulation. */
+#define PAMR_ATOL 1e-5
+#define PAMR_RTOL 1e-4
+
+typedef struct
+{
+  guint height, width, n_channels, steps, n_threads;
+  const char *dilations;
+} PamrCase;
+
+static void
+run_case (const char *dir, const PamrCase *c, guint index, GRand *rand)
+{
+  gsize plane = (gsize)c->height * c->width;
+  gsize n_mask = c->n_channels * plane;
+  g_autofree float *image = g_new (float, 3 * plane);
+  g_autofree float *mask = g_new (float, n_mask);
+  g_autofree float *work = NULL;
+  g_autofree float *want = NULL;
+  g_autofree char *img_name = g_strdup_printf ("img%u.npy", index);
+  g_autofree char *mask_name = g_strdup_printf ("mask%u.npy", index);
+  g_autofree char *out_name = g_strdup_printf ("out%u.npy", index);
+  g_autofree char *ref = g_build_filename (g_getenv ("NACLIP_SOURCE_ROOT"),
+      "tests", "reference", "naclip_ref.py", NULL);
+  g_autofree char *script = NULL;
+  g_autofree char *what = NULL;
+  gsize img_shape[3] = { 3, c->height, c->width };
+  gsize mask_shape[3] = { c->n_channels, c->height, c->width };
+  guint dilations[NACLIP_MAX_PAMR_DILATIONS];
+  guint n_dilations = 0;
+  gsize work_size;
+
+  g_assert_true (
+      naclip_parse_dilations (c->dilations, dilations, &n_dilations, NULL));
+  /* A piecewise-smooth image with noise, so that affinities vary. */
+  for (guint ch = 0; ch < 3; ch++) {
+    for (guint y = 0; y < c->height; y++) {
+      for (guint x = 0; x < c->width; x++) {
+        float base = (x * 3 > c->width * (ch + 1)) ? 1.0f : -0.5f;
+        image[ch * plane + y * c->width + x]
+            = base + (float)g_rand_double_range (rand, -0.3, 0.3);
+      }
+    }
+  }
+  for (gsize i = 0; i < n_mask; i++)
+    mask[i] = (float)g_rand_double_range (rand, -1.0, 1.0);
+  pyhelper_write (dir, img_name, image, img_shape, 3);
+  pyhelper_write (dir, mask_name, mask, mask_shape, 3);
+
+  script = g_strdup_printf ("import subprocess, sys\n"
+                            "subprocess.run([sys.executable, '%s', 'pamr',"
+                            " '--image', '%s', '--mask', '%s', '--steps',"
+                            " '%u', '--dilations', '%s', '-o', '%s'],"
+                            " check=True)\n",
+      ref, img_name, mask_name, c->steps, c->dilations, out_name);
+  pyhelper_run (dir, script);
+  want = pyhelper_read (dir, out_name, n_mask);
+
+  work_size
+      = naclip_pamr_work_size (c->n_channels, c->height, c->width, n_dilations);
+  g_assert_cmpuint (work_size, ==, (8 * n_dilations + c->n_channels) * plane);
+  work = g_new (float, work_size);
+  naclip_pamr (image, mask, c->n_channels, c->height, c->width, c->steps,
+      dilations, n_dilations, c->n_threads, work);
+  what = g_strdup_printf ("pamr %ux%u, %u channels, %u steps, dilations %s",
+      c->height, c->width, c->n_channels, c->steps, c->dilations);
+  pyhelper_assert_close (what, mask, want, n_mask, PAMR_ATOL, PAMR_RTOL);
+}
+
+static void
+test_parity (void)
+{
+  static const PamrCase cases[] = {
+    { 37, 45, 5, 10, 2, "8,16" },
+    { 20, 30, 3, 2, 1, "1" },
+    { 6, 5, 4, 10, 2, "8,16" },
+    { 1, 7, 2, 3, 1, "8,16" },
+    { 33, 17, 21, 1, 2, "2,5,9" },
+    { 24, 24, 3, 0, 1, "8,16" },
+  };
+  g_autofree char *dir = pyhelper_scratch_dir ("pamr");
+  GRand *rand = g_rand_new_with_seed (2024);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    run_case (dir, &cases[i], i, rand);
+  g_rand_free (rand);
+}
+
+/* A constant image gives uniform affinities: one step averages the 8 * n
+ * neighbours (replicate padding), which the test computes directly. */
+static void
+test_constant_image (void)
+{
+  const guint h = 9, w = 11, d = 2;
+  gsize plane = h * w;
+  g_autofree float *image = g_new (float, 3 * plane);
+  g_autofree float *mask = g_new (float, plane);
+  g_autofree float *want = g_new (float, plane);
+  g_autofree float *work = g_new (float, naclip_pamr_work_size (1, h, w, 1));
+  guint dil[1] = { d };
+
+  for (gsize i = 0; i < 3 * plane; i++)
+    image[i] = 0.25f;
+  for (gsize i = 0; i < plane; i++)
+    mask[i] = (float)(i % 7) - 3.0f;
+  for (guint y = 0; y < h; y++) {
+    for (guint x = 0; x < w; x++) {
+      double sum = 0.0;
+      for (int dy = -1; dy <= 1; dy++) {
+        for (int dx = -1; dx <= 1; dx++) {
+          int yy = CLAMP ((int)y + dy * (int)d, 0, (int)h - 1);
+          int xx = CLAMP ((int)x + dx * (int)d, 0, (int)w - 1);
+          if (dy != 0 || dx != 0)
+            sum += mask[yy * w + xx];
+        }
+      }
+      want[y * w + x] = (float)(sum / 8.0);
+    }
+  }
+  naclip_pamr (image, mask, 1, h, w, 1, dil, 1, 1, work);
+  pyhelper_assert_close ("pamr constant image", mask, want, plane, 1e-6, 1e-6);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/pamr/parity", test_parity);
+  g_test_add_func ("/pamr/constant-image", test_constant_image);
+  return g_test_run ();
+}
