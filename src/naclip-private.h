@@ -198,6 +198,100 @@ void naclip_matmul_sgemm (gboolean trans_b, gsize m, gsize n, gsize k,
     float alpha, const float *a, gsize lda, const float *b, gsize ldb,
     float beta, float *c, gsize ldc);
 
+/* The handle API. Precision and threads travel in a NaclipMatmul that a
+ * context owns (one per thread, not thread-safe: it holds the primitives
+ * cached per shape, the bf16 staging buffers and the oneDNN scratchpad).
+ * Weights packed for oneDNN (bf16, or f32 in its blocked layout) live in a
+ * NaclipMatmulCache that the model owns: thread-safe, each weight packed
+ * once, on first use, and shared by every handle of the model. */
+
+typedef struct _NaclipMatmulCache NaclipMatmulCache;
+typedef struct _NaclipMatmul NaclipMatmul;
+
+typedef enum
+{
+  NACLIP_MATMUL_BACKEND_AUTO,     /* fp32: OpenBLAS; bf16: oneDNN */
+  NACLIP_MATMUL_BACKEND_OPENBLAS, /* fp32 only */
+  NACLIP_MATMUL_BACKEND_DNNL,     /* fp32 or bf16; needs HAVE_DNNL */
+} NaclipMatmulBackend;
+
+/* What is applied to the product before it is stored. */
+typedef enum
+{
+  NACLIP_MATMUL_POST_NONE,       /* out = product (+ bias) */
+  NACLIP_MATMUL_POST_QUICK_GELU, /* out = act(product + bias) */
+  NACLIP_MATMUL_POST_GELU,       /* out = act(product + bias), erf GELU */
+  NACLIP_MATMUL_POST_ACCUMULATE, /* out += product + bias (a residual) */
+} NaclipMatmulPost;
+
+typedef struct
+{
+  guint n_packed;        /* weights packed so far */
+  guint64 n_hits;        /* lookups that found a packed weight */
+  gsize packed_bytes;    /* bytes held by packed weights */
+  gsize released_bytes;  /* bytes of the mapping given back (madvise) */
+} NaclipMatmulCacheStats;
+
+/* A cache for the weights of one model. Packed weights that come from the
+ * read-only file mapping [@mapped, @mapped + @mapped_size) get their F32
+ * pages released with madvise(MADV_DONTNEED) once packed to bf16 (they
+ * fault back in from the file if an fp32 path reads them again); pass
+ * NULL, 0 to never release anything. Never fails. */
+NaclipMatmulCache *naclip_matmul_cache_new (
+    const void *mapped, gsize mapped_size);
+void naclip_matmul_cache_free (NaclipMatmulCache *cache);
+void naclip_matmul_cache_get_stats (
+    NaclipMatmulCache *cache, NaclipMatmulCacheStats *stats);
+
+/* A handle computing at @precision (AUTO resolved with
+ * naclip_precision_resolve()) on @threads OpenMP threads (0: the calling
+ * thread's default) through @backend, packing weights into @cache (not
+ * NULL; must outlive the handle). NULL with NACLIP_ERROR_UNSUPPORTED when
+ * the precision or backend is not available in this build or on this CPU. */
+NaclipMatmul *naclip_matmul_new (NaclipMatmulCache *cache,
+    NaclipPrecision precision, NaclipMatmulBackend backend, guint threads,
+    GError **error);
+void naclip_matmul_free (NaclipMatmul *mm);
+/* The resolved precision (FP32 or BF16) and backend (OPENBLAS or DNNL). */
+NaclipPrecision naclip_matmul_get_precision (const NaclipMatmul *mm);
+NaclipMatmulBackend naclip_matmul_get_backend (const NaclipMatmul *mm);
+guint naclip_matmul_get_threads (const NaclipMatmul *mm);
+void naclip_matmul_set_threads (NaclipMatmul *mm, guint threads);
+
+/* out (m, lin->n_out) = post(x (m, lin->n_in) . lin->weight^T + lin->bias),
+ * row strides @ldo, @ldx in floats. In bf16, x and the weight are rounded
+ * to bf16 (nearest even) and the products accumulate in f32. The first
+ * call for a weight packs it (cost of one pass over it); the first call
+ * for a shape creates a primitive (about a millisecond). */
+void naclip_matmul_linear_post (NaclipMatmul *mm, float *out, gsize ldo,
+    const float *x, gsize ldx, const NaclipLinear *lin, gsize m,
+    NaclipMatmulPost post);
+
+/* Strided batched product of activations (e.g. all heads of an attention
+ * at once): for each (i, j) of batch (n_outer, n_inner)
+ *   C_ij (m, n) = alpha * A_ij (m, k) . op(B_ij) + beta * C_ij
+ * where X_ij starts at x + i * outer_x + j * inner_x, rows are @ld_x floats
+ * apart, and op(B) = B^T for B stored (n, k) when @trans_b, else B stored
+ * (k, n). @beta is 0 or 1. */
+typedef struct
+{
+  gsize n_outer, n_inner;            /* batch counts (1, 1 for one) */
+  gsize outer_a, inner_a, lda;       /* strides of A, floats */
+  gsize outer_b, inner_b, ldb;       /* strides of B, floats */
+  gsize outer_c, inner_c, ldc;       /* strides of C, floats */
+} NaclipGemmLayout;
+
+void naclip_matmul_gemm (NaclipMatmul *mm, const NaclipGemmLayout *layout,
+    gboolean trans_b, gsize m, gsize n, gsize k, float alpha, const float *a,
+    const float *b, float beta, float *c);
+
+/* Plain-C twins (double accumulation, serial) for the tests. */
+void naclip_matmul_linear_ref (float *out, gsize ldo, const float *x,
+    gsize ldx, const NaclipLinear *lin, gsize m, NaclipMatmulPost post);
+void naclip_matmul_gemm_ref (const NaclipGemmLayout *layout, gboolean trans_b,
+    gsize m, gsize n, gsize k, float alpha, const float *a, const float *b,
+    float beta, float *c);
+
 /* ------------------------------------------------------------------ */
 /* ops.c: kernels shared by both towers (each with a plain-C *_ref twin */
 /* in ops.c, compared by tests/test-ops.c)                             */

@@ -255,6 +255,18 @@ NACLIP_API gboolean naclip_precision_from_string (
     const char *s, NaclipPrecision *out);
 NACLIP_API const char *naclip_precision_to_string (NaclipPrecision p);
 
+/* The precision @requested runs at in this build on this CPU: AUTO becomes
+ * BF16 when oneDNN is built, the CPU has AMX-BF16 or AVX512-BF16 (cpuid,
+ * with the OS saving the state) and oneDNN has a bf16 matmul for it, else
+ * FP32; FP32 stays FP32; BF16 stays BF16 when available, else FALSE with
+ * NACLIP_ERROR_UNSUPPORTED saying what is missing. Thread-safe. */
+NACLIP_API gboolean naclip_precision_resolve (
+    NaclipPrecision requested, NaclipPrecision *out, GError **error);
+
+/* One line for humans: what AUTO resolves to and why (CPU features, oneDNN
+ * version, OpenBLAS threading). Caller frees. */
+NACLIP_API char *naclip_precision_describe (void);
+
 /* Parses "8,16" into @out (at most NACLIP_MAX_PAMR_DILATIONS values, each
  * >= 1). Returns FALSE with NACLIP_ERROR_INVALID_ARGUMENT otherwise. */
 NACLIP_API gboolean naclip_parse_dilations (const char *s,

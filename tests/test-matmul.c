@@ -1,0 +1,494 @@
+/* test-matmul.c: every backend and precision of the matmul seam against the
+ * plain-C references (naclip_matmul_*_ref) on seeded random data.
+ *
+ * Tolerances. fp32: |got - ref| <= 1e-5 * (1 + sum_j |x_j w_j| + |b|): the
+ * f32 accumulation of k <= 80 terms errs by at most k * 2^-24 of that sum
+ * (5e-6), the references accumulate in double. bf16: oneDNN rounds x and
+ * w to bf16 (8 bits of mantissa) and accumulates in f32, so the test rounds
+ * the inputs itself (nearest even) and holds the bf16 result to the fp32
+ * tolerance against the reference of the rounded inputs: a wrong rounding
+ * mode, layout or packing shows up as an error of about 2^-9 of the sum,
+ * 400 times the tolerance. It also checks the unrounded reference within
+ * 2^-7 of the sum (two operands each off by at most 2^-9, plus margin).
+ */
+
+#include "config.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "naclip-private.h"
+
+typedef struct
+{
+  const char *name;
+  NaclipPrecision precision;
+  NaclipMatmulBackend backend;
+} Config;
+
+static const Config configs[] = {
+  { "openblas-fp32", NACLIP_PRECISION_FP32, NACLIP_MATMUL_BACKEND_OPENBLAS },
+  { "onednn-fp32", NACLIP_PRECISION_FP32, NACLIP_MATMUL_BACKEND_DNNL },
+  { "onednn-bf16", NACLIP_PRECISION_BF16, NACLIP_MATMUL_BACKEND_DNNL },
+};
+
+/* The handle for @cfg, or NULL after g_test_skip when this build or CPU
+ * cannot run it. */
+static NaclipMatmul *
+new_handle (NaclipMatmulCache *cache, const Config *cfg, guint threads)
+{
+  GError *error = NULL;
+  NaclipMatmul *mm = naclip_matmul_new (
+      cache, cfg->precision, cfg->backend, threads, &error);
+  if (mm == NULL) {
+    g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED);
+    g_autofree char *msg
+        = g_strdup_printf ("%s: %s", cfg->name, error->message);
+    g_test_skip (msg);
+    g_error_free (error);
+  }
+  return mm;
+}
+
+static float
+round_bf16 (float f)
+{
+  guint32 u;
+  memcpy (&u, &f, 4);
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  memcpy (&f, &u, 4);
+  return f;
+}
+
+static void
+fill (GRand *rand, float *x, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    x[i] = (float)g_rand_double_range (rand, -1.0, 1.0);
+}
+
+static float *
+rounded_copy (const float *x, gsize n)
+{
+  float *r = g_new (float, n);
+  for (gsize i = 0; i < n; i++)
+    r[i] = round_bf16 (x[i]);
+  return r;
+}
+
+/* Compares @got with @want (rows x cols, stride @ld) within
+ * rel * scale[i, j] + rel; prints the first 5 mismatches and the max diff. */
+static void
+check_close (const char *what, const float *got, const float *want,
+    const double *scale, gsize rows, gsize cols, gsize ld, double rel)
+{
+  double max_diff = 0.0;
+  guint n_bad = 0;
+  for (gsize i = 0; i < rows; i++) {
+    for (gsize j = 0; j < cols; j++) {
+      double d = fabs ((double)got[i * ld + j] - want[i * ld + j]);
+      double tol = rel * (1.0 + scale[i * cols + j]);
+      max_diff = MAX (max_diff, d);
+      if (!(d <= tol)) {
+        if (n_bad < 5) {
+          g_printerr ("%s [%zu, %zu]: got %.8g want %.8g (tol %.3g)\n", what, i,
+              j, got[i * ld + j], want[i * ld + j], tol);
+        }
+        n_bad++;
+      }
+    }
+  }
+  if (n_bad > 0) {
+    g_printerr ("%s: %u mismatches, max diff %.3g\n", what, n_bad, max_diff);
+    g_test_fail ();
+  }
+}
+
+typedef struct
+{
+  gsize m, n, k, ldx_pad, ldo_pad;
+} LinearShape;
+
+static const LinearShape linear_shapes[] = {
+  { 1, 17, 3, 0, 0 },
+  { 5, 33, 40, 3, 5 },
+  { 7, 16, 16, 0, 1 },
+  { 67, 80, 80, 16, 0 },
+};
+
+/* The cache knows weights by address: @keep holds every weight until the
+ * cache is freed, as a model does. */
+static void
+run_linear_case (NaclipMatmul *mm, const Config *cfg, GRand *rand,
+    GPtrArray *keep, const LinearShape *s, gboolean with_bias,
+    NaclipMatmulPost post)
+{
+  gsize ldx = s->k + s->ldx_pad, ldo = s->n + s->ldo_pad;
+  g_autofree float *x = g_new (float, s->m *ldx);
+  float *w = g_new (float, s->n * s->k);
+  g_autofree float *b = g_new (float, s->n);
+  g_autofree float *got = g_new (float, s->m *ldo);
+  g_autofree float *want = g_new (float, s->m *ldo);
+  g_autofree float *exact = g_new (float, s->m *ldo);
+  g_autofree double *scale = g_new0 (double, s->m * s->n);
+  g_autofree float *xr = NULL, *wr = NULL;
+  gboolean bf16 = cfg->precision == NACLIP_PRECISION_BF16;
+  fill (rand, x, s->m * ldx);
+  fill (rand, w, s->n * s->k);
+  g_ptr_array_add (keep, w);
+  fill (rand, b, s->n);
+  fill (rand, got, s->m * ldo);
+  memcpy (want, got, s->m * ldo * sizeof (float));
+  memcpy (exact, got, s->m * ldo * sizeof (float));
+  NaclipLinear lin = { w, with_bias ? b : NULL, (guint)s->n, (guint)s->k };
+  for (gsize i = 0; i < s->m; i++) {
+    for (gsize o = 0; o < s->n; o++) {
+      double acc = with_bias ? fabs (b[o]) : 0.0;
+      for (gsize j = 0; j < s->k; j++)
+        acc += fabs ((double)x[i * ldx + j] * w[o * s->k + j]);
+      scale[i * s->n + o] = acc;
+    }
+  }
+
+  naclip_matmul_linear_post (mm, got, ldo, x, ldx, &lin, s->m, post);
+
+  g_autofree char *what = g_strdup_printf ("%s linear %zux%zux%zu%s post %d",
+      cfg->name, s->m, s->n, s->k, with_bias ? " bias" : "", post);
+  if (bf16) {
+    xr = rounded_copy (x, s->m * ldx);
+    wr = rounded_copy (w, s->n * s->k);
+    NaclipLinear lr = { wr, lin.bias, lin.n_out, lin.n_in };
+    naclip_matmul_linear_ref (want, ldo, xr, ldx, &lr, s->m, post);
+    naclip_matmul_linear_ref (exact, ldo, x, ldx, &lin, s->m, post);
+    check_close (what, got, want, scale, s->m, s->n, ldo, 1e-5);
+    check_close (what, got, exact, scale, s->m, s->n, ldo, 1.0 / 128);
+  } else {
+    naclip_matmul_linear_ref (want, ldo, x, ldx, &lin, s->m, post);
+    check_close (what, got, want, scale, s->m, s->n, ldo, 1e-5);
+  }
+  /* the padding between rows is not touched */
+  for (gsize i = 0; i < s->m; i++) {
+    for (gsize j = s->n; j < ldo; j++)
+      g_assert_cmpfloat (got[i * ldo + j], ==, exact[i * ldo + j]);
+  }
+}
+
+static void
+test_linear (gconstpointer data)
+{
+  const Config *cfg = data;
+  NaclipMatmulCache *cache = naclip_matmul_cache_new (NULL, 0);
+  NaclipMatmul *mm = new_handle (cache, cfg, 2);
+  if (mm != NULL) {
+    GRand *rand = g_rand_new_with_seed (1234);
+    GPtrArray *keep = g_ptr_array_new_with_free_func (g_free);
+    g_assert_cmpint (naclip_matmul_get_backend (mm), ==, cfg->backend);
+    g_assert_cmpint (naclip_matmul_get_precision (mm), ==, cfg->precision);
+    for (gsize s = 0; s < G_N_ELEMENTS (linear_shapes); s++) {
+      for (int bias = 0; bias < 2; bias++) {
+        for (int post = NACLIP_MATMUL_POST_NONE;
+             post <= NACLIP_MATMUL_POST_ACCUMULATE; post++) {
+          run_linear_case (mm, cfg, rand, keep, &linear_shapes[s], bias,
+              (NaclipMatmulPost)post);
+        }
+      }
+    }
+    g_rand_free (rand);
+    naclip_matmul_free (mm);
+    naclip_matmul_cache_free (cache);
+    g_ptr_array_unref (keep);
+    return;
+  }
+  naclip_matmul_cache_free (cache);
+}
+
+typedef struct
+{
+  gsize n_outer, n_inner, m, n, k;
+  gboolean trans_b;
+  float alpha, beta;
+} GemmShape;
+
+static const GemmShape gemm_shapes[] = {
+  { 1, 1, 1, 17, 3, TRUE, 1.0f, 0.0f },
+  { 1, 1, 9, 5, 33, FALSE, 0.125f, 1.0f },
+  { 2, 3, 13, 13, 8, TRUE, 0.35355339f, 0.0f },
+  { 3, 2, 13, 8, 13, FALSE, 1.0f, 1.0f },
+};
+
+static void
+test_gemm (gconstpointer data)
+{
+  const Config *cfg = data;
+  NaclipMatmulCache *cache = naclip_matmul_cache_new (NULL, 0);
+  NaclipMatmul *mm = new_handle (cache, cfg, 2);
+  if (mm == NULL)
+    goto out;
+  GRand *rand = g_rand_new_with_seed (99);
+  for (gsize t = 0; t < G_N_ELEMENTS (gemm_shapes); t++) {
+    const GemmShape *s = &gemm_shapes[t];
+    /* heads side by side in a row, as in a (tokens, n_inner * k) buffer */
+    NaclipGemmLayout l;
+    l.n_outer = s->n_outer;
+    l.n_inner = s->n_inner;
+    l.lda = s->n_inner * s->k + 2;
+    l.inner_a = s->k;
+    l.outer_a = s->m * l.lda;
+    gsize b_rows = s->trans_b ? s->n : s->k, b_cols = s->trans_b ? s->k : s->n;
+    l.ldb = s->n_inner * b_cols + 1;
+    l.inner_b = b_cols;
+    l.outer_b = b_rows * l.ldb;
+    l.ldc = s->n_inner * s->n + 3;
+    l.inner_c = s->n;
+    l.outer_c = s->m * l.ldc;
+    gsize na = s->n_outer * l.outer_a, nb = s->n_outer * l.outer_b;
+    gsize nc = s->n_outer * l.outer_c;
+    g_autofree float *a = g_new (float, na);
+    g_autofree float *b = g_new (float, nb);
+    g_autofree float *got = g_new (float, nc);
+    g_autofree float *want = g_new (float, nc);
+    g_autofree float *ar = NULL, *br = NULL;
+    /* rows of the whole strided C with its scale: (n_outer * m, ldc) */
+    g_autofree double *scale = g_new0 (double, s->n_outer * s->m * l.ldc);
+    fill (rand, a, na);
+    fill (rand, b, nb);
+    fill (rand, got, nc);
+    memcpy (want, got, nc * sizeof (float));
+    const float *ua = a, *ub = b;
+    if (cfg->precision == NACLIP_PRECISION_BF16) {
+      /* alpha is folded into A before rounding */
+      ar = g_new (float, na);
+      for (gsize i = 0; i < na; i++)
+        ar[i] = round_bf16 (s->alpha * a[i]);
+      br = rounded_copy (b, nb);
+      ua = ar;
+      ub = br;
+    }
+    for (gsize bo = 0; bo < s->n_outer; bo++) {
+      for (gsize bi = 0; bi < s->n_inner; bi++) {
+        for (gsize i = 0; i < s->m; i++) {
+          for (gsize j = 0; j < s->n; j++) {
+            double acc = 0.0;
+            for (gsize p = 0; p < s->k; p++) {
+              float av = a[bo * l.outer_a + bi * l.inner_a + i * l.lda + p];
+              gsize bidx = bo * l.outer_b + bi * l.inner_b
+                           + (s->trans_b ? j * l.ldb + p : p * l.ldb + j);
+              acc += fabs ((double)s->alpha * av * b[bidx]);
+            }
+            scale[(bo * s->m + i) * l.ldc + bi * l.inner_c + j] = acc;
+          }
+        }
+      }
+    }
+    naclip_matmul_gemm (
+        mm, &l, s->trans_b, s->m, s->n, s->k, s->alpha, a, b, s->beta, got);
+    naclip_matmul_gemm_ref (&l, s->trans_b, s->m, s->n, s->k,
+        ua == a ? s->alpha : 1.0f, ua, ub, s->beta, want);
+    g_autofree char *what = g_strdup_printf ("%s gemm %zux%zu batch %zux%zu%s",
+        cfg->name, s->m, s->n, s->n_outer, s->n_inner, s->trans_b ? " ^T" : "");
+    /* padding columns have scale 0 and must be untouched (exactly equal) */
+    check_close (what, got, want, scale, s->n_outer * s->m, l.ldc, l.ldc, 1e-5);
+  }
+  g_rand_free (rand);
+out:
+  naclip_matmul_free (mm);
+  naclip_matmul_cache_free (cache);
+}
+
+/* A weight is packed once and then found, by every handle of the cache. */
+static void
+test_cache_reuse (void)
+{
+  const Config *cfg = &configs[1];
+  NaclipMatmulCache *cache = naclip_matmul_cache_new (NULL, 0);
+  NaclipMatmul *mm = new_handle (cache, cfg, 2);
+  NaclipMatmul *mm2 = NULL;
+  NaclipMatmulCacheStats st;
+  if (mm == NULL) {
+    naclip_matmul_cache_free (cache);
+    return;
+  }
+  GRand *rand = g_rand_new_with_seed (5);
+  gsize m = 10, n = 48, k = 32;
+  g_autofree float *x = g_new (float, m *k);
+  g_autofree float *w = g_new (float, n *k);
+  g_autofree float *w2 = g_new (float, n *k);
+  g_autofree float *out = g_new (float, m *n);
+  fill (rand, x, m * k);
+  fill (rand, w, n * k);
+  fill (rand, w2, n * k);
+  NaclipLinear lin = { w, NULL, (guint)n, (guint)k };
+  NaclipLinear lin2 = { w2, NULL, (guint)n, (guint)k };
+  naclip_matmul_linear_post (
+      mm, out, n, x, k, &lin, m, NACLIP_MATMUL_POST_NONE);
+  naclip_matmul_cache_get_stats (cache, &st);
+  g_assert_cmpuint (st.n_packed, ==, 1);
+  g_assert_cmpuint (st.n_hits, ==, 0);
+  g_assert_cmpuint (st.packed_bytes, >=, n * k * sizeof (float));
+  naclip_matmul_linear_post (
+      mm, out, n, x, k, &lin, m, NACLIP_MATMUL_POST_NONE);
+  mm2 = new_handle (cache, cfg, 1);
+  naclip_matmul_linear_post (
+      mm2, out, n, x, k, &lin, m, NACLIP_MATMUL_POST_NONE);
+  naclip_matmul_cache_get_stats (cache, &st);
+  g_assert_cmpuint (st.n_packed, ==, 1);
+  g_assert_cmpuint (st.n_hits, ==, 2);
+  naclip_matmul_linear_post (
+      mm2, out, n, x, k, &lin2, m, NACLIP_MATMUL_POST_NONE);
+  naclip_matmul_cache_get_stats (cache, &st);
+  g_assert_cmpuint (st.n_packed, ==, 2);
+  g_assert_cmpuint (st.released_bytes, ==, 0);
+  g_rand_free (rand);
+  naclip_matmul_free (mm2);
+  naclip_matmul_free (mm);
+  naclip_matmul_cache_free (cache);
+}
+
+/* Weights read from a file mapping: once packed their pages are given back,
+ * and the product is still right (the pages fault back in from the file
+ * for the fp32 OpenBLAS handle). */
+static void
+test_release_mapping (gconstpointer data)
+{
+  const Config *cfg = data;
+  g_autofree char *dir = g_dir_make_tmp ("naclip-matmul-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "w.bin", NULL);
+  gsize m = 4, n = 256, k = 96; /* 96 KiB of weights: whole pages inside */
+  g_autofree float *w = g_new (float, n *k);
+  g_autofree float *x = g_new (float, m *k);
+  g_autofree float *got = g_new (float, m *n);
+  g_autofree float *want = g_new (float, m *n);
+  g_autofree double *scale = g_new0 (double, m *n);
+  GRand *rand = g_rand_new_with_seed (77);
+  GError *error = NULL;
+  NaclipMatmulCacheStats st;
+  fill (rand, w, n * k);
+  fill (rand, x, m * k);
+  g_assert_true (g_file_set_contents (
+      path, (const char *)w, (gssize)(n * k * sizeof (float)), &error));
+  GMappedFile *mf = g_mapped_file_new (path, FALSE, &error);
+  g_assert_no_error (error);
+  const float *mw = (const float *)g_mapped_file_get_contents (mf);
+  NaclipMatmulCache *cache
+      = naclip_matmul_cache_new (mw, g_mapped_file_get_length (mf));
+  NaclipMatmul *mm = new_handle (cache, cfg, 2);
+  NaclipMatmul *ref = NULL;
+  if (mm == NULL)
+    goto out;
+  NaclipLinear lin = { mw, NULL, (guint)n, (guint)k };
+  naclip_matmul_linear_post (
+      mm, got, n, x, k, &lin, m, NACLIP_MATMUL_POST_NONE);
+  naclip_matmul_cache_get_stats (cache, &st);
+  g_assert_cmpuint (st.released_bytes, >, 0);
+  g_assert_cmpuint (st.released_bytes, <=, n * k * sizeof (float));
+  ref = new_handle (cache, &configs[0], 2);
+  naclip_matmul_linear_post (
+      ref, want, n, x, k, &lin, m, NACLIP_MATMUL_POST_NONE);
+  g_assert_cmpmem (mw, n * k * sizeof (float), w, n * k * sizeof (float));
+  for (gsize i = 0; i < m * n; i++)
+    scale[i] = 2.0 * k;
+  check_close ("after release", got, want, scale, m, n, n,
+      cfg->precision == NACLIP_PRECISION_BF16 ? 1.0 / 128 : 1e-5);
+out:
+  naclip_matmul_free (ref);
+  naclip_matmul_free (mm);
+  naclip_matmul_cache_free (cache);
+  g_mapped_file_unref (mf);
+  g_unlink (path);
+  g_rmdir (dir);
+  g_rand_free (rand);
+}
+
+/* The handle's thread count holds during a call and the caller's OpenMP
+ * setting is restored after it; 1 and 2 threads give the same numbers. */
+static void
+test_threads (void)
+{
+  NaclipMatmulCache *cache = naclip_matmul_cache_new (NULL, 0);
+  gsize m = 64, n = 96, k = 80;
+  g_autofree float *x = g_new (float, m *k);
+  g_autofree float *w = g_new (float, n *k);
+  g_autofree float *o1 = g_new (float, m *n);
+  g_autofree float *o2 = g_new (float, m *n);
+  GRand *rand = g_rand_new_with_seed (3);
+  fill (rand, x, m * k);
+  fill (rand, w, n * k);
+  NaclipLinear lin = { w, NULL, (guint)n, (guint)k };
+  omp_set_num_threads (3);
+  for (gsize c = 0; c < G_N_ELEMENTS (configs); c++) {
+    if (configs[c].backend == NACLIP_MATMUL_BACKEND_DNNL && !HAVE_DNNL)
+      continue;
+    NaclipPrecision p;
+    if (!naclip_precision_resolve (configs[c].precision, &p, NULL))
+      continue;
+    NaclipMatmul *one = new_handle (cache, &configs[c], 1);
+    NaclipMatmul *two = new_handle (cache, &configs[c], 2);
+    naclip_matmul_linear_post (
+        one, o1, n, x, k, &lin, m, NACLIP_MATMUL_POST_NONE);
+    g_assert_cmpint (omp_get_max_threads (), ==, 3);
+    naclip_matmul_linear_post (
+        two, o2, n, x, k, &lin, m, NACLIP_MATMUL_POST_NONE);
+    g_assert_cmpint (omp_get_max_threads (), ==, 3);
+    for (gsize i = 0; i < m * n; i++)
+      g_assert_cmpfloat_with_epsilon (o1[i], o2[i], 1e-4);
+    naclip_matmul_free (one);
+    naclip_matmul_free (two);
+  }
+  omp_set_num_threads (2);
+  g_rand_free (rand);
+  naclip_matmul_cache_free (cache);
+}
+
+static void
+test_precision_resolve (void)
+{
+  NaclipPrecision p = NACLIP_PRECISION_AUTO, auto_p = NACLIP_PRECISION_AUTO;
+  GError *error = NULL;
+  g_assert_true (naclip_precision_resolve (NACLIP_PRECISION_FP32, &p, NULL));
+  g_assert_cmpint (p, ==, NACLIP_PRECISION_FP32);
+  g_assert_true (
+      naclip_precision_resolve (NACLIP_PRECISION_AUTO, &auto_p, NULL));
+  g_assert_cmpint (auto_p, !=, NACLIP_PRECISION_AUTO);
+  gboolean bf16 = naclip_precision_resolve (NACLIP_PRECISION_BF16, &p, &error);
+  /* AUTO is bf16 exactly when bf16 is available */
+  g_assert_cmpint (bf16, ==, auto_p == NACLIP_PRECISION_BF16);
+  if (bf16) {
+    g_assert_no_error (error);
+    g_assert_true (HAVE_DNNL);
+  } else {
+    g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED);
+    g_test_message ("bf16 unavailable: %s", error->message);
+    g_clear_error (&error);
+  }
+  g_autofree char *desc = naclip_precision_describe ();
+  g_test_message ("%s", desc);
+  g_assert_true (g_str_has_prefix (desc, naclip_precision_to_string (auto_p)));
+  /* the OpenMP variant of OpenBLAS is the one loaded when it was built */
+  if (HAVE_OPENBLAS_OPENMP)
+    g_assert_cmpint (openblas_get_parallel (), ==, 2);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  for (gsize c = 0; c < G_N_ELEMENTS (configs); c++) {
+    g_autofree char *p1
+        = g_strdup_printf ("/matmul/linear/%s", configs[c].name);
+    g_autofree char *p2 = g_strdup_printf ("/matmul/gemm/%s", configs[c].name);
+    g_test_add_data_func (p1, &configs[c], test_linear);
+    g_test_add_data_func (p2, &configs[c], test_gemm);
+  }
+  g_test_add_data_func (
+      "/matmul/release/onednn-fp32", &configs[1], test_release_mapping);
+  g_test_add_data_func (
+      "/matmul/release/onednn-bf16", &configs[2], test_release_mapping);
+  g_test_add_func ("/matmul/cache-reuse", test_cache_reuse);
+  g_test_add_func ("/matmul/threads", test_threads);
+  g_test_add_func ("/matmul/precision-resolve", test_precision_resolve);
+  return g_test_run ();
+}
