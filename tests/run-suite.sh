@@ -10,7 +10,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-"$top/build-suite"}
 
 packages="meson ninja-build pkg-config gcc clang clang-format
-  libglib2.0-dev libjson-glib-dev libopenblas-dev liborc-0.4-dev
+  libglib2.0-dev libjson-glib-dev libopenblas-openmp-dev liborc-0.4-dev
   liborc-0.4-dev-bin libdnnl-dev libgstreamer1.0-dev
   libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good
