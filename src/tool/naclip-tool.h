@@ -14,5 +14,6 @@
 #include "naclip.h"
 
 int naclip_cmd_info (int argc, char **argv);
+int naclip_cmd_bench (int argc, char **argv);
 
 #endif /* NACLIP_TOOL_H */

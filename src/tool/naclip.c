@@ -22,6 +22,7 @@ typedef struct
 
 static const Command commands[] = {
   { "info", naclip_cmd_info, "describe the architecture of a checkpoint" },
+  { "bench", naclip_cmd_bench, "time the pipeline stages and matrix products" },
 };
 
 static void
