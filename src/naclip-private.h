@@ -181,6 +181,8 @@ void naclip_tokenizer_free (NaclipTokenizer *tok);
  * offset; too long unless @truncate). */
 gint naclip_tokenizer_encode (NaclipTokenizer *tok, const char *text,
     gssize len, gboolean truncate, gint32 *ids, guint context, GError **error);
+/* Pieces held by the BPE cache (bounded; for tests). */
+guint naclip_tokenizer_cache_size (NaclipTokenizer *tok);
 
 /* ------------------------------------------------------------------ */
 /* matmul.c: the backend seam for matrix products (BLAS and oneDNN     */
