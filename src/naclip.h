@@ -447,6 +447,21 @@ NACLIP_API gboolean naclip_context_segment (NaclipContext *ctx,
 NACLIP_API void naclip_context_get_processing_size (const NaclipContext *ctx,
     guint width, guint height, guint *out_width, guint *out_height);
 
+/* Wall-clock time of each stage of the last naclip_context_segment() call
+ * (all zero before the first), ms. The stages partition the call. */
+typedef struct
+{
+  double preprocess_ms; /* conversion, resize, normalisation, windows */
+  double encoder_ms;    /* the vision tower (all windows) */
+  double logits_ms;     /* cosine logits, window merge, resize to output */
+  double pamr_ms;       /* PAMR; 0 when pamr_steps is 0 */
+  double labels_ms;     /* softmax, threshold, label map, probabilities */
+  double total_ms;      /* the whole call */
+} NaclipTimings;
+
+NACLIP_API void naclip_context_get_timings (
+    const NaclipContext *ctx, NaclipTimings *timings);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipContext, naclip_context_free)
 
 /* The default colour of @label in drawn label maps: the PASCAL VOC colour
