@@ -562,13 +562,13 @@ config_load (Config *cfg, const char *path, GError **error)
 
   cfg->path = g_strdup (path);
   if (g_stat (path, &sb) != 0 || !S_ISREG (sb.st_mode)) {
-    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO,
-        "%s: config.json is not a regular file", path);
+    g_set_error (
+        error, NACLIP_ERROR, NACLIP_ERROR_IO, "%s: not a regular file", path);
     return FALSE;
   }
   if ((guint64)sb.st_size > MAX_CONFIG_BYTES) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
-        "%s: config.json has %" G_GUINT64_FORMAT " bytes, above the limit "
+        "%s: %" G_GUINT64_FORMAT " bytes, above the limit "
         "of %u",
         path, (guint64)sb.st_size, MAX_CONFIG_BYTES);
     return FALSE;
@@ -585,21 +585,21 @@ config_load (Config *cfg, const char *path, GError **error)
   if (!json_parser_load_from_data (
           cfg->parser, contents, (gssize)len, &local_error)) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
-        "%s: config.json is not valid JSON: %s", path, local_error->message);
+        "%s: not valid JSON: %s", path, local_error->message);
     g_error_free (local_error);
     return FALSE;
   }
   node = json_parser_get_root (cfg->parser);
   if (!JSON_NODE_HOLDS_OBJECT (node)) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
-        "%s: config.json is not a JSON object", path);
+        "%s: not a JSON object", path);
     return FALSE;
   }
   cfg->root = json_node_get_object (node);
   node = json_object_get_member (cfg->root, "vision_config");
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
-        "%s: config.json has no 'vision_config' object (the Hugging Face "
+        "%s: no 'vision_config' object (the Hugging Face "
         "CLIPConfig form is expected)",
         path);
     return FALSE;
@@ -609,7 +609,7 @@ config_load (Config *cfg, const char *path, GError **error)
   if (node != NULL) {
     if (!JSON_NODE_HOLDS_OBJECT (node)) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
-          "%s: config.json: 'text_config' is not an object", path);
+          "%s: 'text_config' is not an object", path);
       return FALSE;
     }
     cfg->text = json_node_get_object (node);
@@ -637,7 +637,7 @@ config_uint (Binder *b, const Config *cfg, const char *section, JsonObject *obj,
   if (node == NULL) {
     if (required) {
       b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-          "%s: config.json lacks the required key '%s'", cfg->path, full);
+          "%s: lacks the required key '%s'", cfg->path, full);
       return FALSE;
     }
     return TRUE;
@@ -645,14 +645,14 @@ config_uint (Binder *b, const Config *cfg, const char *section, JsonObject *obj,
   if (!JSON_NODE_HOLDS_VALUE (node)
       || json_node_get_value_type (node) != G_TYPE_INT64) {
     b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-        "%s: config.json: '%s' is not an integer", cfg->path, full);
+        "%s: '%s' is not an integer", cfg->path, full);
     return FALSE;
   }
   v = json_node_get_int (node);
   if (v < 1 || v > MAX_CONFIG_DIM) {
     b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-        "%s: config.json: '%s' is %" G_GINT64_FORMAT ", outside 1..%u",
-        cfg->path, full, v, MAX_CONFIG_DIM);
+        "%s: '%s' is %" G_GINT64_FORMAT ", outside 1..%u", cfg->path, full, v,
+        MAX_CONFIG_DIM);
     return FALSE;
   }
   *out = (guint)v;
@@ -679,15 +679,15 @@ config_agree (Binder *b, const Config *cfg, const char *section,
   if (t != NULL) {
     g_autofree char *s = format_dims (t->shape, t->n_dims);
     b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-        "%s: config.json: %s%s%s is %u but tensor '%s' has shape %s "
+        "%s: %s%s%s is %u but tensor '%s' has shape %s "
         "(implies %u)",
         cfg->path, section != NULL ? section : "", section != NULL ? "." : "",
         key, v, tensor, s, actual);
   } else {
     b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-        "%s: config.json: %s%s%s is %u but the tensors ('%s*') imply %u",
-        cfg->path, section != NULL ? section : "", section != NULL ? "." : "",
-        key, v, tensor, actual);
+        "%s: %s%s%s is %u but the tensors ('%s*') imply %u", cfg->path,
+        section != NULL ? section : "", section != NULL ? "." : "", key, v,
+        tensor, actual);
   }
 }
 
@@ -712,9 +712,9 @@ config_tower (Binder *b, const Config *cfg, const char *section,
     info->n_heads = info->width / CLIP_HEAD_DIM;
   } else {
     bind_fail (b, NACLIP_ERROR_MODEL,
-        "%s width %u (tensor '%s') is not a multiple of 64 and no "
-        "config.json gives num_attention_heads",
-        section, info->width, width_tensor);
+        "the width %u of tensor '%s' is not a multiple of 64 (CLIP's head "
+        "size) and no config.json gives %s.num_attention_heads",
+        info->width, width_tensor, section);
     return;
   }
   if (info->width % info->n_heads != 0) {
@@ -740,7 +740,7 @@ config_tower (Binder *b, const Config *cfg, const char *section,
       info->activation = NACLIP_ACTIVATION_GELU;
     } else {
       b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-          "%s: config.json: %s.hidden_act is %s%s%s; expected \"quick_gelu\" "
+          "%s: %s.hidden_act is %s%s%s; expected \"quick_gelu\" "
           "or \"gelu\"",
           cfg->path, section, act != NULL ? "\"" : "",
           act != NULL ? act : "not a string", act != NULL ? "\"" : "");
@@ -756,8 +756,8 @@ config_tower (Binder *b, const Config *cfg, const char *section,
       eps = json_node_get_double (node);
     if (!(eps > 0.0 && eps < 1.0)) {
       b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-          "%s: config.json: %s.layer_norm_eps must be a number in (0, 1)",
-          cfg->path, section);
+          "%s: %s.layer_norm_eps must be a number in (0, 1)", cfg->path,
+          section);
       return;
     }
     info->layer_norm_eps = (float)eps;
@@ -850,7 +850,7 @@ bind_vision (Binder *b, const Config *cfg)
         &image_size, &found);
     if (found && image_size % vt->patch_size != 0) {
       b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-          "%s: config.json: vision_config.image_size %u is not a multiple of "
+          "%s: vision_config.image_size %u is not a multiple of "
           "patch_size %u",
           cfg->path, image_size, vt->patch_size);
     }
@@ -953,7 +953,7 @@ bind_text (Binder *b, const Config *cfg)
   if (cfg->path != NULL) {
     if (cfg->text == NULL) {
       b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-          "%s: config.json has no 'text_config' but the checkpoint has a "
+          "%s: no 'text_config' but the checkpoint has a "
           "text tower",
           cfg->path);
       return;
@@ -996,12 +996,17 @@ bind_logit_scale (Binder *b)
   const NaclipTensor *t = naclip_safetensors_find (b->st, "logit_scale");
   const float *x;
   guint64 one = 1;
+  gboolean check;
   float scale;
 
   if (t == NULL || b->error != NULL)
     return;
-  /* A scalar, stored with shape [] or [1]; always checked for NaN/Inf. */
+  /* A scalar, stored with shape [] or [1]; always checked for NaN/Inf,
+   * below, with its own message. */
+  check = b->check_weights;
+  b->check_weights = FALSE;
   x = bind_tensor (b, "logit_scale", &one, t->n_dims == 0 ? 0 : 1);
+  b->check_weights = check;
   if (x == NULL)
     return;
   scale = expf (x[0]);
@@ -1123,7 +1128,12 @@ check_not_pickle (
         path);
     return FALSE;
   }
-  if (n >= 2 && magic[0] == 0x80 && magic[1] >= 2 && magic[1] <= 5) {
+  /* A pickle starts with PROTO (0x80, protocol 2..5). The 8-byte header
+   * length of a safetensors file can start with the same two bytes (a
+   * length of 0x0380 is common), but its JSON then starts at byte 8 with
+   * '{' or white space, where a pickle has an opcode or frame bytes. */
+  if (n >= 2 && magic[0] == 0x80 && magic[1] >= 2 && magic[1] <= 5
+      && (n < 9 || !strchr ("{ \t\r\n", magic[8]) || magic[8] == 0)) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
         "%s is a Python pickle (protocol %u; a legacy PyTorch checkpoint): "
         "pickle checkpoints are not supported because loading them can run "
@@ -1208,7 +1218,7 @@ map_weights (
 {
   const char *path = model->weights_path;
   struct stat sb;
-  guint8 magic[8];
+  guint8 magic[9];
   gssize n;
   GError *local_error = NULL;
   gboolean ok = FALSE;
@@ -1238,7 +1248,7 @@ map_weights (
   if (!check_not_pickle (magic, (gsize)n, path, error))
     goto out;
   if (sb.st_size < 8) {
-    memcpy (small, magic, (gsize)n);
+    memcpy (small, magic, MIN ((gsize)n, 8));
     *small_len = (gsize)n;
     ok = TRUE;
     goto out;
