@@ -158,6 +158,9 @@ struct _NaclipModel
   NaclipTextTower text;       /* valid when info.has_text */
   NaclipTokenizer *tokenizer; /* NULL when there is no merges file */
   GPtrArray *owned;           /* buffers converted or transposed at load */
+  /* cache.c: hex SHA-256 fingerprint of the text tower, computed on first
+   * use (g_once_init_enter); NULL until then; model.c frees it. */
+  char *text_fingerprint;
 };
 
 /* ------------------------------------------------------------------ */
@@ -183,6 +186,51 @@ gint naclip_tokenizer_encode (NaclipTokenizer *tok, const char *text,
     gssize len, gboolean truncate, gint32 *ids, guint context, GError **error);
 /* Pieces held by the BPE cache (bounded; for tests). */
 guint naclip_tokenizer_cache_size (NaclipTokenizer *tok);
+
+/* ------------------------------------------------------------------ */
+/* classes.c: class lists, template sets, built-in data                */
+
+/* The built-in data file /org/naclipseg/@kind/@name.txt ("classes" or
+ * "templates"), or NULL. */
+GBytes *naclip_data_lookup (const char *kind, const char *name);
+/* Names of the built-in @kind files (without ".txt"). g_strfreev. */
+char **naclip_data_list (const char *kind);
+/* A deep copy. */
+NaclipClasses *naclip_classes_copy (const NaclipClasses *classes);
+/* Template @i with "{}" replaced by @name. g_free. */
+char *naclip_templates_fill (
+    const NaclipTemplates *templates, guint i, const char *name);
+
+/* ------------------------------------------------------------------ */
+/* text.c: the text tower                                              */
+
+/* Runs the text tower on @n_seq token sequences @ids (n_seq, context of
+ * the model), whose end tokens are at @eot (n_seq), computing positions
+ * 0..max(eot) only: out (n_seq, embed_dim) = ln_final(x[eot]) . proj^T,
+ * not normalised. FALSE with NACLIP_ERROR_MODEL (no text tower),
+ * _INVALID_ARGUMENT (a token id out of range, eot beyond the context) or
+ * _NO_MEMORY. */
+gboolean naclip_text_encode (const NaclipModel *model, const gint32 *ids,
+    const gint *eot, gsize n_seq, guint n_threads, float *out, GError **error);
+
+/* ------------------------------------------------------------------ */
+/* cache.c: the on-disk embedding cache                                */
+
+/* Hex fingerprint of the model's text weights (computed once). Borrowed
+ * until the model is freed. */
+const char *naclip_cache_model_fingerprint (NaclipModel *model);
+/* Hex key of one query embedding. g_free. */
+char *naclip_cache_key (const char *model_fingerprint,
+    const NaclipTemplates *templates, const char *query, gboolean truncate);
+/* @cache_dir, or $XDG_CACHE_HOME/naclipseg when NULL. g_free. */
+char *naclip_cache_dir (const char *cache_dir);
+/* Reads the entry of @key into @out (dim floats); FALSE when missing,
+ * truncated, foreign or corrupt. */
+gboolean naclip_cache_read (
+    const char *dir, const char *key, guint dim, float *out);
+/* Writes the entry atomically; failures are only logged. */
+void naclip_cache_write (
+    const char *dir, const char *key, guint dim, const float *embedding);
 
 /* ------------------------------------------------------------------ */
 /* matmul.c: the backend seam for matrix products (BLAS and oneDNN     */
