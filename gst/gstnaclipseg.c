@@ -1,0 +1,2268 @@
+/* gstnaclipseg.c: the naclipseg element.
+ *
+ * Copyright (C) 2026 The naclipseg authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A GstVideoFilter around the naclip library: it adds video concerns only
+ * (formats, scheduling, threads, drawing, metadata), no algorithm.
+ *
+ * Threads and locks
+ *   - Properties live under the object lock. The streaming thread snapshots
+ *     what it needs at the start of each frame and releases the lock before
+ *     any inference; set_property never runs inference or text encoding.
+ *   - One worker thread per running element (started in start(), joined in
+ *     stop()) encodes class lists changed while PAUSED/PLAYING and, in
+ *     async mode, segments the newest frame. It shares the current queries,
+ *     the latest result and its job slots with the streaming thread under
+ *     `wlock`. Lock order: object lock, then wlock; nothing is posted on the
+ *     bus while wlock is held.
+ *   - The NaclipContext (and the smoothing state next to it, `Inferrer`) is
+ *     used by exactly one thread: the streaming thread in sync mode, the
+ *     worker in async mode (`async` is fixed while running).
+ *
+ * Results
+ *   Each inference yields a GstNaclipSegResult (naclipmeta.h) plus the class
+ *   bounding boxes (`Published`); frames that reuse it attach the same
+ *   result with fresh = FALSE. A class-list change, caps change or flush
+ *   drops the latest result so labels of two class sets are never mixed.
+ *
+ * Base class details
+ *   transform_ip is overridden (instead of transform_frame_ip) so that
+ *   output=passthrough maps frames read-only: GstVideoFilter would map them
+ *   writable, which copies shared memory. transform_frame serves
+ *   output=labels (GRAY8 out). GstVideoFilter's QoS is switched off: late
+ *   frames are not dropped but reuse the last result (counted in
+ *   frames-skipped), which keeps every frame of a recording.
+ */
+
+#include "config.h"
+
+#include "gstnaclipseg.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <gst/video/video.h>
+
+#include "naclip.h"
+#include "naclipmeta.h"
+
+GST_DEBUG_CATEGORY_STATIC (naclipseg_debug);
+#define GST_CAT_DEFAULT naclipseg_debug
+
+/* ------------------------------------------------------------------ */
+/* Enumerations                                                        */
+
+typedef enum
+{
+  OUTPUT_OVERLAY,
+  OUTPUT_PASSTHROUGH,
+  OUTPUT_LABELS,
+} GstNaclipSegOutput;
+
+typedef enum
+{
+  OUTPUT_SIZE_PROCESSING,
+  OUTPUT_SIZE_FRAME,
+} GstNaclipSegOutputSize;
+
+#define DEFINE_ENUM_TYPE(func, type_name, values)                              \
+  static GType func (void)                                                     \
+  {                                                                            \
+    static GType type = 0;                                                     \
+    if (g_once_init_enter (&type)) {                                           \
+      GType t = g_enum_register_static (type_name, values);                    \
+      g_once_init_leave (&type, t);                                            \
+    }                                                                          \
+    return type;                                                               \
+  }
+
+/* Nicks are the library's names (naclip_*_to_string); a test checks that
+ * they round-trip. */
+static const GEnumValue output_values[] = {
+  { OUTPUT_OVERLAY, "Class colours blended over the frame", "overlay" },
+  { OUTPUT_PASSTHROUGH, "Frames untouched, metadata only", "passthrough" },
+  { OUTPUT_LABELS, "GRAY8 frames of the same size, pixel = label", "labels" },
+  { 0, NULL, NULL },
+};
+static const GEnumValue output_size_values[] = {
+  { OUTPUT_SIZE_PROCESSING, "Label map at the processing size (inference-size)",
+      "processing" },
+  { OUTPUT_SIZE_FRAME, "Label map at the frame size (the paper's setting)",
+      "frame" },
+  { 0, NULL, NULL },
+};
+static const GEnumValue attention_values[] = {
+  { NACLIP_ATTENTION_NACLIP, "Key-key attention plus Gaussian (NACLIP)",
+      "naclip" },
+  { NACLIP_ATTENTION_KK, "Key-key attention", "kk" },
+  { NACLIP_ATTENTION_NONLY, "Gaussian neighbourhood only", "nonly" },
+  { NACLIP_ATTENTION_CSA, "SCLIP correlative self-attention", "csa" },
+  { NACLIP_ATTENTION_VANILLA, "CLIP's query-key attention", "vanilla" },
+  { 0, NULL, NULL },
+};
+static const GEnumValue arch_values[] = {
+  { NACLIP_ARCH_REDUCED, "Last block without residual and MLP (NACLIP)",
+      "reduced" },
+  { NACLIP_ARCH_VANILLA, "Last block with residual and MLP", "vanilla" },
+  { 0, NULL, NULL },
+};
+static const GEnumValue precision_values[] = {
+  { NACLIP_PRECISION_AUTO, "bf16 where the CPU allows it, else fp32", "auto" },
+  { NACLIP_PRECISION_FP32, "32-bit float", "fp32" },
+  { NACLIP_PRECISION_BF16, "bfloat16 matrix products", "bf16" },
+  { 0, NULL, NULL },
+};
+
+DEFINE_ENUM_TYPE (output_get_type, "GstNaclipSegOutput", output_values)
+DEFINE_ENUM_TYPE (
+    output_size_get_type, "GstNaclipSegOutputSize", output_size_values)
+DEFINE_ENUM_TYPE (attention_get_type, "GstNaclipSegAttention", attention_values)
+DEFINE_ENUM_TYPE (arch_get_type, "GstNaclipSegArch", arch_values)
+DEFINE_ENUM_TYPE (precision_get_type, "GstNaclipSegPrecision", precision_values)
+
+/* ------------------------------------------------------------------ */
+/* State                                                               */
+
+/* Bounding box of a label in label-map px; x1, y1 exclusive. */
+typedef struct
+{
+  guint x0, y0, x1, y1;
+} Box;
+
+/* One result and what is derived from it once. Immutable once published. */
+typedef struct
+{
+  GstNaclipSegResult *result;
+  Box *boxes;                /* n_classes + 1, zeroed for absent labels */
+  GstClockTime running_time; /* of the inferred frame, or NONE */
+  GstClockTime stream_time;
+  GstClockTime duration;
+} Published;
+
+/* The segmentation state used by one thread at a time (see top). */
+typedef struct
+{
+  NaclipContext *ctx;
+  NaclipParams params; /* applied to ctx */
+  float *probs;        /* (n_classes + 1, h, w) of the last segment call */
+  gsize probs_len;     /* floats */
+  float *smooth;       /* EMA of probs, same layout */
+  gsize smooth_len;
+  gboolean smooth_valid;
+  guint64 smooth_class_set;
+  guint smooth_w, smooth_h;
+  guint smooth_gen; /* flush generation the EMA belongs to */
+} Inferrer;
+
+/* A class list to encode, snapshot of the properties. */
+typedef struct
+{
+  char *classes;
+  char *classes_file;
+  char *background;
+  char *templates;
+  guint threads;
+  NaclipPrecision precision;
+} ClassJob;
+
+/* What a frame needs from the properties, copied under the object lock. */
+typedef struct
+{
+  NaclipParams params;
+  GstNaclipSegOutput output;
+  GstNaclipSegOutputSize output_size;
+  guint8 alpha; /* 0..255 */
+  guint inference_interval;
+  GstClockTime expire_results;
+  double temporal_smoothing;
+  gboolean post_messages;
+  GstClockTime qos_earliest;
+  char *selected_classes;
+} Snapshot;
+
+struct _GstNaclipSeg
+{
+  GstVideoFilter parent;
+
+  /* Properties (object lock). */
+  char *model_file;
+  gboolean check_weights;
+  char *classes;
+  char *classes_file;
+  char *background_classes;
+  char *templates;
+  char *selected_classes;
+  char *pamr_dilations;
+  NaclipParams params;
+  GstNaclipSegOutput output;
+  GstNaclipSegOutputSize output_size;
+  double alpha;
+  guint inference_interval;
+  GstClockTime expire_results;
+  gboolean async;
+  double temporal_smoothing;
+  gboolean post_messages;
+  GstClockTime qos_earliest; /* running time; from QoS events */
+
+  /* Statistics (object lock). */
+  guint64 frames_processed;
+  guint64 frames_reused;
+  guint64 frames_skipped;
+  guint64 frames_too_small;
+
+  /* Set by start(), freed by stop(); read-only in between. */
+  NaclipModel *model;
+  guint patch_size;
+  gboolean running_async;
+  Inferrer inf;
+
+  /* Shared with the worker (wlock). */
+  GMutex wlock;
+  GCond wcond;
+  GThread *worker;
+  gboolean worker_stop;
+  ClassJob *class_job;
+  NaclipQueries *queries;
+  guint64 class_set;
+  Published *latest;
+  guint flush_gen;
+  gboolean frame_pending; /* staging holds a frame for the worker */
+  GstBuffer *staging;
+  GstVideoInfo staging_info;
+  GstClockTime staging_pts, staging_running_time, staging_stream_time,
+      staging_duration;
+  gboolean worker_warned_small;
+  GstClockTime latency; /* longest sync inference, ns */
+
+  /* Streaming thread only. */
+  gboolean negotiated_labels;
+  guint since_inference;
+  gboolean warned_small;
+  guint32 *xmap, *ymap; /* frame px -> label map px */
+  guint map_fw, map_fh, map_lw, map_lh;
+  guint8 rgb[256][3];
+  guint8 yuv[256][3];
+  guint8 draw_mask[256];
+  guint64 mask_class_set;
+  char *mask_selected;
+};
+
+enum
+{
+  PROP_0,
+  PROP_MODEL_FILE,
+  PROP_CHECK_WEIGHTS,
+  PROP_CLASSES,
+  PROP_CLASSES_FILE,
+  PROP_BACKGROUND_CLASSES,
+  PROP_TEMPLATES,
+  PROP_CLASS_CONFIDENCE_THRESHOLD,
+  PROP_INFERENCE_SIZE,
+  PROP_SLIDE_CROP,
+  PROP_SLIDE_STRIDE,
+  PROP_ATTENTION,
+  PROP_ARCH,
+  PROP_GAUSSIAN_STD,
+  PROP_LOGIT_SCALE,
+  PROP_PAMR_STEPS,
+  PROP_PAMR_DILATIONS,
+  PROP_THREADS,
+  PROP_PRECISION,
+  PROP_OUTPUT,
+  PROP_OUTPUT_SIZE,
+  PROP_ALPHA,
+  PROP_SELECTED_CLASSES,
+  PROP_INFERENCE_INTERVAL,
+  PROP_EXPIRE_RESULTS,
+  PROP_ASYNC,
+  PROP_TEMPORAL_SMOOTHING,
+  PROP_POST_MESSAGES,
+  PROP_FRAMES_PROCESSED,
+  PROP_FRAMES_REUSED,
+  PROP_FRAMES_SKIPPED,
+  PROP_FRAMES_TOO_SMALL,
+  PROP_CLASS_SET,
+};
+
+#define DEFAULT_TEMPLATES "imagenet80"
+#define DEFAULT_OUTPUT OUTPUT_OVERLAY
+#define DEFAULT_OUTPUT_SIZE OUTPUT_SIZE_PROCESSING
+#define DEFAULT_ALPHA 0.5
+#define DEFAULT_INFERENCE_INTERVAL 1
+#define DEFAULT_EXPIRE_RESULTS 0
+#define DEFAULT_ASYNC FALSE
+#define DEFAULT_TEMPORAL_SMOOTHING 0.0
+#define DEFAULT_POST_MESSAGES TRUE
+#define DEFAULT_CHECK_WEIGHTS TRUE
+/* The download helper's default location, under $XDG_DATA_HOME. */
+#define DEFAULT_MODEL_SUBDIR "naclipseg/models/clip-vit-base-patch16"
+/* Largest frame side accepted: keeps label maps and size math bounded. */
+#define MAX_FRAME_PX 16384
+
+#define VIDEO_FORMATS                                                          \
+  "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, I420, NV12 }"
+
+static GstStaticPadTemplate sink_template
+    = GST_STATIC_PAD_TEMPLATE ("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+        GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS)));
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (
+        GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS) ";" GST_VIDEO_CAPS_MAKE ("GRAY8")));
+
+#define gst_naclip_seg_parent_class parent_class
+G_DEFINE_TYPE (GstNaclipSeg, gst_naclip_seg, GST_TYPE_VIDEO_FILTER);
+GST_ELEMENT_REGISTER_DEFINE (
+    naclipseg, "naclipseg", GST_RANK_NONE, GST_TYPE_NACLIP_SEG);
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+
+static void
+published_clear (gpointer data)
+{
+  Published *pub = data;
+
+  gst_naclip_seg_result_unref (pub->result);
+  g_free (pub->boxes);
+}
+
+static void
+published_unref (Published *pub)
+{
+  if (pub != NULL)
+    g_atomic_rc_box_release_full (pub, published_clear);
+}
+
+static void
+class_job_free (ClassJob *job)
+{
+  if (job == NULL)
+    return;
+  g_free (job->classes);
+  g_free (job->classes_file);
+  g_free (job->background);
+  g_free (job->templates);
+  g_free (job);
+}
+
+/* Call with the object lock held. */
+static ClassJob *
+snapshot_class_job (GstNaclipSeg *self)
+{
+  ClassJob *job = g_new0 (ClassJob, 1);
+
+  job->classes = g_strdup (self->classes);
+  job->classes_file = g_strdup (self->classes_file);
+  job->background = g_strdup (self->background_classes);
+  job->templates = g_strdup (self->templates);
+  job->threads = self->params.threads;
+  job->precision = self->params.precision;
+  return job;
+}
+
+/* Posts an error or warning for a NaclipError: IO problems are RESOURCE
+ * errors, bad models LIBRARY/INIT, bad settings LIBRARY/SETTINGS. */
+static void
+post_naclip_message (GstNaclipSeg *self, GstMessageType type,
+    const GError *error, const char *text)
+{
+  GQuark domain = GST_LIBRARY_ERROR;
+  gint code = GST_LIBRARY_ERROR_FAILED;
+
+  if (error != NULL && error->domain == NACLIP_ERROR) {
+    switch ((NaclipError)error->code) {
+      case NACLIP_ERROR_IO:
+        domain = GST_RESOURCE_ERROR;
+        code = GST_RESOURCE_ERROR_OPEN_READ;
+        break;
+      case NACLIP_ERROR_FORMAT:
+      case NACLIP_ERROR_UNSUPPORTED:
+      case NACLIP_ERROR_MODEL:
+        code = GST_LIBRARY_ERROR_INIT;
+        break;
+      case NACLIP_ERROR_INVALID_ARGUMENT:
+      case NACLIP_ERROR_TEXT:
+        code = GST_LIBRARY_ERROR_SETTINGS;
+        break;
+      case NACLIP_ERROR_NO_MEMORY:
+        domain = GST_RESOURCE_ERROR;
+        code = GST_RESOURCE_ERROR_NO_SPACE_LEFT;
+        break;
+    }
+  }
+  gst_element_message_full (GST_ELEMENT (self), type, domain, code,
+      g_strdup (text), g_strdup (error != NULL ? error->message : NULL),
+      __FILE__, GST_FUNCTION, __LINE__);
+}
+
+/* Refuses a property value: keeps the old one, logs and posts a warning. */
+static void
+refuse_property (GstNaclipSeg *self, const GParamSpec *pspec, const char *why)
+{
+  char *text = g_strdup_printf (
+      "Property %s: %s; keeping the previous value", pspec->name, why);
+
+  GST_WARNING_OBJECT (self, "%s", text);
+  gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_WARNING,
+      GST_CORE_ERROR, GST_CORE_ERROR_FAILED, text, NULL, __FILE__, GST_FUNCTION,
+      __LINE__);
+}
+
+/* The only conversion from a GstVideoFrame to a NaclipImage: planes and
+ * strides come from the frame (so GstVideoMeta strides and offsets are
+ * honoured), the YUV matrix from its colorimetry. */
+static void
+image_from_frame (const GstVideoFrame *frame, NaclipImage *image)
+{
+  const GstVideoInfo *info = &frame->info;
+  gboolean full = info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255;
+  gboolean bt709 = info->colorimetry.matrix == GST_VIDEO_COLOR_MATRIX_BT709;
+
+  memset (image, 0, sizeof (*image));
+  switch (GST_VIDEO_INFO_FORMAT (info)) {
+    case GST_VIDEO_FORMAT_RGB:
+      image->format = NACLIP_PIXEL_RGB;
+      break;
+    case GST_VIDEO_FORMAT_BGR:
+      image->format = NACLIP_PIXEL_BGR;
+      break;
+    case GST_VIDEO_FORMAT_RGBx:
+      image->format = NACLIP_PIXEL_RGBX;
+      break;
+    case GST_VIDEO_FORMAT_BGRx:
+      image->format = NACLIP_PIXEL_BGRX;
+      break;
+    case GST_VIDEO_FORMAT_xRGB:
+      image->format = NACLIP_PIXEL_XRGB;
+      break;
+    case GST_VIDEO_FORMAT_xBGR:
+      image->format = NACLIP_PIXEL_XBGR;
+      break;
+    case GST_VIDEO_FORMAT_RGBA:
+      image->format = NACLIP_PIXEL_RGBA;
+      break;
+    case GST_VIDEO_FORMAT_BGRA:
+      image->format = NACLIP_PIXEL_BGRA;
+      break;
+    case GST_VIDEO_FORMAT_ARGB:
+      image->format = NACLIP_PIXEL_ARGB;
+      break;
+    case GST_VIDEO_FORMAT_ABGR:
+      image->format = NACLIP_PIXEL_ABGR;
+      break;
+    case GST_VIDEO_FORMAT_I420:
+      image->format = NACLIP_PIXEL_I420;
+      break;
+    case GST_VIDEO_FORMAT_NV12:
+      image->format = NACLIP_PIXEL_NV12;
+      break;
+    default:
+      g_assert_not_reached ();
+  }
+  image->width = GST_VIDEO_FRAME_WIDTH (frame);
+  image->height = GST_VIDEO_FRAME_HEIGHT (frame);
+  for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES (frame) && p < 3; p++) {
+    image->data[p] = GST_VIDEO_FRAME_PLANE_DATA (frame, p);
+    image->stride[p] = (gsize)GST_VIDEO_FRAME_PLANE_STRIDE (frame, p);
+  }
+  if (bt709)
+    image->yuv_matrix = full ? NACLIP_YUV_BT709_FULL : NACLIP_YUV_BT709_LIMITED;
+  else
+    image->yuv_matrix = full ? NACLIP_YUV_BT601_FULL : NACLIP_YUV_BT601_LIMITED;
+}
+
+/* ------------------------------------------------------------------ */
+/* Classes                                                             */
+
+/* Parses the class list of @job, loads its templates and encodes the
+ * queries (slow: seconds for a real model, cached on disk). Any thread. */
+static NaclipQueries *
+encode_classes (NaclipModel *model, const ClassJob *job, GError **error)
+{
+  NaclipClasses *classes = NULL;
+  NaclipTemplates *templates = NULL;
+  NaclipQueries *queries = NULL;
+  NaclipEncodeOptions options = naclip_encode_options_default ();
+
+  if (job->classes != NULL && job->classes[0] != '\0')
+    classes = naclip_classes_parse (job->classes, job->background, error);
+  else if (job->classes_file != NULL && job->classes_file[0] != '\0')
+    classes = naclip_classes_load (job->classes_file, job->background, error);
+  else
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
+        "no classes: set the classes property (e.g. classes=\"sky,road,car\")"
+        " or classes-file");
+  if (classes == NULL)
+    goto out;
+  templates = naclip_templates_load (
+      job->templates != NULL ? job->templates : DEFAULT_TEMPLATES, error);
+  if (templates == NULL)
+    goto out;
+  options.threads = job->threads;
+  options.precision = job->precision;
+  options.truncate = TRUE;
+  queries = naclip_queries_encode (model, classes, templates, &options, error);
+
+out:
+  naclip_templates_free (templates);
+  naclip_classes_free (classes);
+  return queries;
+}
+
+static void
+post_classes_changed (
+    GstNaclipSeg *self, NaclipQueries *queries, guint64 class_set)
+{
+  const NaclipClasses *classes = naclip_queries_get_classes (queries);
+  GValue names = G_VALUE_INIT;
+  GstStructure *s;
+
+  gst_value_array_init (&names, naclip_classes_get_n_classes (classes));
+  for (guint l = 1; l <= naclip_classes_get_n_classes (classes); l++) {
+    GValue v = G_VALUE_INIT;
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_set_string (&v, naclip_classes_get_name (classes, l));
+    gst_value_array_append_and_take_value (&names, &v);
+  }
+  s = gst_structure_new (
+      "naclipseg-classes-changed", "class-set", G_TYPE_UINT64, class_set, NULL);
+  gst_structure_take_value (s, "classes", &names);
+  gst_element_post_message (
+      GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* ------------------------------------------------------------------ */
+/* Inference                                                           */
+
+static gboolean
+ensure_floats (float **buf, gsize *len, gsize n)
+{
+  if (*len >= n)
+    return TRUE;
+  g_free (*buf);
+  *len = 0;
+  *buf = g_try_new (float, n);
+  if (*buf == NULL)
+    return FALSE;
+  *len = n;
+  return TRUE;
+}
+
+/* Applies the temporal EMA to the probabilities of @r and relabels it:
+ * argmax over rows 0..N, then label 0 below the threshold (the library's
+ * rule). Returns the probabilities the statistics use. */
+static const float *
+smooth_result (Inferrer *inf, GstNaclipSegResult *r, double smoothing,
+    float threshold, guint gen, guint64 class_set)
+{
+  gsize plane = (gsize)r->width * r->height;
+  gsize n = plane * (r->n_classes + 1);
+  float keep = (float)smoothing;
+
+  if (smoothing <= 0.0)
+    return inf->probs;
+  if (!inf->smooth_valid || inf->smooth_class_set != class_set
+      || inf->smooth_w != r->width || inf->smooth_h != r->height
+      || inf->smooth_gen != gen) {
+    if (!ensure_floats (&inf->smooth, &inf->smooth_len, n))
+      return inf->probs;
+    memcpy (inf->smooth, inf->probs, n * sizeof (float));
+    inf->smooth_valid = TRUE;
+    inf->smooth_class_set = class_set;
+    inf->smooth_w = r->width;
+    inf->smooth_h = r->height;
+    inf->smooth_gen = gen;
+    return inf->smooth;
+  }
+  for (gsize i = 0; i < n; i++)
+    inf->smooth[i] = keep * inf->smooth[i] + (1.0f - keep) * inf->probs[i];
+  for (gsize i = 0; i < plane; i++) {
+    guint best = 0;
+    float best_p = inf->smooth[i];
+    for (guint l = 1; l <= r->n_classes; l++) {
+      if (inf->smooth[l * plane + i] > best_p) {
+        best_p = inf->smooth[l * plane + i];
+        best = l;
+      }
+    }
+    r->labels[i] = best_p < threshold ? 0 : (guint8)best;
+  }
+  return inf->smooth;
+}
+
+/* Fills coverage, confidence and bounding boxes from labels and @probs. */
+static void
+compute_statistics (Published *pub, const float *probs)
+{
+  GstNaclipSegResult *r = pub->result;
+  gsize plane = (gsize)r->width * r->height;
+  guint n = r->n_classes + 1;
+  g_autofree guint64 *count = g_new0 (guint64, n);
+  g_autofree double *sum = g_new0 (double, n);
+
+  for (guint l = 0; l < n; l++) {
+    pub->boxes[l].x0 = G_MAXUINT;
+    pub->boxes[l].y0 = G_MAXUINT;
+  }
+  for (guint y = 0; y < r->height; y++) {
+    const guint8 *row = r->labels + (gsize)y * r->stride;
+    for (guint x = 0; x < r->width; x++) {
+      guint l = MIN (row[x], r->n_classes);
+      Box *b = &pub->boxes[l];
+      count[l]++;
+      sum[l] += probs[l * plane + (gsize)y * r->width + x];
+      b->x0 = MIN (b->x0, x);
+      b->y0 = MIN (b->y0, y);
+      b->x1 = MAX (b->x1, x + 1);
+      b->y1 = MAX (b->y1, y + 1);
+    }
+  }
+  for (guint l = 0; l < n; l++) {
+    r->coverage[l] = (float)((double)count[l] / (double)plane);
+    r->confidence[l] = count[l] ? (float)(sum[l] / (double)count[l]) : 0.0f;
+    if (count[l] == 0)
+      memset (&pub->boxes[l], 0, sizeof (Box));
+  }
+}
+
+/* Segments @image with @queries. Sets *too_small (and returns NULL without
+ * error) when the processing size is below one patch. */
+static Published *
+infer (GstNaclipSeg *self, Inferrer *inf, const NaclipImage *image,
+    const Snapshot *snap, NaclipQueries *queries, guint64 class_set, guint gen,
+    GstClockTime pts, gboolean *too_small, GError **error)
+{
+  const NaclipClasses *classes = naclip_queries_get_classes (queries);
+  guint n_classes = naclip_classes_get_n_classes (classes);
+  guint pw = 0, ph = 0, ow, oh;
+  gsize n_probs = 0;
+  GstNaclipSegResult *r = NULL;
+  Published *pub = NULL;
+  const float *probs;
+
+  *too_small = FALSE;
+  if (memcmp (&inf->params, &snap->params, sizeof (NaclipParams)) != 0) {
+    if (!naclip_context_set_params (inf->ctx, &snap->params, error))
+      return NULL;
+    inf->params = snap->params;
+  }
+  naclip_context_get_processing_size (
+      inf->ctx, image->width, image->height, &pw, &ph);
+  if (pw < self->patch_size || ph < self->patch_size) {
+    *too_small = TRUE;
+    return NULL;
+  }
+  ow = snap->output_size == OUTPUT_SIZE_FRAME ? image->width : pw;
+  oh = snap->output_size == OUTPUT_SIZE_FRAME ? image->height : ph;
+  r = gst_naclip_seg_result_new (ow, oh, n_classes);
+  if (r == NULL || !g_size_checked_mul (&n_probs, (gsize)ow * oh, n_classes + 1)
+      || !ensure_floats (&inf->probs, &inf->probs_len, n_probs)) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
+        "cannot allocate a %ux%u label map with %u classes", ow, oh, n_classes);
+    goto fail;
+  }
+  if (!naclip_context_segment (inf->ctx, queries, image, ow, oh, r->labels,
+          r->stride, inf->probs, error))
+    goto fail;
+  r->class_set = class_set;
+  r->pts = pts;
+  for (guint l = 0; l <= n_classes; l++)
+    r->class_names[l] = g_strdup (naclip_classes_get_name (classes, l));
+  probs = smooth_result (inf, r, snap->temporal_smoothing,
+      snap->params.class_confidence_threshold, gen, class_set);
+  pub = g_atomic_rc_box_new0 (Published);
+  pub->result = r;
+  pub->boxes = g_new0 (Box, n_classes + 1);
+  pub->running_time = GST_CLOCK_TIME_NONE;
+  pub->stream_time = GST_CLOCK_TIME_NONE;
+  pub->duration = GST_CLOCK_TIME_NONE;
+  compute_statistics (pub, probs);
+  return pub;
+
+fail:
+  gst_naclip_seg_result_unref (r);
+  return NULL;
+}
+
+/* Posts the per-inference element message (like `level`). */
+static void
+post_result_message (GstNaclipSeg *self, const Published *pub)
+{
+  const GstNaclipSegResult *r = pub->result;
+  GValue names = G_VALUE_INIT, coverage = G_VALUE_INIT,
+         confidence = G_VALUE_INIT, present = G_VALUE_INIT;
+  GstStructure *s;
+
+  gst_value_array_init (&names, r->n_classes);
+  gst_value_array_init (&coverage, r->n_classes);
+  gst_value_array_init (&confidence, r->n_classes);
+  gst_value_array_init (&present, r->n_classes);
+  for (guint l = 1; l <= r->n_classes; l++) {
+    GValue v = G_VALUE_INIT;
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_set_string (&v, r->class_names[l]);
+    gst_value_array_append_and_take_value (&names, &v);
+    g_value_init (&v, G_TYPE_DOUBLE);
+    g_value_set_double (&v, r->coverage[l]);
+    gst_value_array_append_and_take_value (&coverage, &v);
+    g_value_init (&v, G_TYPE_DOUBLE);
+    g_value_set_double (&v, r->confidence[l]);
+    gst_value_array_append_and_take_value (&confidence, &v);
+    g_value_init (&v, G_TYPE_BOOLEAN);
+    g_value_set_boolean (&v, r->coverage[l] > 0.0f);
+    gst_value_array_append_and_take_value (&present, &v);
+  }
+  s = gst_structure_new ("naclipseg", "timestamp", G_TYPE_UINT64, r->pts,
+      "stream-time", G_TYPE_UINT64, pub->stream_time, "running-time",
+      G_TYPE_UINT64, pub->running_time, "duration", G_TYPE_UINT64,
+      pub->duration, "class-set", G_TYPE_UINT64, r->class_set,
+      "background-coverage", G_TYPE_DOUBLE, (double)r->coverage[0], NULL);
+  gst_structure_take_value (s, "classes", &names);
+  gst_structure_take_value (s, "coverage", &coverage);
+  gst_structure_take_value (s, "confidence", &confidence);
+  gst_structure_take_value (s, "present", &present);
+  gst_element_post_message (
+      GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* ------------------------------------------------------------------ */
+/* The worker thread                                                   */
+
+static void
+run_class_job (GstNaclipSeg *self, ClassJob *job)
+{
+  GError *error = NULL;
+  NaclipQueries *queries = encode_classes (self->model, job, &error);
+  guint64 class_set;
+
+  if (queries == NULL) {
+    post_naclip_message (self, GST_MESSAGE_WARNING, error,
+        "Could not use the new classes; keeping the previous ones");
+    g_clear_error (&error);
+    return;
+  }
+  g_mutex_lock (&self->wlock);
+  naclip_queries_unref (self->queries);
+  self->queries = naclip_queries_ref (queries);
+  class_set = ++self->class_set;
+  g_clear_pointer (&self->latest, published_unref);
+  g_mutex_unlock (&self->wlock);
+  GST_INFO_OBJECT (self, "class set %" G_GUINT64_FORMAT " active", class_set);
+  post_classes_changed (self, queries, class_set);
+  naclip_queries_unref (queries);
+}
+
+/* Call with wlock held; segments the staging frame with wlock released. */
+static void
+run_frame_job (GstNaclipSeg *self)
+{
+  GstVideoFrame frame;
+  NaclipImage image;
+  Snapshot snap;
+  NaclipQueries *queries = naclip_queries_ref (self->queries);
+  guint64 class_set = self->class_set;
+  guint gen = self->flush_gen;
+  GstClockTime pts = self->staging_pts;
+  Published *pub = NULL;
+  gboolean too_small = FALSE, post;
+  GError *error = NULL;
+
+  g_mutex_unlock (&self->wlock);
+
+  GST_OBJECT_LOCK (self);
+  snap.params = self->params;
+  snap.output_size = self->output_size;
+  snap.temporal_smoothing = self->temporal_smoothing;
+  post = self->post_messages;
+  GST_OBJECT_UNLOCK (self);
+
+  if (gst_video_frame_map (
+          &frame, &self->staging_info, self->staging, GST_MAP_READ)) {
+    image_from_frame (&frame, &image);
+    pub = infer (self, &self->inf, &image, &snap, queries, class_set, gen, pts,
+        &too_small, &error);
+    gst_video_frame_unmap (&frame);
+  }
+  naclip_queries_unref (queries);
+
+  if (pub == NULL && !too_small && error != NULL) {
+    post_naclip_message (
+        self, GST_MESSAGE_WARNING, error, "Segmentation failed");
+    g_clear_error (&error);
+  }
+  GST_OBJECT_LOCK (self);
+  if (pub != NULL)
+    self->frames_processed++;
+  else if (too_small)
+    self->frames_too_small++;
+  GST_OBJECT_UNLOCK (self);
+
+  g_mutex_lock (&self->wlock);
+  if (pub != NULL) {
+    pub->running_time = self->staging_running_time;
+    pub->stream_time = self->staging_stream_time;
+    pub->duration = self->staging_duration;
+  }
+  if (too_small && !self->worker_warned_small) {
+    self->worker_warned_small = TRUE;
+    g_mutex_unlock (&self->wlock);
+    GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+        ("Frames are smaller than one patch after scaling; they are not "
+         "segmented"),
+        (NULL));
+    g_mutex_lock (&self->wlock);
+  }
+  if (pub != NULL && gen == self->flush_gen && class_set == self->class_set) {
+    g_clear_pointer (&self->latest, published_unref);
+    self->latest = g_atomic_rc_box_acquire (pub);
+    if (post) {
+      g_mutex_unlock (&self->wlock);
+      post_result_message (self, pub);
+      g_mutex_lock (&self->wlock);
+    }
+  }
+  published_unref (pub);
+  self->frame_pending = FALSE;
+  g_cond_broadcast (&self->wcond);
+}
+
+static gpointer
+worker_main (gpointer data)
+{
+  GstNaclipSeg *self = data;
+
+  g_mutex_lock (&self->wlock);
+  while (!self->worker_stop) {
+    if (self->class_job != NULL) {
+      ClassJob *job = g_steal_pointer (&self->class_job);
+      g_mutex_unlock (&self->wlock);
+      run_class_job (self, job);
+      class_job_free (job);
+      g_mutex_lock (&self->wlock);
+    } else if (self->frame_pending) {
+      run_frame_job (self);
+    } else {
+      g_cond_wait (&self->wcond, &self->wlock);
+    }
+  }
+  g_mutex_unlock (&self->wlock);
+  return NULL;
+}
+
+/* Hands a class change to the worker, if running. Object lock held. */
+static void
+queue_class_job (GstNaclipSeg *self)
+{
+  g_mutex_lock (&self->wlock);
+  if (self->worker != NULL) {
+    class_job_free (self->class_job);
+    self->class_job = snapshot_class_job (self);
+    g_cond_broadcast (&self->wcond);
+  }
+  g_mutex_unlock (&self->wlock);
+}
+
+/* ------------------------------------------------------------------ */
+/* start / stop                                                        */
+
+/* The model path: model-file, else $NACLIP_MODEL, else the download
+ * helper's default location. Returns a newly allocated path. */
+static char *
+resolve_model_path (GstNaclipSeg *self)
+{
+  const char *env = g_getenv ("NACLIP_MODEL");
+  char *path = NULL;
+
+  GST_OBJECT_LOCK (self);
+  if (self->model_file != NULL && self->model_file[0] != '\0')
+    path = g_strdup (self->model_file);
+  GST_OBJECT_UNLOCK (self);
+  if (path == NULL && env != NULL && env[0] != '\0')
+    path = g_strdup (env);
+  if (path == NULL)
+    path
+        = g_build_filename (g_get_user_data_dir (), DEFAULT_MODEL_SUBDIR, NULL);
+  return path;
+}
+
+static gboolean
+gst_naclip_seg_start (GstBaseTransform *trans)
+{
+  GstNaclipSeg *self = GST_NACLIP_SEG (trans);
+  g_autofree char *path = resolve_model_path (self);
+  g_autofree char *default_path
+      = g_build_filename (g_get_user_data_dir (), DEFAULT_MODEL_SUBDIR, NULL);
+  GError *error = NULL;
+  ClassJob *job = NULL;
+  NaclipQueries *queries = NULL;
+  gboolean check_weights;
+
+  GST_OBJECT_LOCK (self);
+  check_weights = self->check_weights;
+  self->running_async = self->async;
+  self->inf.params = self->params;
+  job = snapshot_class_job (self);
+  self->frames_processed = self->frames_reused = 0;
+  self->frames_skipped = self->frames_too_small = 0;
+  self->qos_earliest = GST_CLOCK_TIME_NONE;
+  GST_OBJECT_UNLOCK (self);
+
+  if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("No NACLIP model at \"%s\". Set the model-file property or "
+         "$NACLIP_MODEL to a CLIP model directory (model.safetensors, "
+         "config.json, merges.txt), or run naclip-download-model, which "
+         "installs one in \"%s\".",
+            path, default_path),
+        ("model-file unset or missing; looked at %s", path));
+    goto fail;
+  }
+  self->model = naclip_model_load (path, check_weights, &error);
+  if (self->model == NULL) {
+    g_autofree char *text = g_strdup_printf (
+        "Could not load the NACLIP model \"%s\": %s. Get a model with "
+        "naclip-download-model (installs in \"%s\") and point model-file "
+        "or $NACLIP_MODEL at it.",
+        path, error->message, default_path);
+    post_naclip_message (self, GST_MESSAGE_ERROR, error, text);
+    goto fail;
+  }
+  self->patch_size = naclip_model_get_info (self->model)->patch_size;
+  self->inf.ctx = naclip_context_new (self->model, &error);
+  if (self->inf.ctx == NULL
+      || !naclip_context_set_params (
+          self->inf.ctx, &self->inf.params, &error)) {
+    post_naclip_message (self, GST_MESSAGE_ERROR, error,
+        "Could not create the segmentation context");
+    goto fail;
+  }
+  queries = encode_classes (self->model, job, &error);
+  if (queries == NULL) {
+    post_naclip_message (
+        self, GST_MESSAGE_ERROR, error, "Could not encode the classes");
+    goto fail;
+  }
+  class_job_free (job);
+
+  g_mutex_lock (&self->wlock);
+  self->queries = queries;
+  self->class_set++;
+  self->worker_stop = FALSE;
+  self->worker_warned_small = FALSE;
+  self->latency = 0;
+  self->worker = g_thread_new ("naclipseg", worker_main, self);
+  g_mutex_unlock (&self->wlock);
+  return TRUE;
+
+fail:
+  g_clear_error (&error);
+  class_job_free (job);
+  g_clear_pointer (&self->inf.ctx, naclip_context_free);
+  g_clear_pointer (&self->model, naclip_model_unref);
+  return FALSE;
+}
+
+static gboolean
+gst_naclip_seg_stop (GstBaseTransform *trans)
+{
+  GstNaclipSeg *self = GST_NACLIP_SEG (trans);
+  GThread *worker;
+
+  g_mutex_lock (&self->wlock);
+  self->worker_stop = TRUE;
+  worker = g_steal_pointer (&self->worker);
+  g_cond_broadcast (&self->wcond);
+  g_mutex_unlock (&self->wlock);
+  if (worker != NULL)
+    g_thread_join (worker);
+
+  g_clear_pointer (&self->class_job, class_job_free);
+  g_clear_pointer (&self->queries, naclip_queries_unref);
+  g_clear_pointer (&self->latest, published_unref);
+  gst_clear_buffer (&self->staging);
+  self->frame_pending = FALSE;
+  g_clear_pointer (&self->inf.ctx, naclip_context_free);
+  g_clear_pointer (&self->inf.probs, g_free);
+  g_clear_pointer (&self->inf.smooth, g_free);
+  self->inf.probs_len = self->inf.smooth_len = 0;
+  self->inf.smooth_valid = FALSE;
+  g_clear_pointer (&self->model, naclip_model_unref);
+  g_clear_pointer (&self->xmap, g_free);
+  g_clear_pointer (&self->ymap, g_free);
+  self->map_fw = self->map_fh = self->map_lw = self->map_lh = 0;
+  g_clear_pointer (&self->mask_selected, g_free);
+  self->mask_class_set = 0;
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Caps                                                                */
+
+static GstCaps *
+gst_naclip_seg_transform_caps (GstBaseTransform *trans,
+    GstPadDirection direction, GstCaps *caps, GstCaps *filter)
+{
+  GstNaclipSeg *self = GST_NACLIP_SEG (trans);
+  gboolean labels;
+  GstCaps *ret;
+
+  GST_OBJECT_LOCK (self);
+  labels = self->output == OUTPUT_LABELS;
+  GST_OBJECT_UNLOCK (self);
+
+  if (!labels) {
+    ret = gst_caps_ref (caps);
+  } else {
+    GstCaps *formats = gst_static_pad_template_get_caps (&sink_template);
+    const GValue *sink_formats = gst_structure_get_value (
+        gst_caps_get_structure (formats, 0), "format");
+
+    ret = gst_caps_new_empty ();
+    for (guint i = 0; i < gst_caps_get_size (caps); i++) {
+      GstStructure *s = gst_structure_copy (gst_caps_get_structure (caps, i));
+      GstCapsFeatures *f = gst_caps_get_features (caps, i);
+      gst_structure_remove_fields (
+          s, "format", "colorimetry", "chroma-site", NULL);
+      if (direction == GST_PAD_SINK)
+        gst_structure_set (s, "format", G_TYPE_STRING, "GRAY8", NULL);
+      else
+        gst_structure_set_value (s, "format", sink_formats);
+      ret = gst_caps_merge_structure_full (
+          ret, s, f != NULL ? gst_caps_features_copy (f) : NULL);
+    }
+    gst_caps_unref (formats);
+  }
+  if (filter != NULL) {
+    GstCaps *tmp
+        = gst_caps_intersect_full (filter, ret, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (ret);
+    ret = tmp;
+  }
+  GST_DEBUG_OBJECT (self, "%" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT, caps, ret);
+  return ret;
+}
+
+/* Colours of the labels in RGB and in the stream's YUV matrix. */
+static void
+compute_colours (GstNaclipSeg *self, const GstVideoInfo *info)
+{
+  gdouble kr = 0.299, kb = 0.114;
+  gboolean full = info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255;
+
+  if (!gst_video_color_matrix_get_Kr_Kb (info->colorimetry.matrix, &kr, &kb)) {
+    kr = 0.299;
+    kb = 0.114;
+  }
+  for (guint l = 0; l < 256; l++) {
+    double r, g, b, y, cb, cr;
+    naclip_palette_color (l, self->rgb[l]);
+    r = self->rgb[l][0] / 255.0;
+    g = self->rgb[l][1] / 255.0;
+    b = self->rgb[l][2] / 255.0;
+    y = kr * r + (1.0 - kr - kb) * g + kb * b;
+    cb = (b - y) / (2.0 * (1.0 - kb));
+    cr = (r - y) / (2.0 * (1.0 - kr));
+    self->yuv[l][0]
+        = (guint8)CLAMP (lround (full ? 255.0 * y : 16.0 + 219.0 * y), 0, 255);
+    self->yuv[l][1]
+        = (guint8)CLAMP (lround (128.0 + (full ? 255.0 : 224.0) * cb), 0, 255);
+    self->yuv[l][2]
+        = (guint8)CLAMP (lround (128.0 + (full ? 255.0 : 224.0) * cr), 0, 255);
+  }
+}
+
+static gboolean
+gst_naclip_seg_set_info (GstVideoFilter *filter, GstCaps *incaps,
+    GstVideoInfo *in_info, GstCaps *outcaps, GstVideoInfo *out_info)
+{
+  GstNaclipSeg *self = GST_NACLIP_SEG (filter);
+  gboolean labels = GST_VIDEO_INFO_FORMAT (out_info) == GST_VIDEO_FORMAT_GRAY8;
+
+  GST_DEBUG_OBJECT (
+      self, "in %" GST_PTR_FORMAT " out %" GST_PTR_FORMAT, incaps, outcaps);
+  if (GST_VIDEO_INFO_WIDTH (in_info) > MAX_FRAME_PX
+      || GST_VIDEO_INFO_HEIGHT (in_info) > MAX_FRAME_PX) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Frames of %dx%d are too large (at most %dx%d)",
+            GST_VIDEO_INFO_WIDTH (in_info), GST_VIDEO_INFO_HEIGHT (in_info),
+            MAX_FRAME_PX, MAX_FRAME_PX),
+        (NULL));
+    return FALSE;
+  }
+  if (GST_VIDEO_INFO_IS_INTERLACED (in_info)) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Interlaced video is not supported; deinterlace first"), (NULL));
+    return FALSE;
+  }
+  self->negotiated_labels = labels;
+  gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), !labels);
+  compute_colours (self, in_info);
+  self->since_inference = 0;
+  self->warned_small = FALSE;
+
+  g_mutex_lock (&self->wlock);
+  while (self->frame_pending)
+    g_cond_wait (&self->wcond, &self->wlock);
+  g_clear_pointer (&self->latest, published_unref);
+  gst_clear_buffer (&self->staging);
+  self->staging_info = *in_info;
+  if (self->running_async)
+    self->staging = gst_buffer_new_allocate (NULL, in_info->size, NULL);
+  g_mutex_unlock (&self->wlock);
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Drawing                                                             */
+
+static void
+ensure_maps (GstNaclipSeg *self, guint fw, guint fh, guint lw, guint lh)
+{
+  if (self->map_fw == fw && self->map_fh == fh && self->map_lw == lw
+      && self->map_lh == lh)
+    return;
+  g_free (self->xmap);
+  g_free (self->ymap);
+  self->xmap = g_new (guint32, fw);
+  self->ymap = g_new (guint32, fh);
+  for (guint x = 0; x < fw; x++)
+    self->xmap[x] = (guint32)((guint64)x * lw / fw);
+  for (guint y = 0; y < fh; y++)
+    self->ymap[y] = (guint32)((guint64)y * lh / fh);
+  self->map_fw = fw;
+  self->map_fh = fh;
+  self->map_lw = lw;
+  self->map_lh = lh;
+}
+
+/* Which labels are drawn: selected-classes names (all when empty). Label 0
+ * is never drawn. Recomputed when the class set or the selection changes. */
+static void
+update_draw_mask (
+    GstNaclipSeg *self, const GstNaclipSegResult *r, const char *selected)
+{
+  g_auto (GStrv) names = NULL;
+
+  if (self->mask_class_set == r->class_set
+      && g_strcmp0 (self->mask_selected, selected) == 0)
+    return;
+  memset (self->draw_mask, 0, sizeof (self->draw_mask));
+  if (selected == NULL || selected[0] == '\0') {
+    for (guint l = 1; l <= r->n_classes; l++)
+      self->draw_mask[l] = 1;
+  } else {
+    names = g_strsplit (selected, ",", -1);
+    for (guint i = 0; names[i] != NULL; i++) {
+      const char *name = g_strstrip (names[i]);
+      for (guint l = 1; l <= r->n_classes; l++)
+        if (g_strcmp0 (r->class_names[l], name) == 0)
+          self->draw_mask[l] = 1;
+    }
+  }
+  g_free (self->mask_selected);
+  self->mask_selected = g_strdup (selected);
+  self->mask_class_set = r->class_set;
+}
+
+static inline guint8
+blend (guint8 dst, guint8 colour, guint alpha)
+{
+  return (guint8)((colour * alpha + dst * (255u - alpha) + 127u) / 255u);
+}
+
+/* Blends the colours of the drawn labels over @frame, in its own format. */
+static void
+draw_overlay (GstNaclipSeg *self, GstVideoFrame *frame,
+    const GstNaclipSegResult *r, guint alpha)
+{
+  guint fw = GST_VIDEO_FRAME_WIDTH (frame);
+  guint fh = GST_VIDEO_FRAME_HEIGHT (frame);
+  GstVideoFormat format = GST_VIDEO_FRAME_FORMAT (frame);
+
+  ensure_maps (self, fw, fh, r->width, r->height);
+  if (format == GST_VIDEO_FORMAT_I420 || format == GST_VIDEO_FORMAT_NV12) {
+    guint8 *yp = GST_VIDEO_FRAME_PLANE_DATA (frame, 0);
+    gint ys = GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0);
+    guint cw = (fw + 1) / 2, ch = (fh + 1) / 2;
+
+    for (guint y = 0; y < fh; y++) {
+      const guint8 *lrow = r->labels + (gsize)self->ymap[y] * r->stride;
+      guint8 *row = yp + (gsize)y * ys;
+      for (guint x = 0; x < fw; x++) {
+        guint l = lrow[self->xmap[x]];
+        if (self->draw_mask[l])
+          row[x] = blend (row[x], self->yuv[l][0], alpha);
+      }
+    }
+    for (guint cy = 0; cy < ch; cy++) {
+      const guint8 *lrow = r->labels + (gsize)self->ymap[2 * cy] * r->stride;
+      for (guint cx = 0; cx < cw; cx++) {
+        guint l = lrow[self->xmap[2 * cx]];
+        guint8 *u, *v;
+        if (!self->draw_mask[l])
+          continue;
+        if (format == GST_VIDEO_FORMAT_I420) {
+          u = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA (frame, 1)
+              + (gsize)cy * GST_VIDEO_FRAME_PLANE_STRIDE (frame, 1) + cx;
+          v = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA (frame, 2)
+              + (gsize)cy * GST_VIDEO_FRAME_PLANE_STRIDE (frame, 2) + cx;
+        } else {
+          u = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA (frame, 1)
+              + (gsize)cy * GST_VIDEO_FRAME_PLANE_STRIDE (frame, 1) + 2 * cx;
+          v = u + 1;
+        }
+        *u = blend (*u, self->yuv[l][1], alpha);
+        *v = blend (*v, self->yuv[l][2], alpha);
+      }
+    }
+  } else {
+    guint8 *data = GST_VIDEO_FRAME_PLANE_DATA (frame, 0);
+    gint stride = GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0);
+    guint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE (frame, 0);
+    /* Offsets inside a pixel (COMP_OFFSET would add the plane offset,
+     * which PLANE_DATA already includes). */
+    const GstVideoFormatInfo *finfo = frame->info.finfo;
+    guint off_r = GST_VIDEO_FORMAT_INFO_POFFSET (finfo, GST_VIDEO_COMP_R);
+    guint off_g = GST_VIDEO_FORMAT_INFO_POFFSET (finfo, GST_VIDEO_COMP_G);
+    guint off_b = GST_VIDEO_FORMAT_INFO_POFFSET (finfo, GST_VIDEO_COMP_B);
+
+    for (guint y = 0; y < fh; y++) {
+      const guint8 *lrow = r->labels + (gsize)self->ymap[y] * r->stride;
+      guint8 *row = data + (gsize)y * stride;
+      for (guint x = 0; x < fw; x++) {
+        guint l = lrow[self->xmap[x]];
+        guint8 *px = row + (gsize)x * pstride;
+        if (!self->draw_mask[l])
+          continue;
+        px[off_r] = blend (px[off_r], self->rgb[l][0], alpha);
+        px[off_g] = blend (px[off_g], self->rgb[l][1], alpha);
+        px[off_b] = blend (px[off_b], self->rgb[l][2], alpha);
+      }
+    }
+  }
+}
+
+/* Writes the label of every frame pixel into the GRAY8 @out (0 without a
+ * result). */
+static void
+write_labels (
+    GstNaclipSeg *self, GstVideoFrame *out, const GstNaclipSegResult *r)
+{
+  guint fw = GST_VIDEO_FRAME_WIDTH (out), fh = GST_VIDEO_FRAME_HEIGHT (out);
+  guint8 *data = GST_VIDEO_FRAME_PLANE_DATA (out, 0);
+  gint stride = GST_VIDEO_FRAME_PLANE_STRIDE (out, 0);
+
+  if (r == NULL) {
+    for (guint y = 0; y < fh; y++)
+      memset (data + (gsize)y * stride, 0, fw);
+    return;
+  }
+  ensure_maps (self, fw, fh, r->width, r->height);
+  for (guint y = 0; y < fh; y++) {
+    const guint8 *lrow = r->labels + (gsize)self->ymap[y] * r->stride;
+    guint8 *row = data + (gsize)y * stride;
+    for (guint x = 0; x < fw; x++)
+      row[x] = lrow[self->xmap[x]];
+  }
+}
+
+/* Attaches the naclip meta and one ROI meta per present class (ids 0..k-1
+ * in label order) to @buffer, boxes in frame pixels. */
+static void
+attach_metas (
+    const Published *pub, GstBuffer *buffer, guint fw, guint fh, gboolean fresh)
+{
+  const GstNaclipSegResult *r = pub->result;
+  gint id = 0;
+
+  gst_buffer_add_naclip_seg_meta (buffer, pub->result, fresh);
+  for (guint l = 1; l <= r->n_classes; l++) {
+    GstVideoRegionOfInterestMeta *roi;
+    guint x0, y0, x1, y1;
+
+    if (r->coverage[l] <= 0.0f)
+      continue;
+    x0 = (guint)((guint64)pub->boxes[l].x0 * fw / r->width);
+    y0 = (guint)((guint64)pub->boxes[l].y0 * fh / r->height);
+    x1 = (guint)(((guint64)pub->boxes[l].x1 * fw + r->width - 1) / r->width);
+    y1 = (guint)(((guint64)pub->boxes[l].y1 * fh + r->height - 1) / r->height);
+    roi = gst_buffer_add_video_region_of_interest_meta (
+        buffer, r->class_names[l], x0, y0, x1 - x0, y1 - y0);
+    roi->id = id++;
+    roi->parent_id = -1;
+    gst_video_region_of_interest_meta_add_param (roi,
+        gst_structure_new ("naclip-class", "label", G_TYPE_UINT, l,
+            "class-name", G_TYPE_STRING, r->class_names[l], "coverage",
+            G_TYPE_DOUBLE, (double)r->coverage[l], "confidence", G_TYPE_DOUBLE,
+            (double)r->confidence[l], "class-set", G_TYPE_UINT64, r->class_set,
+            "fresh", G_TYPE_BOOLEAN, fresh, NULL));
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Per frame                                                           */
+
+static void
+snapshot_properties (GstNaclipSeg *self, Snapshot *snap)
+{
+  GST_OBJECT_LOCK (self);
+  snap->params = self->params;
+  snap->output = self->output;
+  snap->output_size = self->output_size;
+  snap->alpha = (guint8)lround (self->alpha * 255.0);
+  snap->inference_interval = self->inference_interval;
+  snap->expire_results = self->expire_results;
+  snap->temporal_smoothing = self->temporal_smoothing;
+  snap->post_messages = self->post_messages;
+  snap->qos_earliest = self->qos_earliest;
+  snap->selected_classes = g_strdup (self->selected_classes);
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* The running or stream time of @buf's PTS, NONE without a TIME segment. */
+static GstClockTime
+time_of (GstNaclipSeg *self, GstBuffer *buf, gboolean stream)
+{
+  GstSegment *segment = &GST_BASE_TRANSFORM (self)->segment;
+
+  if (segment->format != GST_FORMAT_TIME
+      || !GST_CLOCK_TIME_IS_VALID (GST_BUFFER_PTS (buf)))
+    return GST_CLOCK_TIME_NONE;
+  if (stream)
+    return gst_segment_to_stream_time (
+        segment, GST_FORMAT_TIME, GST_BUFFER_PTS (buf));
+  return gst_segment_to_running_time (
+      segment, GST_FORMAT_TIME, GST_BUFFER_PTS (buf));
+}
+
+static gboolean
+is_expired (const Published *pub, const Snapshot *snap, GstClockTime now)
+{
+  return snap->expire_results > 0 && GST_CLOCK_TIME_IS_VALID (now)
+         && GST_CLOCK_TIME_IS_VALID (pub->running_time)
+         && now > pub->running_time
+         && now - pub->running_time > snap->expire_results;
+}
+
+static void
+count (GstNaclipSeg *self, guint64 *counter)
+{
+  GST_OBJECT_LOCK (self);
+  (*counter)++;
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* Synchronous mode: segments @frame here if due, else reuses. Returns the
+ * result the frame carries (new reference or NULL) and whether it is fresh. */
+static GstFlowReturn
+process_sync (GstNaclipSeg *self, GstVideoFrame *frame, GstBuffer *buf,
+    const Snapshot *snap, GstClockTime now, Published **out, gboolean *fresh)
+{
+  Published *pub;
+  NaclipQueries *queries;
+  guint64 class_set;
+  guint gen;
+  gboolean due, too_small = FALSE;
+  NaclipImage image;
+  GError *error = NULL;
+  gint64 t0;
+
+  g_mutex_lock (&self->wlock);
+  pub = self->latest ? g_atomic_rc_box_acquire (self->latest) : NULL;
+  queries = naclip_queries_ref (self->queries);
+  class_set = self->class_set;
+  gen = self->flush_gen;
+  g_mutex_unlock (&self->wlock);
+
+  due = pub == NULL || self->since_inference + 1 >= snap->inference_interval
+        || is_expired (pub, snap, now);
+  if (due && pub != NULL && GST_CLOCK_TIME_IS_VALID (now)
+      && GST_CLOCK_TIME_IS_VALID (snap->qos_earliest)
+      && now <= snap->qos_earliest) {
+    GST_DEBUG_OBJECT (self, "late frame: reusing the last result");
+    count (self, &self->frames_skipped);
+    due = FALSE;
+  }
+  if (!due) {
+    self->since_inference++;
+    count (self, &self->frames_reused);
+    naclip_queries_unref (queries);
+    *out = is_expired (pub, snap, now) ? NULL : pub;
+    if (*out == NULL)
+      published_unref (pub);
+    *fresh = FALSE;
+    return GST_FLOW_OK;
+  }
+  published_unref (pub);
+
+  image_from_frame (frame, &image);
+  t0 = g_get_monotonic_time ();
+  pub = infer (self, &self->inf, &image, snap, queries, class_set, gen,
+      GST_BUFFER_PTS (buf), &too_small, &error);
+  naclip_queries_unref (queries);
+  if (too_small) {
+    count (self, &self->frames_too_small);
+    if (!self->warned_small) {
+      self->warned_small = TRUE;
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("Frames of %ux%u are smaller than one patch (%u px) after "
+           "scaling; they pass without segmentation",
+              image.width, image.height, self->patch_size),
+          (NULL));
+    }
+    *out = NULL;
+    *fresh = FALSE;
+    return GST_FLOW_OK;
+  }
+  if (pub == NULL) {
+    post_naclip_message (self, GST_MESSAGE_ERROR, error, "Segmentation failed");
+    g_clear_error (&error);
+    return GST_FLOW_ERROR;
+  }
+  pub->running_time = now;
+  pub->stream_time = time_of (self, buf, TRUE);
+  pub->duration = GST_BUFFER_DURATION (buf);
+  self->since_inference = 0;
+  count (self, &self->frames_processed);
+
+  g_mutex_lock (&self->wlock);
+  {
+    GstClockTime took = (GstClockTime)(g_get_monotonic_time () - t0) * 1000;
+    gboolean grew = took > self->latency + self->latency / 4;
+    if (took > self->latency)
+      self->latency = took;
+    if (gen == self->flush_gen && class_set == self->class_set) {
+      g_clear_pointer (&self->latest, published_unref);
+      self->latest = g_atomic_rc_box_acquire (pub);
+    }
+    g_mutex_unlock (&self->wlock);
+    if (grew)
+      gst_element_post_message (
+          GST_ELEMENT (self), gst_message_new_latency (GST_OBJECT (self)));
+  }
+  if (snap->post_messages)
+    post_result_message (self, pub);
+  *out = pub;
+  *fresh = TRUE;
+  return GST_FLOW_OK;
+}
+
+/* Asynchronous mode: hands the frame to the worker if it is idle and a
+ * frame is due; never waits. Returns the latest result (or NULL). */
+static void
+process_async (GstNaclipSeg *self, GstVideoFrame *frame, GstBuffer *buf,
+    const Snapshot *snap, GstClockTime now, Published **out)
+{
+  Published *pub;
+
+  g_mutex_lock (&self->wlock);
+  pub = self->latest ? g_atomic_rc_box_acquire (self->latest) : NULL;
+  if (!self->frame_pending && self->staging != NULL
+      && (pub == NULL
+          || self->since_inference + 1 >= snap->inference_interval)) {
+    GstVideoFrame dst;
+    if (gst_video_frame_map (
+            &dst, &self->staging_info, self->staging, GST_MAP_WRITE)) {
+      gst_video_frame_copy (&dst, frame);
+      gst_video_frame_unmap (&dst);
+      self->staging_pts = GST_BUFFER_PTS (buf);
+      self->staging_running_time = now;
+      self->staging_stream_time = time_of (self, buf, TRUE);
+      self->staging_duration = GST_BUFFER_DURATION (buf);
+      self->frame_pending = TRUE;
+      self->since_inference = 0;
+      g_cond_broadcast (&self->wcond);
+    }
+  } else {
+    self->since_inference++;
+  }
+  g_mutex_unlock (&self->wlock);
+
+  if (pub != NULL && is_expired (pub, snap, now))
+    g_clear_pointer (&pub, published_unref);
+  if (pub != NULL)
+    count (self, &self->frames_reused);
+  *out = pub;
+}
+
+/* Everything a frame goes through. @out_frame is the GRAY8 output in
+ * labels mode, NULL in place; @writable says whether @in_frame may be drawn
+ * on. */
+static GstFlowReturn
+process_frame (GstNaclipSeg *self, GstVideoFrame *in_frame, GstBuffer *inbuf,
+    GstVideoFrame *out_frame, GstBuffer *outbuf, gboolean writable)
+{
+  Snapshot snap;
+  Published *pub = NULL;
+  gboolean fresh = FALSE;
+  GstFlowReturn ret = GST_FLOW_OK;
+  GstClockTime now = time_of (self, inbuf, FALSE);
+
+  snapshot_properties (self, &snap);
+  if (self->running_async)
+    process_async (self, in_frame, inbuf, &snap, now, &pub);
+  else
+    ret = process_sync (self, in_frame, inbuf, &snap, now, &pub, &fresh);
+  if (ret != GST_FLOW_OK)
+    goto out;
+
+  if (out_frame != NULL)
+    write_labels (self, out_frame, pub != NULL ? pub->result : NULL);
+  if (pub == NULL)
+    goto out;
+  attach_metas (pub, outbuf, GST_VIDEO_FRAME_WIDTH (in_frame),
+      GST_VIDEO_FRAME_HEIGHT (in_frame), fresh);
+  if (out_frame == NULL && writable && snap.output == OUTPUT_OVERLAY) {
+    update_draw_mask (self, pub->result, snap.selected_classes);
+    draw_overlay (self, in_frame, pub->result, snap.alpha);
+  }
+
+out:
+  published_unref (pub);
+  g_free (snap.selected_classes);
+  return ret;
+}
+
+static GstFlowReturn
+gst_naclip_seg_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
+{
+  GstNaclipSeg *self = GST_NACLIP_SEG (trans);
+  GstVideoFilter *filter = GST_VIDEO_FILTER (trans);
+  GstVideoFrame frame;
+  GstMapFlags flags = GST_MAP_READ | GST_VIDEO_FRAME_MAP_FLAG_NO_REF;
+  GstFlowReturn ret;
+  gboolean draw;
+
+  if (!filter->negotiated) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("no caps"));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  GST_OBJECT_LOCK (self);
+  draw = self->output == OUTPUT_OVERLAY;
+  GST_OBJECT_UNLOCK (self);
+  if (draw)
+    flags |= GST_MAP_WRITE;
+  if (!gst_video_frame_map (&frame, &filter->in_info, buf, flags)) {
+    GST_ELEMENT_WARNING (self, STREAM, FORMAT, (NULL),
+        ("invalid video buffer received (%" G_GSIZE_FORMAT " bytes)",
+            gst_buffer_get_size (buf)));
+    return GST_FLOW_OK;
+  }
+  ret = process_frame (self, &frame, buf, NULL, buf, draw);
+  gst_video_frame_unmap (&frame);
+  return ret;
+}
+
+static GstFlowReturn
+gst_naclip_seg_transform_frame (
+    GstVideoFilter *filter, GstVideoFrame *in_frame, GstVideoFrame *out_frame)
+{
+  return process_frame (GST_NACLIP_SEG (filter), in_frame, in_frame->buffer,
+      out_frame, out_frame->buffer, FALSE);
+}
+
+/* ------------------------------------------------------------------ */
+/* Events and queries                                                  */
+
+static gboolean
+gst_naclip_seg_src_event (GstBaseTransform *trans, GstEvent *event)
+{
+  GstNaclipSeg *self = GST_NACLIP_SEG (trans);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_QOS) {
+    GstQOSType type;
+    gdouble proportion;
+    GstClockTimeDiff diff;
+    GstClockTime timestamp;
+
+    gst_event_parse_qos (event, &type, &proportion, &diff, &timestamp);
+    GST_OBJECT_LOCK (self);
+    if (GST_CLOCK_TIME_IS_VALID (timestamp) && diff > 0)
+      self->qos_earliest = timestamp + (GstClockTime)diff;
+    else
+      self->qos_earliest = GST_CLOCK_TIME_NONE;
+    GST_OBJECT_UNLOCK (self);
+  }
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->src_event (trans, event);
+}
+
+static gboolean
+gst_naclip_seg_sink_event (GstBaseTransform *trans, GstEvent *event)
+{
+  GstNaclipSeg *self = GST_NACLIP_SEG (trans);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP) {
+    GST_OBJECT_LOCK (self);
+    self->qos_earliest = GST_CLOCK_TIME_NONE;
+    GST_OBJECT_UNLOCK (self);
+    g_mutex_lock (&self->wlock);
+    self->flush_gen++;
+    g_clear_pointer (&self->latest, published_unref);
+    g_mutex_unlock (&self->wlock);
+    self->since_inference = 0;
+  }
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+}
+
+/* In sync mode the element holds each frame for one inference: the longest
+ * seen so far is added to the upstream latency. */
+static gboolean
+gst_naclip_seg_query (
+    GstBaseTransform *trans, GstPadDirection direction, GstQuery *query)
+{
+  GstNaclipSeg *self = GST_NACLIP_SEG (trans);
+  gboolean ret = GST_BASE_TRANSFORM_CLASS (parent_class)
+                     ->query (trans, direction, query);
+
+  if (ret && direction == GST_PAD_SRC
+      && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY && !self->running_async) {
+    gboolean live;
+    GstClockTime min, max, ours;
+
+    g_mutex_lock (&self->wlock);
+    ours = self->latency;
+    g_mutex_unlock (&self->wlock);
+    gst_query_parse_latency (query, &live, &min, &max);
+    min += ours;
+    if (GST_CLOCK_TIME_IS_VALID (max))
+      max += ours;
+    gst_query_set_latency (query, live, min, max);
+    GST_DEBUG_OBJECT (self, "latency +%" GST_TIME_FORMAT, GST_TIME_ARGS (ours));
+  }
+  return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Properties                                                          */
+
+static gboolean
+is_running (GstNaclipSeg *self)
+{
+  return GST_STATE (self) > GST_STATE_READY
+         || GST_STATE_PENDING (self) > GST_STATE_READY;
+}
+
+/* Stores a string property, refusing invalid UTF-8. Object lock held.
+ * Returns TRUE if the value changed. */
+static gboolean
+store_string (GstNaclipSeg *self, const GParamSpec *pspec, char **field,
+    const GValue *value)
+{
+  const char *s = g_value_get_string (value);
+
+  if (s != NULL && !g_utf8_validate (s, -1, NULL)) {
+    GST_OBJECT_UNLOCK (self);
+    refuse_property (self, pspec, "not valid UTF-8");
+    GST_OBJECT_LOCK (self);
+    return FALSE;
+  }
+  if (g_strcmp0 (*field, s) == 0)
+    return FALSE;
+  GST_DEBUG_OBJECT (self, "%s: \"%s\" -> \"%s\"", pspec->name,
+      GST_STR_NULL (*field), GST_STR_NULL (s));
+  g_free (*field);
+  *field = g_strdup (s);
+  return TRUE;
+}
+
+/* Sets one field of the library params through a trial copy; refuses it if
+ * naclip_params_validate() does. Object lock held. */
+static void
+store_params (GstNaclipSeg *self, const GParamSpec *pspec, NaclipParams *trial)
+{
+  GError *error = NULL;
+
+  if (!naclip_params_validate (trial, &error)) {
+    GST_OBJECT_UNLOCK (self);
+    refuse_property (self, pspec, error->message);
+    g_clear_error (&error);
+    GST_OBJECT_LOCK (self);
+    return;
+  }
+  GST_DEBUG_OBJECT (self, "%s changed", pspec->name);
+  self->params = *trial;
+}
+
+static void
+gst_naclip_seg_set_property (
+    GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  GstNaclipSeg *self = GST_NACLIP_SEG (object);
+  NaclipParams trial;
+  gboolean reconfigure = FALSE;
+
+  GST_OBJECT_LOCK (self);
+  trial = self->params;
+  switch (prop_id) {
+    case PROP_MODEL_FILE:
+      if (is_running (self)) {
+        GST_OBJECT_UNLOCK (self);
+        refuse_property (self, pspec,
+            "the model can only change in the NULL or READY state");
+        return;
+      }
+      store_string (self, pspec, &self->model_file, value);
+      break;
+    case PROP_CHECK_WEIGHTS:
+      self->check_weights = g_value_get_boolean (value);
+      break;
+    case PROP_CLASSES:
+      if (store_string (self, pspec, &self->classes, value))
+        queue_class_job (self);
+      break;
+    case PROP_CLASSES_FILE:
+      if (store_string (self, pspec, &self->classes_file, value))
+        queue_class_job (self);
+      break;
+    case PROP_BACKGROUND_CLASSES:
+      if (store_string (self, pspec, &self->background_classes, value))
+        queue_class_job (self);
+      break;
+    case PROP_TEMPLATES:
+      if (g_value_get_string (value) == NULL) {
+        GST_OBJECT_UNLOCK (self);
+        refuse_property (self, pspec, "a template set name or file is needed");
+        return;
+      }
+      if (store_string (self, pspec, &self->templates, value))
+        queue_class_job (self);
+      break;
+    case PROP_CLASS_CONFIDENCE_THRESHOLD:
+      trial.class_confidence_threshold = g_value_get_float (value);
+      store_params (self, pspec, &trial);
+      break;
+    case PROP_INFERENCE_SIZE:
+      trial.inference_size = g_value_get_uint (value);
+      store_params (self, pspec, &trial);
+      break;
+    case PROP_SLIDE_CROP:
+      trial.slide_crop = g_value_get_uint (value);
+      store_params (self, pspec, &trial);
+      break;
+    case PROP_SLIDE_STRIDE:
+      trial.slide_stride = g_value_get_uint (value);
+      store_params (self, pspec, &trial);
+      break;
+    case PROP_ATTENTION:
+      trial.attention = g_value_get_enum (value);
+      store_params (self, pspec, &trial);
+      break;
+    case PROP_ARCH:
+      trial.arch = g_value_get_enum (value);
+      store_params (self, pspec, &trial);
+      break;
+    case PROP_GAUSSIAN_STD:
+      trial.gaussian_std = g_value_get_float (value);
+      store_params (self, pspec, &trial);
+      break;
+    case PROP_LOGIT_SCALE:
+      trial.logit_scale = g_value_get_float (value);
+      store_params (self, pspec, &trial);
+      break;
+    case PROP_PAMR_STEPS:
+      trial.pamr_steps = g_value_get_uint (value);
+      store_params (self, pspec, &trial);
+      break;
+    case PROP_PAMR_DILATIONS: {
+      const char *s = g_value_get_string (value);
+      GError *error = NULL;
+      if (s == NULL
+          || !naclip_parse_dilations (
+              s, trial.pamr_dilations, &trial.n_pamr_dilations, &error)) {
+        GST_OBJECT_UNLOCK (self);
+        refuse_property (self, pspec,
+            error != NULL ? error->message
+                          : "a list such as \"8,16\" is needed");
+        g_clear_error (&error);
+        return;
+      }
+      store_params (self, pspec, &trial);
+      if (memcmp (&trial, &self->params, sizeof (trial)) == 0) {
+        g_free (self->pamr_dilations);
+        self->pamr_dilations = g_strdup (s);
+      }
+      break;
+    }
+    case PROP_THREADS:
+      trial.threads = g_value_get_uint (value);
+      store_params (self, pspec, &trial);
+      break;
+    case PROP_PRECISION:
+      trial.precision = g_value_get_enum (value);
+      store_params (self, pspec, &trial);
+      break;
+    case PROP_OUTPUT:
+      reconfigure = self->output != (GstNaclipSegOutput)g_value_get_enum (value)
+                    && (self->output == OUTPUT_LABELS
+                        || g_value_get_enum (value) == OUTPUT_LABELS);
+      self->output = g_value_get_enum (value);
+      break;
+    case PROP_OUTPUT_SIZE:
+      self->output_size = g_value_get_enum (value);
+      break;
+    case PROP_ALPHA:
+      self->alpha = g_value_get_double (value);
+      break;
+    case PROP_SELECTED_CLASSES:
+      store_string (self, pspec, &self->selected_classes, value);
+      break;
+    case PROP_INFERENCE_INTERVAL:
+      self->inference_interval = g_value_get_uint (value);
+      break;
+    case PROP_EXPIRE_RESULTS:
+      self->expire_results = g_value_get_uint64 (value);
+      break;
+    case PROP_ASYNC:
+      if (is_running (self)) {
+        GST_OBJECT_UNLOCK (self);
+        refuse_property (
+            self, pspec, "async can only change in the NULL or READY state");
+        return;
+      }
+      self->async = g_value_get_boolean (value);
+      break;
+    case PROP_TEMPORAL_SMOOTHING:
+      self->temporal_smoothing = g_value_get_double (value);
+      break;
+    case PROP_POST_MESSAGES:
+      self->post_messages = g_value_get_boolean (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (reconfigure)
+    gst_base_transform_reconfigure_src (GST_BASE_TRANSFORM (self));
+}
+
+static void
+gst_naclip_seg_get_property (
+    GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  GstNaclipSeg *self = GST_NACLIP_SEG (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL_FILE:
+      g_value_set_string (value, self->model_file);
+      break;
+    case PROP_CHECK_WEIGHTS:
+      g_value_set_boolean (value, self->check_weights);
+      break;
+    case PROP_CLASSES:
+      g_value_set_string (value, self->classes);
+      break;
+    case PROP_CLASSES_FILE:
+      g_value_set_string (value, self->classes_file);
+      break;
+    case PROP_BACKGROUND_CLASSES:
+      g_value_set_string (value, self->background_classes);
+      break;
+    case PROP_TEMPLATES:
+      g_value_set_string (value, self->templates);
+      break;
+    case PROP_CLASS_CONFIDENCE_THRESHOLD:
+      g_value_set_float (value, self->params.class_confidence_threshold);
+      break;
+    case PROP_INFERENCE_SIZE:
+      g_value_set_uint (value, self->params.inference_size);
+      break;
+    case PROP_SLIDE_CROP:
+      g_value_set_uint (value, self->params.slide_crop);
+      break;
+    case PROP_SLIDE_STRIDE:
+      g_value_set_uint (value, self->params.slide_stride);
+      break;
+    case PROP_ATTENTION:
+      g_value_set_enum (value, self->params.attention);
+      break;
+    case PROP_ARCH:
+      g_value_set_enum (value, self->params.arch);
+      break;
+    case PROP_GAUSSIAN_STD:
+      g_value_set_float (value, self->params.gaussian_std);
+      break;
+    case PROP_LOGIT_SCALE:
+      g_value_set_float (value, self->params.logit_scale);
+      break;
+    case PROP_PAMR_STEPS:
+      g_value_set_uint (value, self->params.pamr_steps);
+      break;
+    case PROP_PAMR_DILATIONS:
+      g_value_set_string (value, self->pamr_dilations);
+      break;
+    case PROP_THREADS:
+      g_value_set_uint (value, self->params.threads);
+      break;
+    case PROP_PRECISION:
+      g_value_set_enum (value, self->params.precision);
+      break;
+    case PROP_OUTPUT:
+      g_value_set_enum (value, self->output);
+      break;
+    case PROP_OUTPUT_SIZE:
+      g_value_set_enum (value, self->output_size);
+      break;
+    case PROP_ALPHA:
+      g_value_set_double (value, self->alpha);
+      break;
+    case PROP_SELECTED_CLASSES:
+      g_value_set_string (value, self->selected_classes);
+      break;
+    case PROP_INFERENCE_INTERVAL:
+      g_value_set_uint (value, self->inference_interval);
+      break;
+    case PROP_EXPIRE_RESULTS:
+      g_value_set_uint64 (value, self->expire_results);
+      break;
+    case PROP_ASYNC:
+      g_value_set_boolean (value, self->async);
+      break;
+    case PROP_TEMPORAL_SMOOTHING:
+      g_value_set_double (value, self->temporal_smoothing);
+      break;
+    case PROP_POST_MESSAGES:
+      g_value_set_boolean (value, self->post_messages);
+      break;
+    case PROP_FRAMES_PROCESSED:
+      g_value_set_uint64 (value, self->frames_processed);
+      break;
+    case PROP_FRAMES_REUSED:
+      g_value_set_uint64 (value, self->frames_reused);
+      break;
+    case PROP_FRAMES_SKIPPED:
+      g_value_set_uint64 (value, self->frames_skipped);
+      break;
+    case PROP_FRAMES_TOO_SMALL:
+      g_value_set_uint64 (value, self->frames_too_small);
+      break;
+    case PROP_CLASS_SET:
+      g_mutex_lock (&self->wlock);
+      g_value_set_uint64 (value, self->class_set);
+      g_mutex_unlock (&self->wlock);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* ------------------------------------------------------------------ */
+/* GObject                                                             */
+
+static void
+gst_naclip_seg_finalize (GObject *object)
+{
+  GstNaclipSeg *self = GST_NACLIP_SEG (object);
+
+  g_free (self->model_file);
+  g_free (self->classes);
+  g_free (self->classes_file);
+  g_free (self->background_classes);
+  g_free (self->templates);
+  g_free (self->selected_classes);
+  g_free (self->pamr_dilations);
+  g_mutex_clear (&self->wlock);
+  g_cond_clear (&self->wcond);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static char *
+format_dilations (const NaclipParams *p)
+{
+  GString *s = g_string_new (NULL);
+
+  for (guint i = 0; i < p->n_pamr_dilations; i++)
+    g_string_append_printf (s, "%s%u", i ? "," : "", p->pamr_dilations[i]);
+  return g_string_free (s, FALSE);
+}
+
+static void
+gst_naclip_seg_init (GstNaclipSeg *self)
+{
+  self->params = naclip_params_default ();
+  self->pamr_dilations = format_dilations (&self->params);
+  self->check_weights = DEFAULT_CHECK_WEIGHTS;
+  self->templates = g_strdup (DEFAULT_TEMPLATES);
+  self->output = DEFAULT_OUTPUT;
+  self->output_size = DEFAULT_OUTPUT_SIZE;
+  self->alpha = DEFAULT_ALPHA;
+  self->inference_interval = DEFAULT_INFERENCE_INTERVAL;
+  self->expire_results = DEFAULT_EXPIRE_RESULTS;
+  self->async = DEFAULT_ASYNC;
+  self->temporal_smoothing = DEFAULT_TEMPORAL_SMOOTHING;
+  self->post_messages = DEFAULT_POST_MESSAGES;
+  self->qos_earliest = GST_CLOCK_TIME_NONE;
+  g_mutex_init (&self->wlock);
+  g_cond_init (&self->wcond);
+  gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
+}
+
+#define TUNABLE                                                                \
+  (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)
+#define READY_ONLY                                                             \
+  (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)
+#define STATS (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)
+
+static void
+gst_naclip_seg_class_init (GstNaclipSegClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+  GstVideoFilterClass *filter_class = GST_VIDEO_FILTER_CLASS (klass);
+  NaclipParams d = naclip_params_default ();
+  g_autofree char *dilations = format_dilations (&d);
+
+  GST_DEBUG_CATEGORY_INIT (
+      naclipseg_debug, "naclipseg", 0, "NACLIP open-vocabulary segmentation");
+
+  gobject_class->set_property = gst_naclip_seg_set_property;
+  gobject_class->get_property = gst_naclip_seg_get_property;
+  gobject_class->finalize = gst_naclip_seg_finalize;
+
+  /**
+   * GstNaclipSeg:model-file:
+   *
+   * A Hugging Face CLIP model directory (model.safetensors, config.json,
+   * merges.txt) or a .safetensors file with config.json and merges.txt
+   * beside it. When unset: $NACLIP_MODEL, then the location
+   * naclip-download-model installs to. Changes above READY are refused.
+   */
+  g_object_class_install_property (gobject_class, PROP_MODEL_FILE,
+      g_param_spec_string ("model-file", "Model file",
+          "CLIP model directory or .safetensors file (unset: $NACLIP_MODEL, "
+          "then $XDG_DATA_HOME/" DEFAULT_MODEL_SUBDIR
+          " as installed by naclip-download-model)",
+          NULL, READY_ONLY));
+  g_object_class_install_property (gobject_class, PROP_CHECK_WEIGHTS,
+      g_param_spec_boolean ("check-weights", "Check weights",
+          "Scan the weights for NaN/Inf when loading the model",
+          DEFAULT_CHECK_WEIGHTS, READY_ONLY));
+  /**
+   * GstNaclipSeg:classes:
+   *
+   * The classes to find: commas separate classes, '|' separates synonyms
+   * of one class ("sky,road,person|man|woman"). Labels are 1..N in this
+   * order; 0 is background. Changes while PLAYING are encoded by a worker
+   * thread; frames keep the old classes until the new ones are ready, then
+   * the element posts "naclipseg-classes-changed" and the class-set counter
+   * moves. Takes precedence over classes-file.
+   */
+  g_object_class_install_property (gobject_class, PROP_CLASSES,
+      g_param_spec_string ("classes", "Classes",
+          "Classes, comma-separated, '|' between synonyms "
+          "(\"sky,road,person|man|woman\"); labels 1..N in order",
+          NULL, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_CLASSES_FILE,
+      g_param_spec_string ("classes-file", "Classes file",
+          "File with one class per line, synonyms separated by \", \"; a "
+          "first line \"background: ...\" lists background names (used when "
+          "classes is unset)",
+          NULL, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_BACKGROUND_CLASSES,
+      g_param_spec_string ("background-classes", "Background classes",
+          "Names whose pixels get label 0 (separated by ',' or '|')", NULL,
+          TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_TEMPLATES,
+      g_param_spec_string ("templates", "Prompt templates",
+          "\"imagenet80\" (the 80 CLIP ImageNet templates), \"single\" "
+          "(\"a photo of a {}.\"), or a file with one template per line "
+          "containing \"{}\"",
+          DEFAULT_TEMPLATES, TUNABLE));
+  g_object_class_install_property (gobject_class,
+      PROP_CLASS_CONFIDENCE_THRESHOLD,
+      g_param_spec_float ("class-confidence-threshold",
+          "Class confidence threshold",
+          "Pixels whose best class probability is below this get label 0 "
+          "(reference: prob_thd)",
+          0.0f, 1.0f, d.class_confidence_threshold, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_INFERENCE_SIZE,
+      g_param_spec_uint ("inference-size", "Inference size",
+          "Short side of the processed image in px; 0 keeps the frame size", 0,
+          16384, d.inference_size, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_SLIDE_CROP,
+      g_param_spec_uint ("slide-crop", "Slide crop",
+          "Sliding-window crop in px; 0 encodes the whole image at once", 0,
+          16384, d.slide_crop, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_SLIDE_STRIDE,
+      g_param_spec_uint ("slide-stride", "Slide stride",
+          "Sliding-window stride in px", 1, 16384, d.slide_stride, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_ATTENTION,
+      g_param_spec_enum ("attention", "Attention",
+          "Attention of the last vision block", attention_get_type (),
+          d.attention, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_ARCH,
+      g_param_spec_enum ("arch", "Architecture",
+          "Structure of the last vision block", arch_get_type (), d.arch,
+          TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_GAUSSIAN_STD,
+      g_param_spec_float ("gaussian-std", "Gaussian std",
+          "Sigma of the Gaussian neighbourhood bias, in patches", 0.001f,
+          10000.0f, d.gaussian_std, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_LOGIT_SCALE,
+      g_param_spec_float ("logit-scale", "Logit scale",
+          "Softmax temperature applied to the cosine logits", 0.001f, 10000.0f,
+          d.logit_scale, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_PAMR_STEPS,
+      g_param_spec_uint ("pamr-steps", "PAMR steps",
+          "Pixel-adaptive mask refinement iterations; 0 disables PAMR", 0, 1000,
+          d.pamr_steps, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_PAMR_DILATIONS,
+      g_param_spec_string ("pamr-dilations", "PAMR dilations",
+          "Comma-separated PAMR dilations in px (reference: pamr_stride)",
+          dilations, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_THREADS,
+      g_param_spec_uint ("threads", "Threads", "Worker threads of the library",
+          1, 256, d.threads, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_PRECISION,
+      g_param_spec_enum ("precision", "Precision",
+          "Arithmetic of the matrix products", precision_get_type (),
+          d.precision, TUNABLE));
+  /**
+   * GstNaclipSeg:output:
+   *
+   * overlay blends the class colours over the frame (natively in every
+   * format); passthrough leaves frames untouched; labels outputs GRAY8
+   * frames of the same size whose pixels are labels. Metadata is attached
+   * in every mode. Switching to or from labels renegotiates.
+   */
+  g_object_class_install_property (gobject_class, PROP_OUTPUT,
+      g_param_spec_enum ("output", "Output", "What the element outputs",
+          output_get_type (), DEFAULT_OUTPUT, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_OUTPUT_SIZE,
+      g_param_spec_enum ("output-size", "Output size",
+          "Resolution of the label map (and of PAMR)", output_size_get_type (),
+          DEFAULT_OUTPUT_SIZE, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_ALPHA,
+      g_param_spec_double ("alpha", "Alpha",
+          "Opacity of the class colours in overlay mode", 0.0, 1.0,
+          DEFAULT_ALPHA, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_SELECTED_CLASSES,
+      g_param_spec_string ("selected-classes", "Selected classes",
+          "Comma-separated class names to draw (unset: all classes)", NULL,
+          TUNABLE));
+  /**
+   * GstNaclipSeg:inference-interval:
+   *
+   * Segment every Nth frame; the frames in between carry the last result
+   * (fresh = FALSE in the metadata) as long as it is not older than
+   * expire-results.
+   */
+  g_object_class_install_property (gobject_class, PROP_INFERENCE_INTERVAL,
+      g_param_spec_uint ("inference-interval", "Inference interval",
+          "Segment every Nth frame, others reuse the last result", 1, G_MAXUINT,
+          DEFAULT_INFERENCE_INTERVAL, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_EXPIRE_RESULTS,
+      g_param_spec_uint64 ("expire-results", "Expire results",
+          "Results older than this (running time, ns) are not reused; 0 = "
+          "never expire",
+          0, G_MAXUINT64, DEFAULT_EXPIRE_RESULTS, TUNABLE));
+  /**
+   * GstNaclipSeg:async:
+   *
+   * A worker thread segments the newest frame while frames keep flowing
+   * with the latest finished result: the streaming thread never waits for
+   * an inference. Without it, the element answers the LATENCY query with
+   * its longest inference time.
+   */
+  g_object_class_install_property (gobject_class, PROP_ASYNC,
+      g_param_spec_boolean ("async", "Asynchronous",
+          "Segment on a worker thread; frames carry the latest result",
+          DEFAULT_ASYNC, READY_ONLY));
+  g_object_class_install_property (gobject_class, PROP_TEMPORAL_SMOOTHING,
+      g_param_spec_double ("temporal-smoothing", "Temporal smoothing",
+          "Weight of the previous class probabilities in an exponential "
+          "moving average between inferred frames; 0 = off",
+          0.0, 0.99, DEFAULT_TEMPORAL_SMOOTHING, TUNABLE));
+  /**
+   * GstNaclipSeg:post-messages:
+   *
+   * Posts an element message "naclipseg" per inferred frame with
+   * timestamp, stream-time, running-time, duration, class-set, and arrays
+   * classes, coverage, confidence and present (index i = label i + 1).
+   */
+  g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
+      g_param_spec_boolean ("post-messages", "Post messages",
+          "Post a \"naclipseg\" element message per inferred frame",
+          DEFAULT_POST_MESSAGES, TUNABLE));
+  g_object_class_install_property (gobject_class, PROP_FRAMES_PROCESSED,
+      g_param_spec_uint64 ("frames-processed", "Frames processed",
+          "Frames segmented since the element started", 0, G_MAXUINT64, 0,
+          STATS));
+  g_object_class_install_property (gobject_class, PROP_FRAMES_REUSED,
+      g_param_spec_uint64 ("frames-reused", "Frames reused",
+          "Frames that carried an earlier result", 0, G_MAXUINT64, 0, STATS));
+  g_object_class_install_property (gobject_class, PROP_FRAMES_SKIPPED,
+      g_param_spec_uint64 ("frames-skipped", "Frames skipped",
+          "Frames not segmented because they were late (QoS)", 0, G_MAXUINT64,
+          0, STATS));
+  g_object_class_install_property (gobject_class, PROP_FRAMES_TOO_SMALL,
+      g_param_spec_uint64 ("frames-too-small", "Frames too small",
+          "Frames smaller than one patch after scaling (passed unsegmented)", 0,
+          G_MAXUINT64, 0, STATS));
+  g_object_class_install_property (gobject_class, PROP_CLASS_SET,
+      g_param_spec_uint64 ("class-set", "Class set",
+          "Counter of the active class list (in the metadata too)", 0,
+          G_MAXUINT64, 0, STATS));
+
+  /**
+   * SECTION:element-naclipseg
+   *
+   * Open-vocabulary semantic segmentation with NACLIP (training-free, on a
+   * CLIP ViT checkpoint): name the classes, get a label per pixel.
+   *
+   * ## Examples
+   * |[
+   * gst-launch-1.0 v4l2src ! videoconvert ! naclipseg classes="sky,road,car" ! videoconvert ! autovideosink
+   * gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! naclipseg classes="person,car,tree" inference-size=224 ! videoconvert ! x264enc ! mp4mux ! filesink location=out.mp4
+   * gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! naclipseg classes="person,car" output=labels output-size=frame ! pngenc ! multifilesink location=mask-%05d.png
+   * ]|
+   */
+  gst_element_class_set_static_metadata (element_class, "NACLIP segmentation",
+      "Filter/Analyzer/Video",
+      "Open-vocabulary semantic segmentation (NACLIP on CLIP ViT). Labels: "
+      "0 background, 1..N the classes in order. Metadata: GstNaclipSegMeta "
+      "(label map; header gst/naclip/naclipmeta.h, library "
+      "gstnaclipmeta-1.0) and one GstVideoRegionOfInterestMeta per present "
+      "class (ids 0..k-1, params \"naclip-class\": label, class-name, "
+      "coverage, confidence, class-set, fresh). Frames smaller than one "
+      "patch after scaling pass unsegmented (one warning, frames-too-small "
+      "counts them). Examples:\n"
+      "  camera to screen: gst-launch-1.0 v4l2src ! videoconvert ! "
+      "naclipseg classes=\"sky,road,car\" ! videoconvert ! autovideosink\n"
+      "  file to annotated MP4: gst-launch-1.0 filesrc location=in.mp4 ! "
+      "decodebin ! videoconvert ! naclipseg classes=\"person,car,tree\" "
+      "inference-size=224 ! videoconvert ! x264enc ! mp4mux ! filesink "
+      "location=out.mp4\n"
+      "  file to PNG masks: gst-launch-1.0 filesrc location=in.mp4 ! "
+      "decodebin ! videoconvert ! naclipseg classes=\"person,car\" "
+      "output=labels output-size=frame ! pngenc ! multifilesink "
+      "location=mask-%05d.png",
+      "The naclipseg authors");
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+
+  trans_class->start = GST_DEBUG_FUNCPTR (gst_naclip_seg_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR (gst_naclip_seg_stop);
+  trans_class->transform_caps
+      = GST_DEBUG_FUNCPTR (gst_naclip_seg_transform_caps);
+  trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_naclip_seg_transform_ip);
+  trans_class->src_event = GST_DEBUG_FUNCPTR (gst_naclip_seg_src_event);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_naclip_seg_sink_event);
+  trans_class->query = GST_DEBUG_FUNCPTR (gst_naclip_seg_query);
+  filter_class->set_info = GST_DEBUG_FUNCPTR (gst_naclip_seg_set_info);
+  filter_class->transform_frame
+      = GST_DEBUG_FUNCPTR (gst_naclip_seg_transform_frame);
+
+  gst_type_mark_as_plugin_api (output_get_type (), 0);
+  gst_type_mark_as_plugin_api (output_size_get_type (), 0);
+  gst_type_mark_as_plugin_api (attention_get_type (), 0);
+  gst_type_mark_as_plugin_api (arch_get_type (), 0);
+  gst_type_mark_as_plugin_api (precision_get_type (), 0);
+}

@@ -1,0 +1,24 @@
+/* gstnaclipseg.h: the naclipseg element (NACLIP open-vocabulary semantic
+ * segmentation as a GstVideoFilter).
+ *
+ * Copyright (C) 2026 The naclipseg authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#ifndef GST_NACLIP_SEG_H
+#define GST_NACLIP_SEG_H
+
+#include <gst/gst.h>
+#include <gst/video/gstvideofilter.h>
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_NACLIP_SEG (gst_naclip_seg_get_type ())
+G_DECLARE_FINAL_TYPE (
+    GstNaclipSeg, gst_naclip_seg, GST, NACLIP_SEG, GstVideoFilter)
+
+GST_ELEMENT_REGISTER_DECLARE (naclipseg);
+
+G_END_DECLS
+
+#endif /* GST_NACLIP_SEG_H */
