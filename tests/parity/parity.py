@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -177,9 +178,10 @@ GROUPS = {
              class_confidence_threshold=0.1),
     ],
     "b16-slide": [
-        # 336x448 in 2x3 windows of 224 (each a 14x14 grid).
-        case("b16-336x448-slide", ckpt="b16", image=(300, 400),
-             inference_size=336, slide_crop=224, slide_stride=112,
+        # 240x320 -> 224x299 in 1x2 overlapping windows of 224 (14x14
+        # grids), F16 storage.
+        case("b16-224x299-slide", ckpt="b16", image=(240, 320),
+             inference_size=224, slide_crop=224, slide_stride=112,
              classes="a,b|b2,c", background="bg", layout="openai",
              dtype="F16"),
     ],
@@ -370,11 +372,11 @@ def run_case(c, group_dir, binary):
     t2 = time.monotonic()
     if proc.returncode != 0:
         return [f"naclip segment exited with {proc.returncode}",
-                "  command: " + " ".join(cmd),
+                "  command: " + shlex.join(cmd),
                 "  stderr: " + proc.stderr.strip()[-2000:]], ""
     failures, report = compare(c_dir, r_dir, c["kind"])
     if failures:
-        failures.append("  command: " + " ".join(cmd))
+        failures.append("  command: " + shlex.join(cmd))
     timing = f"reference {t1 - t0:.1f} s, C {t2 - t1:.1f} s"
     return failures, "; ".join(report) + f" ({timing})"
 
