@@ -217,12 +217,13 @@ naclip_cache_read (const char *dir, const char *key, guint dim, float *out)
   g_autofree char *contents = NULL;
   gsize len = 0, want = CACHE_HEADER + (gsize)dim * sizeof (float) + 32;
   guint8 kb[32], check[32];
-  guint32 file_dim;
+  guint32 file_dim = 0;
 
   if (!g_file_get_contents (path, &contents, &len, NULL))
     return FALSE;
   key_bytes (key, kb);
-  memcpy (&file_dim, contents + 8, 4);
+  if (len == want) /* || below stops before reading a short file */
+    memcpy (&file_dim, contents + 8, 4);
   if (len != want || memcmp (contents, CACHE_MAGIC, 8) != 0 || file_dim != dim
       || memcmp (contents + 16, kb, 32) != 0) {
     g_info ("%s: not a cache entry for this query; it will be rewritten", path);

@@ -14,6 +14,8 @@
 #include "naclip.h"
 
 int naclip_cmd_info (int argc, char **argv);
+int naclip_cmd_tokenize (int argc, char **argv);
+int naclip_cmd_embed (int argc, char **argv);
 int naclip_cmd_bench (int argc, char **argv);
 
 #endif /* NACLIP_TOOL_H */

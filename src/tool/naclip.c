@@ -22,6 +22,8 @@ typedef struct
 
 static const Command commands[] = {
   { "info", naclip_cmd_info, "describe the architecture of a checkpoint" },
+  { "tokenize", naclip_cmd_tokenize, "print the CLIP token ids of texts" },
+  { "embed", naclip_cmd_embed, "write the query embeddings of classes" },
   { "bench", naclip_cmd_bench, "time the pipeline stages and matrix products" },
 };
 
