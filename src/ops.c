@@ -13,7 +13,7 @@
  * Each kernel splits its rows over @n_threads OpenMP threads (inputs below
  * PARALLEL_MIN floats stay on the calling thread) and vectorises its inner
  * loops with `omp simd`. exp() is Cephes' expf polynomial (within 2 ulp of
- * libm), written so that it vectorises. Every kernel has a plain serial
+ * libm) on 4-float vectors (GCC/clang vector extensions). Every kernel has a plain serial
  * *_ref twin using libm and double accumulation; tests/test-ops.c compares
  * the two on seeded random data.
  */
@@ -36,30 +36,59 @@
 #define LN2_LO -2.12194440e-4f
 #define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: adding it rounds to integer */
 
-#pragma omp declare simd notinbranch
-static inline float
-exp_poly (float x)
+/* Four floats. GCC/clang vector extensions: exp() is written on these
+ * explicitly because, with the default -ftrapping-math, GCC will not
+ * if-convert the clamps of a scalar version, so `omp simd` cannot vectorise
+ * it. 16 bytes is the x86-64 baseline (SSE2). */
+typedef float v4sf __attribute__ ((vector_size (16)));
+typedef gint32 v4si __attribute__ ((vector_size (16)));
+
+/* mask ? a : b, lane-wise (mask lanes are 0 or -1) */
+static inline v4sf
+select_v4 (v4si mask, v4sf a, v4sf b)
 {
-  float xc = fminf (fmaxf (x, EXP_LO), EXP_HI);
-  float n = (xc * LOG2E + ROUND_MAGIC) - ROUND_MAGIC;
-  float r = xc - n * LN2_HI;
+  return (v4sf)((mask & (v4si)a) | (~mask & (v4si)b));
+}
+
+/* Cephes expf, lane-wise: exp (x) within 2 ulp of libm on [EXP_LO,
+ * EXP_HI]; 0 below, +Inf above. */
+static inline v4sf
+exp_v4 (v4sf x)
+{
+  const v4sf lo = { EXP_LO, EXP_LO, EXP_LO, EXP_LO };
+  const v4sf hi = { EXP_HI, EXP_HI, EXP_HI, EXP_HI };
+  const v4sf zero = { 0.0f, 0.0f, 0.0f, 0.0f };
+  const v4sf inf = { INFINITY, INFINITY, INFINITY, INFINITY };
+  v4sf xc = select_v4 (x < lo, lo, x);
+  xc = select_v4 (xc > hi, hi, xc);
+  v4sf n = (xc * LOG2E + ROUND_MAGIC) - ROUND_MAGIC;
+  v4sf r = xc - n * LN2_HI;
   r = r - n * LN2_LO;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
+  v4sf p = r * 1.9875691500e-4f + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  union
-  {
-    gint32 i;
-    float f;
-  } scale;
-  scale.i = ((gint32)n + 127) << 23;
-  float y = p * scale.f;
-  y = x < EXP_LO ? 0.0f : y;
-  return x > EXP_HI ? INFINITY : y;
+  v4si bits = (__builtin_convertvector(n, v4si) + 127) << 23;
+  v4sf y = p * (v4sf)bits;
+  y = select_v4 (x < lo, zero, y);
+  return select_v4 (x > hi, inf, y);
+}
+
+/* Loads/stores the first @n (< 4) lanes; the others load as 0. */
+static inline v4sf
+load_partial (const float *p, gsize n)
+{
+  v4sf v = { 0.0f, 0.0f, 0.0f, 0.0f };
+  memcpy (&v, p, n * sizeof (float));
+  return v;
+}
+
+static inline void
+store_partial (float *p, v4sf v, gsize n)
+{
+  memcpy (p, &v, n * sizeof (float));
 }
 
 static inline int
@@ -147,22 +176,29 @@ softmax_row (float *row, gsize n)
   float max = -INFINITY;
 #pragma omp simd reduction(max : max)
   for (gsize i = 0; i < n; i++)
-    max = fmaxf (max, row[i]);
+    max = row[i] > max ? row[i] : max;
   if (!isfinite (max)) {
     softmax_row_nonfinite (row, n, max);
     return;
   }
-  float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-  for (gsize i = 0; i < n; i++) {
-    float e = exp_poly (row[i] - max);
-    row[i] = e;
-    sum += e;
+  v4sf acc = { 0.0f, 0.0f, 0.0f, 0.0f };
+  gsize i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v4sf e = exp_v4 (load_partial (row + i, 4) - max);
+    store_partial (row + i, e, 4);
+    acc += e;
   }
+  if (i < n) {
+    v4sf e = exp_v4 (load_partial (row + i, n - i) - max);
+    store_partial (row + i, e, n - i);
+    for (gsize lane = 0; lane < n - i; lane++)
+      acc[lane] += e[lane];
+  }
+  float sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
   float inv = 1.0f / sum;
 #pragma omp simd
-  for (gsize i = 0; i < n; i++)
-    row[i] *= inv;
+  for (gsize j = 0; j < n; j++)
+    row[j] *= inv;
 }
 
 void
@@ -215,9 +251,11 @@ naclip_ops_activation (float *x, gsize n, NaclipActivation act, guint n_threads)
     float *xc = x + c * ACTIVATION_CHUNK;
     gsize len = MIN (ACTIVATION_CHUNK, n - c * ACTIVATION_CHUNK);
     if (act == NACLIP_ACTIVATION_QUICK_GELU) {
-#pragma omp simd
-      for (gsize i = 0; i < len; i++)
-        xc[i] = xc[i] / (1.0f + exp_poly (-1.702f * xc[i]));
+      for (gsize i = 0; i < len; i += 4) {
+        gsize k = MIN (4, len - i);
+        v4sf v = load_partial (xc + i, k);
+        store_partial (xc + i, v / (1.0f + exp_v4 (v * -1.702f)), k);
+      }
     } else {
       for (gsize i = 0; i < len; i++)
         xc[i] = 0.5f * xc[i] * erfcf (-xc[i] * (float)M_SQRT1_2);

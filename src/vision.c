@@ -448,7 +448,8 @@ neighbourhood_weights (float *scores, float *scores2, const float *q_h,
  *   arch "reduced": x = Attn(LN1(x)) with no residual and no MLP (the
  *     third change); arch "vanilla" keeps both.
  * x: (n_images * n_tokens, width), in place. @window is the Gaussian
- * window of the grid (NULL unless naclip/nonly). */
+ * window of the grid (NULL unless naclip/nonly). q is not computed for
+ * the strategies that do not use it (naclip, kk). */
 static void
 naclip_final_block (const NaclipVisionTower *vt, const NaclipParams *params,
     float *x, gsize n_images, gsize n_tokens, guint grid_h, guint grid_w,
@@ -465,7 +466,8 @@ naclip_final_block (const NaclipVisionTower *vt, const NaclipParams *params,
 
   naclip_ops_layer_norm (
       ln, x, &blk->ln_1, rows, width, info->layer_norm_eps, nt);
-  naclip_matmul_linear (q, width, ln, width, &blk->q, rows);
+  if (attention != NACLIP_ATTENTION_NACLIP && attention != NACLIP_ATTENTION_KK)
+    naclip_matmul_linear (q, width, ln, width, &blk->q, rows);
   naclip_matmul_linear (k, width, ln, width, &blk->k, rows);
   naclip_matmul_linear (v, width, ln, width, &blk->v, rows);
   if (attention == NACLIP_ATTENTION_VANILLA) {

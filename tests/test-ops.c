@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "naclip-private.h"
+#include "pyhelper.h"
 
 static float *
 random_floats (GRand *rand, gsize n, double lo, double hi)
@@ -18,32 +19,6 @@ random_floats (GRand *rand, gsize n, double lo, double hi)
   for (gsize i = 0; i < n; i++)
     x[i] = (float)g_rand_double_range (rand, lo, hi);
   return x;
-}
-
-/* Fails with the first 5 mismatches and the max difference if |a - b| >
- * abs_tol + rel_tol * |b| anywhere. */
-static void
-assert_close (const char *what, const float *a, const float *b, gsize n,
-    double abs_tol, double rel_tol)
-{
-  double max_diff = 0.0;
-  guint n_bad = 0;
-  GString *msg = g_string_new (NULL);
-  for (gsize i = 0; i < n; i++) {
-    double d = fabs ((double)a[i] - b[i]);
-    if (!(d <= abs_tol + rel_tol * fabs (b[i]))) {
-      if (n_bad < 5)
-        g_string_append_printf (
-            msg, "  [%zu] got %.9g expected %.9g\n", i, a[i], b[i]);
-      n_bad++;
-    }
-    if (d > max_diff || isnan (d))
-      max_diff = d;
-  }
-  if (n_bad > 0)
-    g_error ("%s: %u of %zu values differ (max diff %.3g):\n%s", what, n_bad, n,
-        max_diff, msg->str);
-  g_string_free (msg, TRUE);
 }
 
 static void
@@ -62,10 +37,12 @@ test_layer_norm (void)
     NaclipNorm norm = { w, b };
     naclip_ops_layer_norm (out, x, &norm, rows, width, 1e-5f, 2);
     naclip_ops_layer_norm_ref (ref, x, &norm, rows, width, 1e-5f);
-    assert_close ("layer_norm vs ref", out, ref, rows * width, 1e-5, 1e-5);
+    pyhelper_assert_close (
+        "layer_norm vs ref", out, ref, rows * width, 1e-5, 1e-5);
     /* in place gives the same */
     naclip_ops_layer_norm (x, x, &norm, rows, width, 1e-5f, 2);
-    assert_close ("layer_norm in place", x, out, rows * width, 0.0, 0.0);
+    pyhelper_assert_close (
+        "layer_norm in place", x, out, rows * width, 0.0, 0.0);
     g_free (x);
     g_free (w);
     g_free (b);
@@ -81,7 +58,7 @@ test_layer_norm (void)
   naclip_ops_layer_norm (out, x, &norm, 1, 4, 0.0f, 1);
   float s = 1.0f / sqrtf (1.25f);
   float expected[4] = { -1.5f * s, -0.5f * s, 2.0f * 0.5f * s, 1.5f * s + 1 };
-  assert_close ("layer_norm closed form", out, expected, 4, 1e-6, 0.0);
+  pyhelper_assert_close ("layer_norm closed form", out, expected, 4, 1e-6, 0.0);
 }
 
 static void
@@ -96,7 +73,7 @@ test_softmax (void)
     naclip_ops_softmax_rows (x, rows, n, ld, 2);
     naclip_ops_softmax_rows_ref (ref, rows, n, ld);
     /* padding columns untouched, values close */
-    assert_close ("softmax vs ref", x, ref, rows * ld, 1e-9, 2e-6);
+    pyhelper_assert_close ("softmax vs ref", x, ref, rows * ld, 1e-9, 2e-6);
     for (gsize r = 0; r < rows; r++) {
       double sum = 0.0;
       for (gsize i = 0; i < n; i++)
@@ -113,15 +90,15 @@ test_softmax (void)
   float a[2] = { 0.0f, logf (2.0f) };
   naclip_ops_softmax_rows (a, 1, 2, 2, 1);
   float ea[2] = { 1.0f / 3, 2.0f / 3 };
-  assert_close ("softmax (0, ln 2)", a, ea, 2, 1e-7, 0.0);
+  pyhelper_assert_close ("softmax (0, ln 2)", a, ea, 2, 1e-7, 0.0);
   float c[5] = { 7, 7, 7, 7, 7 };
   naclip_ops_softmax_rows (c, 1, 5, 5, 1);
   float ec[5] = { 0.2f, 0.2f, 0.2f, 0.2f, 0.2f };
-  assert_close ("softmax constant", c, ec, 5, 1e-7, 0.0);
+  pyhelper_assert_close ("softmax constant", c, ec, 5, 1e-7, 0.0);
   float u[2] = { 0.0f, -100.0f };
   naclip_ops_softmax_rows (u, 1, 2, 2, 1);
   float eu[2] = { 1.0f, 0.0f };
-  assert_close ("softmax underflow", u, eu, 2, 1e-30, 0.0);
+  pyhelper_assert_close ("softmax underflow", u, eu, 2, 1e-30, 0.0);
 
   /* non-finite rows (BAD-INPUTS F03): no NaN */
   float inf_row[4] = { 1.0f, INFINITY, -INFINITY, INFINITY };
@@ -130,12 +107,12 @@ test_softmax (void)
   naclip_ops_softmax_rows (inf_row, 1, 4, 4, 1);
   naclip_ops_softmax_rows_ref (inf_ref, 1, 4, 4);
   float e_inf[4] = { 0.0f, 0.5f, 0.0f, 0.5f };
-  assert_close ("softmax +inf", inf_row, e_inf, 4, 0.0, 0.0);
-  assert_close ("softmax_ref +inf", inf_ref, e_inf, 4, 0.0, 0.0);
+  pyhelper_assert_close ("softmax +inf", inf_row, e_inf, 4, 0.0, 0.0);
+  pyhelper_assert_close ("softmax_ref +inf", inf_ref, e_inf, 4, 0.0, 0.0);
   float ninf[3] = { -INFINITY, -INFINITY, -INFINITY };
   naclip_ops_softmax_rows (ninf, 1, 3, 3, 1);
   float e_ninf[3] = { 1.0f / 3, 1.0f / 3, 1.0f / 3 };
-  assert_close ("softmax all -inf", ninf, e_ninf, 3, 0.0, 0.0);
+  pyhelper_assert_close ("softmax all -inf", ninf, e_ninf, 3, 0.0, 0.0);
 }
 
 static void
@@ -152,7 +129,7 @@ test_activation (void)
     naclip_ops_activation_ref (ref, n, acts[t]);
     /* absolute 1e-7: the erfc argument is rounded to float in the kernel,
      * which moves tiny negative-side values by a few ppm */
-    assert_close ("activation vs ref", x, ref, n, 1e-7, 3e-6);
+    pyhelper_assert_close ("activation vs ref", x, ref, n, 1e-7, 3e-6);
     g_free (x);
     g_free (ref);
   }
@@ -162,11 +139,11 @@ test_activation (void)
   naclip_ops_activation (q, 4, NACLIP_ACTIVATION_QUICK_GELU, 1);
   float s = 1.0f / (1.0f + expf (-1.702f));
   float eq[4] = { 0.0f, s, -(1.0f - s), 30.0f };
-  assert_close ("quick_gelu closed form", q, eq, 4, 1e-7, 1e-6);
+  pyhelper_assert_close ("quick_gelu closed form", q, eq, 4, 1e-7, 1e-6);
   float g[3] = { 0.0f, 1.0f, -1.0f };
   naclip_ops_activation (g, 3, NACLIP_ACTIVATION_GELU, 1);
   float eg[3] = { 0.0f, 0.841344746f, -0.158655254f };
-  assert_close ("gelu closed form", g, eg, 3, 1e-7, 1e-6);
+  pyhelper_assert_close ("gelu closed form", g, eg, 3, 1e-7, 1e-6);
 }
 
 static void
@@ -179,7 +156,7 @@ test_l2_normalize (void)
   float *ref = g_memdup2 (x, rows * dim * sizeof (float));
   naclip_ops_l2_normalize_rows (x, rows, dim, 1e-12f, 2);
   naclip_ops_l2_normalize_rows_ref (ref, rows, dim, 1e-12f);
-  assert_close ("l2_normalize vs ref", x, ref, rows * dim, 1e-7, 1e-6);
+  pyhelper_assert_close ("l2_normalize vs ref", x, ref, rows * dim, 1e-7, 1e-6);
   g_free (x);
   g_free (ref);
   g_rand_free (rand);
@@ -188,7 +165,7 @@ test_l2_normalize (void)
   float v[4] = { 3.0f, 4.0f, 0.0f, 0.0f };
   naclip_ops_l2_normalize_rows (v, 2, 2, 1e-12f, 1);
   float ev[4] = { 0.6f, 0.8f, 0.0f, 0.0f };
-  assert_close ("l2_normalize closed form", v, ev, 4, 1e-7, 0.0);
+  pyhelper_assert_close ("l2_normalize closed form", v, ev, 4, 1e-7, 0.0);
 }
 
 static void
@@ -201,7 +178,7 @@ test_add (void)
   float *ref = g_memdup2 (x, n * sizeof (float));
   naclip_ops_add (x, y, n, 2);
   naclip_ops_add_ref (ref, y, n);
-  assert_close ("add vs ref", x, ref, n, 0.0, 0.0);
+  pyhelper_assert_close ("add vs ref", x, ref, n, 0.0, 0.0);
   g_assert_cmpfloat (x[0], !=, ref[0] - y[0]);
   g_free (x);
   g_free (y);
@@ -375,7 +352,8 @@ check_block (guint width, guint n_heads, guint mlp_width, NaclipActivation act,
   naive_block (&rb, xd, n_seq, n_tok, causal);
   for (gsize i = 0; i < n; i++)
     expected[i] = (float)xd[i];
-  assert_close ("transformer block vs naive", x, expected, n, 2e-5, 2e-6);
+  pyhelper_assert_close (
+      "transformer block vs naive", x, expected, n, 2e-5, 2e-6);
 
   g_free (x);
   g_free (xd);
@@ -416,7 +394,8 @@ test_block_causal_prefix (void)
   naclip_transformer_block (&rb.block, &rb.info, x, 1, n_tok, TRUE, 2, scratch);
   naclip_transformer_block (
       &rb.block, &rb.info, prefix, 1, n_prefix, TRUE, 2, scratch);
-  assert_close ("causal prefix", prefix, x, n_prefix * width, 1e-6, 1e-6);
+  pyhelper_assert_close (
+      "causal prefix", prefix, x, n_prefix * width, 1e-6, 1e-6);
   g_free (x);
   g_free (prefix);
   g_free (scratch);
