@@ -25,11 +25,18 @@
 
 #include "naclip-private.h"
 
+/* Keys of an object are compared linearly up to this many, then moved to
+ * a hash table: most objects (tensor entries) have three keys, and a
+ * table for each would dominate the cost. */
+#define SMALL_KEYS 8
+
 typedef struct
 {
   gboolean is_object;
   guint n_members;
-  GHashTable *keys; /* decoded key -> NULL; objects only, made lazily */
+  guint n_small;
+  char *small[SMALL_KEYS]; /* the first keys while keys == NULL */
+  GHashTable *keys;        /* all decoded keys, once there are many */
 } Frame;
 
 typedef struct
@@ -333,27 +340,62 @@ count_member (Scanner *s, Frame *frame)
   return TRUE;
 }
 
-/* Scans "key" : at s->pos (whitespace skipped) and records the key. */
-static gboolean
-scan_key (Scanner *s, Frame *frame)
+static void
+frame_clear (Frame *frame)
 {
-  g_autoptr (GString) key = NULL;
+  for (guint i = 0; i < frame->n_small; i++)
+    g_free (frame->small[i]);
+  frame->n_small = 0;
+  g_clear_pointer (&frame->keys, g_hash_table_unref);
+}
+
+static gboolean
+frame_has_key (const Frame *frame, const char *key)
+{
+  if (frame->keys != NULL)
+    return g_hash_table_contains (frame->keys, key);
+  for (guint i = 0; i < frame->n_small; i++) {
+    if (strcmp (frame->small[i], key) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static void
+frame_add_key (Frame *frame, const char *key)
+{
+  if (frame->keys == NULL && frame->n_small < SMALL_KEYS) {
+    frame->small[frame->n_small++] = g_strdup (key);
+    return;
+  }
+  if (frame->keys == NULL) {
+    frame->keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    for (guint i = 0; i < frame->n_small; i++)
+      g_hash_table_add (frame->keys, frame->small[i]);
+    frame->n_small = 0;
+  }
+  g_hash_table_add (frame->keys, g_strdup (key));
+}
+
+/* Scans "key" : at s->pos (whitespace skipped) and records the key.
+ * @key is scratch space. */
+static gboolean
+scan_key (Scanner *s, Frame *frame, GString *key)
+{
   gsize key_pos = s->pos;
 
   if (s->pos >= s->len || s->text[s->pos] != '"')
     return fail_unexpected (s, "a string key");
   if (!count_member (s, frame))
     return FALSE;
-  key = g_string_new (NULL);
+  g_string_truncate (key, 0);
   if (!scan_string (s, key))
     return FALSE;
-  if (frame->keys == NULL)
-    frame->keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  if (g_hash_table_contains (frame->keys, key->str)) {
+  if (frame_has_key (frame, key->str)) {
     s->pos = key_pos;
     return fail (s, "duplicate key '%s'", key->str);
   }
-  g_hash_table_add (frame->keys, g_string_free (g_steal_pointer (&key), FALSE));
+  frame_add_key (frame, key->str);
   skip_whitespace (s);
   if (s->pos >= s->len || s->text[s->pos] != ':')
     return fail_unexpected (s, "':' after a key");
@@ -368,6 +410,7 @@ naclip_json_check_strict (const char *text, gsize len, guint max_members,
   Frame stack[NACLIP_JSON_MAX_DEPTH];
   guint depth = 0;
   Scanner s = { (const guint8 *)text, len, 0, what, max_members, error };
+  g_autoptr (GString) key = g_string_new (NULL);
   gboolean ok = FALSE;
 
   g_return_val_if_fail (text != NULL || len == 0, FALSE);
@@ -396,6 +439,7 @@ naclip_json_check_strict (const char *text, gsize len, guint max_members,
       }
       stack[depth].is_object = c == '{';
       stack[depth].n_members = 0;
+      stack[depth].n_small = 0;
       stack[depth].keys = NULL;
       depth++;
       s.pos++;
@@ -404,7 +448,7 @@ naclip_json_check_strict (const char *text, gsize len, guint max_members,
         s.pos++;
         depth--;
       } else if (c == '{') {
-        if (!scan_key (&s, &stack[depth - 1]))
+        if (!scan_key (&s, &stack[depth - 1], key))
           goto out;
         skip_whitespace (&s);
         continue;
@@ -446,7 +490,7 @@ naclip_json_check_strict (const char *text, gsize len, guint max_members,
         s.pos++;
         skip_whitespace (&s);
         if (top->is_object) {
-          if (!scan_key (&s, top))
+          if (!scan_key (&s, top, key))
             goto out;
         } else if (!count_member (&s, top)) {
           goto out;
@@ -459,17 +503,13 @@ naclip_json_check_strict (const char *text, gsize len, guint max_members,
         goto out;
       }
       s.pos++;
-      if (top->keys != NULL)
-        g_hash_table_unref (top->keys);
+      frame_clear (top);
       depth--;
     }
   }
 
 out:
-  while (depth > 0) {
-    depth--;
-    if (stack[depth].keys != NULL)
-      g_hash_table_unref (stack[depth].keys);
-  }
+  while (depth > 0)
+    frame_clear (&stack[--depth]);
   return ok;
 }

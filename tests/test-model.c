@@ -12,6 +12,7 @@
  */
 
 #include <string.h>
+#include <sys/wait.h>
 
 #include "naclip-private.h"
 #include "pyhelper.h"
@@ -338,6 +339,77 @@ test_file_path (void)
   naclip_model_unref (NULL);
 }
 
+/* Runs "naclip info ARGS..." from the build; returns its exit status. */
+static int
+run_info (const char *arg, char **out, char **err)
+{
+  g_autofree char *tool = g_build_filename (
+      g_getenv ("NACLIP_BUILD_ROOT"), "src", "tool", "naclip", NULL);
+  g_autofree char *path = g_build_filename (root, arg, NULL);
+  const char *argv[] = { tool, "info", path, NULL };
+  GError *error = NULL;
+  int status = 0;
+
+  if (!g_spawn_sync (NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+          out, err, &status, &error))
+    g_error ("cannot run %s: %s", tool, error->message);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static void
+expect_lines (const char *out, const char *const *lines)
+{
+  for (guint i = 0; lines[i] != NULL; i++) {
+    g_autofree char *line = g_strconcat ("\n", lines[i], "\n", NULL);
+    g_autofree char *padded = g_strconcat ("\n", out, NULL);
+    if (strstr (padded, line) == NULL)
+      g_error ("naclip info printed no line \"%s\":\n%s", lines[i], out);
+  }
+}
+
+/* naclip info describes both layouts, one fact per line. */
+static void
+test_tool_info (void)
+{
+  static const char *const common[] = { "embed dim: 32", "towers: vision, text",
+    "vision width: 64", "vision layers: 2", "vision heads: 2",
+    "vision head dim: 32", "vision mlp width: 256",
+    "vision activation: quick_gelu", "patch size: 16", "image size: 64",
+    "pretrained grid: 4x4", "text width: 64", "text layers: 2", "text heads: 2",
+    "text mlp width: 256", "context length: 77", "vocab size: 49408",
+    "logit scale: 100", NULL };
+  static const char *const hf[]
+      = { "key layout: hf", "stored dtype: F32", "parameters: 3421855",
+          "vision parameters: 152576", "text parameters: 3269184", NULL };
+  static const char *const openai[] = { "key layout: openai",
+    "stored dtype: BF16", "parameters: 3421761", NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  if (g_getenv ("NACLIP_BUILD_ROOT") == NULL) {
+    g_test_skip ("NACLIP_BUILD_ROOT is not set");
+    return;
+  }
+  g_assert_cmpint (run_info ("tiny-hf-F32", &out, &err), ==, 0);
+  expect_lines (out, common);
+  expect_lines (out, hf);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_info ("tiny-openai-BF16", &out, &err), ==, 0);
+  expect_lines (out, openai);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_info ("tiny-vision", &out, &err), ==, 0);
+  g_assert_nonnull (strstr (out, "towers: vision\n"));
+  g_assert_null (strstr (out, "text width"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_info ("no-such-model", &out, &err), ==, 1);
+  g_assert_nonnull (strstr (err, "naclip info: "));
+  g_assert_nonnull (strstr (err, "no-such-model"));
+  g_assert_cmpstr (out, ==, "");
+}
+
 /* The ViT-B/16-shaped random checkpoint: architecture and load times. */
 static void
 test_full_size (void)
@@ -421,6 +493,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model/load/gelu", test_gelu);
   g_test_add_func ("/model/load/vision-only", test_vision_only);
   g_test_add_func ("/model/load/file-path", test_file_path);
+  g_test_add_func ("/model/tool-info", test_tool_info);
   g_test_add_func ("/model/full-size", test_full_size);
   ret = g_test_run ();
   g_free (root);
