@@ -3,6 +3,16 @@
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
+ *   naclip bench --model M [--size WxH] [--mode whole|slide]
+ *                [--precision P] [--repeat N] [--threads N] [--classes N]
+ *                [--pamr-steps N] [--inference-size N] [--text]
+ *     segments a seeded random RGB image of WxH (default 448x336) with N
+ *     random unit query embeddings (default 21) through
+ *     naclip_context_segment(), labels at the processing size, and prints
+ *     the median of each stage (naclip_context_get_timings()). --text also
+ *     times the text tower: the N classes in the 80 ImageNet templates,
+ *     without the embedding cache ("text cold" is the first run, "text"
+ *     the median). It ends with the resident and peak resident memory.
  *   naclip bench --gemm [--precision P] [--threads N] [--repeat N]
  *     times the matrix products of a ViT-B/16 block (the four linear
  *     shapes at M = 197 tokens and M = 1182, six 224 crops batched) through
@@ -10,12 +20,14 @@
  *     timing, and prints ms and GFLOP/s (medians).
  *
  * Medians of --repeat runs after one warm-up run, wall clock
- * (g_get_monotonic_time). Output is one line per measurement, columns
- * separated by spaces, so that tests/bench/ can parse it.
+ * (g_get_monotonic_time). Output is one line per measurement, "name value"
+ * or columns separated by spaces, and "#" comments, so that tests/bench/
+ * can parse it.
  */
 
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +48,19 @@ median (double *v, guint n)
 {
   qsort (v, n, sizeof (double), compare_double);
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* VmHWM (peak) or VmRSS of this process, MiB; -1 if unknown (not Linux). */
+static double
+rss_mib (const char *field)
+{
+  g_autofree char *status = NULL;
+  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL))
+    return -1.0;
+  const char *line = strstr (status, field);
+  if (line == NULL)
+    return -1.0;
+  return g_ascii_strtod (line + strlen (field), NULL) / 1024.0;
 }
 
 static double
@@ -140,13 +165,171 @@ bench_gemm (NaclipPrecision precision, guint threads, guint repeat)
   return 0;
 }
 
+typedef struct
+{
+  const char *model;
+  guint width, height;
+  gboolean slide, text;
+  NaclipPrecision precision;
+  guint threads, repeat, n_classes, pamr_steps, inference_size;
+} PipelineOptions;
+
+static gboolean
+bench_text (NaclipModel *model, const NaclipClasses *classes,
+    const PipelineOptions *o, GError **error)
+{
+  g_autoptr (NaclipTemplates) templates = NULL;
+  NaclipEncodeOptions eo = naclip_encode_options_default ();
+  g_autofree double *times = g_new (double, o->repeat + 1);
+  eo.use_cache = FALSE;
+  eo.threads = o->threads;
+  eo.precision = o->precision;
+  templates = naclip_templates_load ("imagenet80", error);
+  if (templates == NULL)
+    return FALSE;
+  for (guint i = 0; i <= o->repeat; i++) {
+    double t0 = now_ms ();
+    NaclipQueries *q
+        = naclip_queries_encode (model, classes, templates, &eo, error);
+    times[i] = now_ms () - t0;
+    if (q == NULL)
+      return FALSE;
+    naclip_queries_unref (q);
+  }
+  printf ("text_cold %.3f\n", times[0]);
+  printf ("text %.3f\n", median (times + 1, o->repeat));
+  return TRUE;
+}
+
+static int
+bench_pipeline (const PipelineOptions *o)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (NaclipModel) model = NULL;
+  g_autoptr (NaclipClasses) classes = NULL;
+  g_autoptr (NaclipQueries) queries = NULL;
+  g_autoptr (NaclipContext) ctx = NULL;
+  g_autoptr (GString) names = g_string_new (NULL);
+  g_autofree guint8 *rgb = NULL;
+  g_autofree guint8 *labels = NULL;
+  g_autofree float *emb = NULL;
+  g_autofree double *times = NULL;
+  g_autofree char *desc = NULL;
+  GRand *rand = g_rand_new_with_seed (7);
+  NaclipParams params = naclip_params_default ();
+  NaclipImage image = { 0 };
+  NaclipPrecision resolved;
+  guint pw, ph;
+  int status = 1;
+
+  double t0 = now_ms ();
+  model = naclip_model_load (o->model, TRUE, &error);
+  if (model == NULL)
+    goto out;
+  printf ("load %.3f\n", now_ms () - t0);
+  if (!naclip_precision_resolve (o->precision, &resolved, &error))
+    goto out;
+  desc = naclip_precision_describe ();
+  printf ("# precision %s (auto: %s), %u threads\n",
+      naclip_precision_to_string (resolved), desc, o->threads);
+
+  for (guint c = 0; c < o->n_classes; c++)
+    g_string_append_printf (names, "%sclass %u", c > 0 ? "," : "", c + 1);
+  classes = naclip_classes_parse (names->str, NULL, &error);
+  if (classes == NULL)
+    goto out;
+  if (o->text && !bench_text (model, classes, o, &error))
+    goto out;
+
+  guint dim = naclip_model_get_info (model)->embed_dim;
+  emb = g_new (float, (gsize)o->n_classes *dim);
+  for (guint q = 0; q < o->n_classes; q++) {
+    double norm = 0.0;
+    for (guint j = 0; j < dim; j++) {
+      emb[q * dim + j] = (float)g_rand_double_range (rand, -1.0, 1.0);
+      norm += (double)emb[q * dim + j] * emb[q * dim + j];
+    }
+    for (guint j = 0; j < dim; j++)
+      emb[q * dim + j] /= (float)sqrt (norm);
+  }
+  queries = naclip_queries_new (classes, emb, o->n_classes, dim, &error);
+  if (queries == NULL)
+    goto out;
+
+  params.inference_size = o->inference_size;
+  params.slide_crop = o->slide ? 224 : 0;
+  params.slide_stride = 112;
+  params.pamr_steps = o->pamr_steps;
+  params.threads = o->threads;
+  params.precision = o->precision;
+  ctx = naclip_context_new (model, &error);
+  if (ctx == NULL || !naclip_context_set_params (ctx, &params, &error))
+    goto out;
+
+  rgb = g_new (guint8, (gsize)o->width * o->height * 3);
+  for (gsize i = 0; i < (gsize)o->width * o->height * 3; i++)
+    rgb[i] = (guint8)g_rand_int_range (rand, 0, 256);
+  image.format = NACLIP_PIXEL_RGB;
+  image.width = o->width;
+  image.height = o->height;
+  image.data[0] = rgb;
+  image.stride[0] = (gsize)o->width * 3;
+  naclip_context_get_processing_size (ctx, o->width, o->height, &pw, &ph);
+  labels = g_new (guint8, (gsize)pw * ph);
+  printf ("# image %ux%u processed at %ux%u, %s, %u queries, PAMR %u steps\n",
+      o->width, o->height, pw, ph, o->slide ? "slide 224/112" : "whole",
+      o->n_classes, o->pamr_steps);
+
+  static const char *stages[]
+      = { "preprocess", "encoder", "logits", "pamr", "labels", "total" };
+  times = g_new (double, (gsize)o->repeat *G_N_ELEMENTS (stages));
+  for (guint i = 0; i <= o->repeat; i++) {
+    NaclipTimings t;
+    if (!naclip_context_segment (
+            ctx, queries, &image, pw, ph, labels, pw, NULL, &error))
+      goto out;
+    if (i == 0)
+      continue; /* warm-up: buffers, primitives, packed weights */
+    naclip_context_get_timings (ctx, &t);
+    double v[] = { t.preprocess_ms, t.encoder_ms, t.logits_ms, t.pamr_ms,
+      t.labels_ms, t.total_ms };
+    for (gsize s = 0; s < G_N_ELEMENTS (stages); s++)
+      times[s * o->repeat + (i - 1)] = v[s];
+  }
+  for (gsize s = 0; s < G_N_ELEMENTS (stages); s++)
+    printf ("%s %.3f\n", stages[s], median (times + s * o->repeat, o->repeat));
+  printf ("rss_mib %.1f\n", rss_mib ("VmRSS:"));
+  printf ("peak_rss_mib %.1f\n", rss_mib ("VmHWM:"));
+  status = 0;
+out:
+  if (error != NULL)
+    fprintf (stderr, "naclip bench: %s\n", error->message);
+  g_rand_free (rand);
+  return status;
+}
+
 int
 naclip_cmd_bench (int argc, char **argv)
 {
-  gboolean gemm = FALSE;
-  char *precision_s = NULL;
-  gint threads = 2, repeat = 10;
+  gboolean gemm = FALSE, text = FALSE;
+  char *precision_s = NULL, *model = NULL, *size = NULL, *mode = NULL;
+  gint threads = 2, repeat = 10, n_classes = 21, pamr_steps = 10;
+  gint inference_size = 0;
   GOptionEntry entries[] = {
+    { "model", 0, 0, G_OPTION_ARG_FILENAME, &model,
+        "Checkpoint (directory or .safetensors)", "M" },
+    { "size", 0, 0, G_OPTION_ARG_STRING, &size, "Image size (default 448x336)",
+        "WxH" },
+    { "mode", 0, 0, G_OPTION_ARG_STRING, &mode,
+        "whole (default) or slide (224 crops, stride 112)", "MODE" },
+    { "classes", 0, 0, G_OPTION_ARG_INT, &n_classes,
+        "Number of classes (default 21)", "N" },
+    { "pamr-steps", 0, 0, G_OPTION_ARG_INT, &pamr_steps,
+        "PAMR iterations (default 10)", "N" },
+    { "inference-size", 0, 0, G_OPTION_ARG_INT, &inference_size,
+        "Short side to process at (default 0: the image size)", "N" },
+    { "text", 0, 0, G_OPTION_ARG_NONE, &text,
+        "Also time the text tower (classes x 80 templates, no cache)", NULL },
     { "gemm", 0, 0, G_OPTION_ARG_NONE, &gemm,
         "Time the ViT-B/16 matrix products of each backend", NULL },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &precision_s,
@@ -176,12 +359,50 @@ naclip_cmd_bench (int argc, char **argv)
     fprintf (stderr, "naclip bench: --threads 1..1024, --repeat 1..100000\n");
     goto out;
   }
-  if (!gemm) {
-    fprintf (stderr, "naclip bench: give --gemm\n");
+  if (gemm) {
+    status = bench_gemm (precision, (guint)threads, (guint)repeat);
     goto out;
   }
-  status = bench_gemm (precision, (guint)threads, (guint)repeat);
+  PipelineOptions o = { 0 };
+  o.model = model;
+  o.width = 448;
+  o.height = 336;
+  o.precision = precision;
+  o.threads = (guint)threads;
+  o.repeat = (guint)repeat;
+  o.text = text;
+  if (model == NULL) {
+    fprintf (stderr, "naclip bench: give --model M (or --gemm)\n");
+    goto out;
+  }
+  if (size != NULL
+      && (sscanf (size, "%ux%u", &o.width, &o.height) != 2 || o.width < 1
+          || o.height < 1 || o.width > 16384 || o.height > 16384)) {
+    fprintf (stderr, "naclip bench: --size WxH, got '%s'\n", size);
+    goto out;
+  }
+  if (mode != NULL && strcmp (mode, "whole") != 0
+      && strcmp (mode, "slide") != 0) {
+    fprintf (stderr, "naclip bench: --mode whole or slide, got '%s'\n", mode);
+    goto out;
+  }
+  o.slide = mode != NULL && strcmp (mode, "slide") == 0;
+  if (n_classes < 1 || n_classes > NACLIP_MAX_CLASSES || pamr_steps < 0
+      || pamr_steps > 1000 || inference_size < 0 || inference_size > 16384) {
+    fprintf (stderr,
+        "naclip bench: --classes 1..%d, --pamr-steps 0..1000, "
+        "--inference-size 0..16384\n",
+        NACLIP_MAX_CLASSES);
+    goto out;
+  }
+  o.n_classes = (guint)n_classes;
+  o.pamr_steps = (guint)pamr_steps;
+  o.inference_size = (guint)inference_size;
+  status = bench_pipeline (&o);
 out:
   g_free (precision_s);
+  g_free (model);
+  g_free (size);
+  g_free (mode);
   return status;
 }

@@ -104,5 +104,7 @@ naclip_cmd_info (int argc, char **argv)
     printf ("context length: %u\n", info->context_length);
     printf ("vocab size: %u\n", info->vocab_size);
   }
+  g_autofree char *precision = naclip_precision_describe ();
+  printf ("precision auto: %s\n", precision);
   return 0;
 }
