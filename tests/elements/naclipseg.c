@@ -920,7 +920,7 @@ GST_START_TEST (test_async)
 
   /* The cost of one synchronous inference with heavy settings. */
   g_object_set (
-      e, "inference-size", 224, "pamr-steps", 30, "output-size", 1, NULL);
+      e, "inference-size", 224, "pamr-steps", 10, "output-size", 1, NULL);
   h = make_harness (
       e, "video/x-raw,format=RGB,width=640,height=480,framerate=30/1");
   t0 = g_get_monotonic_time ();
@@ -929,7 +929,7 @@ GST_START_TEST (test_async)
   gst_harness_teardown (h);
 
   e = make_element ();
-  g_object_set (e, "inference-size", 224, "pamr-steps", 30, "output-size", 1,
+  g_object_set (e, "inference-size", 224, "pamr-steps", 10, "output-size", 1,
       "async", TRUE, NULL);
   h = make_harness (
       e, "video/x-raw,format=RGB,width=640,height=480,framerate=30/1");
@@ -1006,6 +1006,66 @@ GST_START_TEST (test_smoothing)
   gst_buffer_unref (out);
   gst_harness_teardown (h);
   library_clear (&lib);
+}
+GST_END_TEST;
+
+/* A QoS event saying frames are late: the next late frame reuses the last
+ * result instead of waiting for an inference, and is counted (H09). */
+GST_START_TEST (test_qos_skips)
+{
+  GstVideoInfo info = info_for ("RGB", 64, 48);
+  GstElement *e = make_element ();
+  GstHarness *h = make_harness (
+      e, "video/x-raw,format=RGB,width=64,height=48,framerate=30/1");
+  GstBuffer *in, *out;
+
+  gst_buffer_unref (labels_of (h, make_frame (&info, 0)));
+  /* Frame 1 (at 1/30 s) was 0.5 s late at the sink. */
+  fail_unless (gst_harness_push_upstream_event (
+      h, gst_event_new_qos (
+             GST_QOS_TYPE_UNDERFLOW, 0.5, GST_SECOND / 2, GST_SECOND / 30)));
+  in = make_frame (&info, 2);
+  out = labels_of (h, in);
+  fail_if (gst_buffer_get_naclip_seg_meta (out)->fresh);
+  gst_buffer_unref (out);
+  fail_unless_equals_uint64 (get_u64 (e, "frames-skipped"), 1);
+  /* On time again: segmented. */
+  in = make_frame (&info, 30);
+  out = labels_of (h, in);
+  fail_unless (gst_buffer_get_naclip_seg_meta (out)->fresh);
+  gst_buffer_unref (out);
+  fail_unless_equals_uint64 (get_u64 (e, "frames-processed"), 2);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+/* output changes between overlay and labels while PLAYING renegotiate. */
+GST_START_TEST (test_output_switch)
+{
+  GstVideoInfo info = info_for ("RGB", 64, 48);
+  GstElement *e = make_element ();
+  GstHarness *h = make_harness (
+      e, "video/x-raw,format=RGB,width=64,height=48,framerate=30/1");
+  const char *want[] = { "RGB", "GRAY8", "RGB" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (want); i++) {
+    GstBuffer *out;
+    GstCaps *caps;
+    GstVideoInfo out_info;
+    g_object_set (e, "output", i == 1 ? 2 : 0, NULL);
+    out = labels_of (h, make_frame (&info, i));
+    caps = gst_pad_get_current_caps (h->sinkpad);
+    fail_unless (gst_video_info_from_caps (&out_info, caps));
+    fail_unless_equals_string (
+        gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (&out_info)),
+        want[i]);
+    fail_unless_equals_int (GST_VIDEO_INFO_WIDTH (&out_info), 64);
+    fail_unless_equals_uint64 (gst_buffer_get_size (out), out_info.size);
+    fail_unless (gst_buffer_get_naclip_seg_meta (out) != NULL);
+    gst_caps_unref (caps);
+    gst_buffer_unref (out);
+  }
+  gst_harness_teardown (h);
 }
 GST_END_TEST;
 
@@ -1319,6 +1379,8 @@ naclipseg_suite (void)
   tcase_add_test (tc, test_async);
   tcase_add_test (tc, test_smoothing);
   tcase_add_test (tc, test_latency_query);
+  tcase_add_test (tc, test_qos_skips);
+  tcase_add_test (tc, test_output_switch);
   tcase_add_test (tc, test_bad_property_values);
   tcase_add_test (tc, test_enum_names);
   tcase_add_test (tc, test_model_errors);
