@@ -485,6 +485,31 @@ void naclip_pamr (const float *image, float *mask, guint n_channels,
     guint height, guint width, guint steps, const guint *dilations,
     guint n_dilations, guint n_threads, float *work);
 
+/* ------------------------------------------------------------------ */
+/* segment.c: the per-frame pipeline                                   */
+
+/* One sliding window: rows [y1, y2), columns [x1, x2) of the processed
+ * image, px. */
+typedef struct
+{
+  guint y1, x1, y2, x2;
+} NaclipWindow;
+
+/* The number of windows naclip.py forward_slide uses on a @height x @width
+ * image with @crop and @stride (px): rows * cols with
+ * rows = max (height - crop + stride - 1, 0) // stride + 1. 1 when @crop
+ * is 0 (whole image). */
+guint naclip_segment_n_windows (
+    guint height, guint width, guint crop, guint stride);
+/* Window @index (row-major over rows, cols) of forward_slide: y1 = r *
+ * stride, y2 = min (y1 + crop, height), y1 = max (y2 - crop, 0), same for
+ * x. Every window is min (crop, height) x min (crop, width). */
+void naclip_segment_window (guint height, guint width, guint crop,
+    guint stride, guint index, NaclipWindow *window);
+/* Work buffers (re)allocated by @ctx so far (tests: a second call of the
+ * same sizes must not move it). */
+guint64 naclip_context_get_n_allocations (const NaclipContext *ctx);
+
 G_END_DECLS
 
 #endif /* NACLIP_PRIVATE_H */

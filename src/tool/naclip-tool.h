@@ -17,5 +17,8 @@ int naclip_cmd_info (int argc, char **argv);
 int naclip_cmd_tokenize (int argc, char **argv);
 int naclip_cmd_embed (int argc, char **argv);
 int naclip_cmd_bench (int argc, char **argv);
+#if HAVE_GST
+int naclip_cmd_segment (int argc, char **argv);
+#endif
 
 #endif /* NACLIP_TOOL_H */

@@ -25,6 +25,9 @@ static const Command commands[] = {
   { "tokenize", naclip_cmd_tokenize, "print the CLIP token ids of texts" },
   { "embed", naclip_cmd_embed, "write the query embeddings of classes" },
   { "bench", naclip_cmd_bench, "time the pipeline stages and matrix products" },
+#if HAVE_GST
+  { "segment", naclip_cmd_segment, "segment an image into classes" },
+#endif
 };
 
 static void

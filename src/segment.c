@@ -1,0 +1,637 @@
+/* segment.c: the per-frame pipeline of a segmentation context.
+ *
+ * Copyright (C) 2026 The naclipseg authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * NACLIP-SPEC sections 1, 4, 5 and 6; the authors' naclip.py (predict,
+ * forward_feature, forward_slide, postprocess_result). For one image:
+ *
+ *   input     preprocess to the processing size (ph, pw): mmseg's short
+ *             side rule (inference_size; 0 keeps the size), normalised,
+ *             planar (3, ph, pw)
+ *   windows   the whole image, or the sliding windows of forward_slide
+ *             (crop c, stride s; all min(c, ph) x min(c, pw)), copied into
+ *             one batch (n_windows, 3, ch, cw) and encoded in ONE
+ *             naclip_vision_encode () call
+ *   logits    per window: cosine logits (Q, gh * gw) = queries (Q, E) .
+ *             features (gh * gw, E)^T, bilinearly upsampled to (Q, ch, cw)
+ *             (the encoded size, not gh * P), summed into place in
+ *             (Q, ph, pw) and divided by the per-pixel window count
+ *   output    resized to the caller's output size (Q, oh, ow)
+ *   PAMR      on the normalised input resized to (3, oh, ow)
+ *   labels    probs_q = softmax over q of (logits * logit_scale); a class's
+ *             probability is the max over its queries (row 0: background
+ *             names, 0 without them); label = first argmax over 0..N, and
+ *             0 where that max is below class_confidence_threshold
+ *
+ * Planar float layouts (channels, rows, cols) throughout. Buffers belong to
+ * the context and only grow: a call whose sizes fit what earlier calls
+ * allocated allocates nothing (naclip_context_get_n_allocations () counts
+ * the (re)allocations, for the tests).
+ */
+
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "naclip-private.h"
+
+/* Largest output side, px (as for images). */
+#define MAX_OUTPUT_SIDE 16384
+
+typedef struct
+{
+  float *data;
+  gsize capacity; /* floats */
+} Buffer;
+
+struct _NaclipContext
+{
+  NaclipModel *model; /* referenced */
+  NaclipParams params;
+  NaclipDumpFunc dump_func;
+  gpointer dump_data;
+  NaclipVisionScratch *vision;
+  guint64 n_allocations; /* buffer (re)allocations so far */
+  NaclipTimings timings; /* of the last call */
+
+  Buffer input;         /* (3, ph, pw) normalised processed image */
+  Buffer batch;         /* (n_windows, 3, ch, cw) sliding windows */
+  Buffer features;      /* (n_windows, gh * gw, E) */
+  Buffer block;         /* (gh * gw + 1, D), first window, dumps only */
+  Buffer patch_logits;  /* (Q, gh * gw) */
+  Buffer crop_logits;   /* (Q, ch, cw), sliding windows only */
+  Buffer acc;           /* (Q, ph, pw) summed logits */
+  Buffer count;         /* (ph, pw) windows covering each pixel */
+  Buffer out_logits;    /* (Q, oh, ow) */
+  Buffer out_image;     /* (3, oh, ow) PAMR guide */
+  Buffer pamr_work;     /* naclip_pamr_work_size () */
+  Buffer pixel_tmp;     /* (Q + n_labels) per-pixel softmax scratch */
+  Buffer probs;         /* (n_labels, oh, ow), dumps without caller probs */
+  Buffer labels_i32;    /* (oh, ow), dumps only */
+  guint8 *query_labels; /* (Q): the label of each query */
+  gsize query_labels_capacity;
+};
+
+NaclipContext *
+naclip_context_new (NaclipModel *model, GError **error)
+{
+  NaclipContext *ctx;
+
+  g_return_val_if_fail (model != NULL, NULL);
+
+  ctx = g_try_new0 (NaclipContext, 1);
+  if (ctx == NULL) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
+        "cannot allocate a segmentation context");
+    return NULL;
+  }
+  ctx->model = naclip_model_ref (model);
+  ctx->params = naclip_params_default ();
+  ctx->vision = naclip_vision_scratch_new ();
+  return ctx;
+}
+
+static void
+clear_buffer (Buffer *b)
+{
+  g_clear_pointer (&b->data, g_free);
+  b->capacity = 0;
+}
+
+void
+naclip_context_free (NaclipContext *ctx)
+{
+  if (ctx == NULL)
+    return;
+  clear_buffer (&ctx->input);
+  clear_buffer (&ctx->batch);
+  clear_buffer (&ctx->features);
+  clear_buffer (&ctx->block);
+  clear_buffer (&ctx->patch_logits);
+  clear_buffer (&ctx->crop_logits);
+  clear_buffer (&ctx->acc);
+  clear_buffer (&ctx->count);
+  clear_buffer (&ctx->out_logits);
+  clear_buffer (&ctx->out_image);
+  clear_buffer (&ctx->pamr_work);
+  clear_buffer (&ctx->pixel_tmp);
+  clear_buffer (&ctx->probs);
+  clear_buffer (&ctx->labels_i32);
+  g_free (ctx->query_labels);
+  naclip_vision_scratch_free (ctx->vision);
+  naclip_model_unref (ctx->model);
+  g_free (ctx);
+}
+
+gboolean
+naclip_context_set_params (
+    NaclipContext *ctx, const NaclipParams *params, GError **error)
+{
+  guint patch;
+
+  g_return_val_if_fail (ctx != NULL && params != NULL, FALSE);
+
+  if (!naclip_params_validate (params, error))
+    return FALSE;
+  patch = naclip_model_get_info (ctx->model)->patch_size;
+  if (params->slide_crop != 0 && params->slide_crop < patch) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
+        "slide-crop %u is smaller than the model's patch size (%u px)",
+        params->slide_crop, patch);
+    return FALSE;
+  }
+  if (params->slide_crop != 0 && params->slide_stride > params->slide_crop) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
+        "slide-stride %u is larger than slide-crop %u: the windows would "
+        "leave pixels uncovered",
+        params->slide_stride, params->slide_crop);
+    return FALSE;
+  }
+  ctx->params = *params;
+  return TRUE;
+}
+
+void
+naclip_context_set_dump_func (
+    NaclipContext *ctx, NaclipDumpFunc func, gpointer user_data)
+{
+  g_return_if_fail (ctx != NULL);
+  ctx->dump_func = func;
+  ctx->dump_data = user_data;
+}
+
+void
+naclip_context_get_processing_size (const NaclipContext *ctx, guint width,
+    guint height, guint *out_width, guint *out_height)
+{
+  g_return_if_fail (ctx != NULL);
+  naclip_image_scaled_size (
+      width, height, ctx->params.inference_size, out_width, out_height);
+}
+
+void
+naclip_context_get_timings (const NaclipContext *ctx, NaclipTimings *timings)
+{
+  g_return_if_fail (ctx != NULL && timings != NULL);
+  *timings = ctx->timings;
+}
+
+guint64
+naclip_context_get_n_allocations (const NaclipContext *ctx)
+{
+  g_return_val_if_fail (ctx != NULL, 0);
+  return ctx->n_allocations;
+}
+
+/* Windows per column and per row of forward_slide:
+ * max (size - crop + stride - 1, 0) // stride + 1. */
+static guint
+count_windows (guint size, guint crop, guint stride)
+{
+  return size + stride - 1 > crop ? (size + stride - 1 - crop) / stride + 1 : 1;
+}
+
+guint
+naclip_segment_n_windows (guint height, guint width, guint crop, guint stride)
+{
+  g_return_val_if_fail (height > 0 && width > 0, 0);
+  g_return_val_if_fail (crop == 0 || stride > 0, 0);
+
+  if (crop == 0)
+    return 1;
+  return count_windows (height, crop, stride)
+         * count_windows (width, crop, stride);
+}
+
+void
+naclip_segment_window (guint height, guint width, guint crop, guint stride,
+    guint index, NaclipWindow *window)
+{
+  guint cols, y1, x1, y2, x2;
+
+  g_return_if_fail (window != NULL);
+  g_return_if_fail (
+      index < naclip_segment_n_windows (height, width, crop, stride));
+
+  if (crop == 0) {
+    *window = (NaclipWindow){ 0, 0, height, width };
+    return;
+  }
+  cols = count_windows (width, crop, stride);
+  y1 = (index / cols) * stride;
+  x1 = (index % cols) * stride;
+  y2 = MIN (y1 + crop, height);
+  x2 = MIN (x1 + crop, width);
+  y1 = y2 > crop ? y2 - crop : 0;
+  x1 = x2 > crop ? x2 - crop : 0;
+  *window = (NaclipWindow){ y1, x1, y2, x2 };
+}
+
+/* Makes @b hold at least @n floats; @what names it in the error. */
+static gboolean
+ensure_buffer (
+    NaclipContext *ctx, Buffer *b, gsize n, const char *what, GError **error)
+{
+  if (b->capacity >= n)
+    return TRUE;
+  clear_buffer (b);
+  b->data = g_try_malloc_n (n, sizeof (float));
+  if (b->data == NULL) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
+        "cannot allocate the %s buffer (%" G_GSIZE_FORMAT " MiB)", what,
+        n / (1024 * 1024 / sizeof (float)));
+    return FALSE;
+  }
+  b->capacity = n;
+  ctx->n_allocations++;
+  return TRUE;
+}
+
+/* *out = a * b * c, FALSE (with an error naming @what) on overflow. */
+static gboolean
+checked_size (
+    gsize *out, gsize a, gsize b, gsize c, const char *what, GError **error)
+{
+  if (!g_size_checked_mul (out, a, b) || !g_size_checked_mul (out, *out, c)) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
+        "the %s buffer (%" G_GSIZE_FORMAT " x %" G_GSIZE_FORMAT
+        " x %" G_GSIZE_FORMAT " floats) is too large",
+        what, a, b, c);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+dump (const NaclipContext *ctx, const char *name, gsize d0, gsize d1, gsize d2,
+    guint n_dims, gboolean is_int32, const void *data)
+{
+  gsize shape[3] = { d0, d1, d2 };
+  if (ctx->dump_func != NULL)
+    ctx->dump_func (name, shape, n_dims, is_int32, data, ctx->dump_data);
+}
+
+/* Everything a frame needs, derived from the sizes and parameters. */
+typedef struct
+{
+  guint pw, ph; /* processing size */
+  guint ow, oh; /* output size */
+  guint cw, ch; /* encoded window size */
+  guint gw, gh; /* patch grid of a window */
+  guint n_windows;
+  guint n_queries, embed_dim, width, patch;
+  guint n_labels; /* n_classes + 1 */
+  gboolean sliding;
+} Geometry;
+
+static gboolean
+check_inputs (NaclipContext *ctx, NaclipQueries *queries,
+    const NaclipImage *image, guint out_width, guint out_height,
+    gsize labels_stride, Geometry *g, GError **error)
+{
+  const NaclipModelInfo *info = naclip_model_get_info (ctx->model);
+  const NaclipClasses *classes = naclip_queries_get_classes (queries);
+
+  if (!naclip_image_validate (image, error))
+    return FALSE;
+  if (out_width == 0 || out_height == 0 || out_width > MAX_OUTPUT_SIDE
+      || out_height > MAX_OUTPUT_SIDE) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
+        "output size %ux%u is out of range (1..%u on each side)", out_width,
+        out_height, MAX_OUTPUT_SIDE);
+    return FALSE;
+  }
+  if (labels_stride < out_width) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
+        "label stride %" G_GSIZE_FORMAT " is smaller than the output width %u",
+        labels_stride, out_width);
+    return FALSE;
+  }
+  memset (g, 0, sizeof (*g));
+  g->n_queries = naclip_queries_get_n (queries);
+  g->embed_dim = info->embed_dim;
+  g->width = info->vision.width;
+  g->patch = info->patch_size;
+  g->n_labels = naclip_classes_get_n_classes (classes) + 1;
+  if (g->n_queries == 0 || naclip_queries_get_dim (queries) != g->embed_dim) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
+        "query embeddings are [%u, %u], the model needs [Q >= 1, %u]",
+        g->n_queries, naclip_queries_get_dim (queries), g->embed_dim);
+    return FALSE;
+  }
+  naclip_context_get_processing_size (
+      ctx, image->width, image->height, &g->pw, &g->ph);
+  if (g->pw < g->patch || g->ph < g->patch) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
+        "image %ux%u (processed at %ux%u) is smaller than one patch "
+        "(%u px)",
+        image->width, image->height, g->pw, g->ph, g->patch);
+    return FALSE;
+  }
+  g->ow = out_width;
+  g->oh = out_height;
+  g->sliding = ctx->params.slide_crop != 0;
+  g->cw = g->sliding ? MIN (ctx->params.slide_crop, g->pw) : g->pw;
+  g->ch = g->sliding ? MIN (ctx->params.slide_crop, g->ph) : g->ph;
+  g->gw = g->cw / g->patch;
+  g->gh = g->ch / g->patch;
+  g->n_windows = naclip_segment_n_windows (
+      g->ph, g->pw, ctx->params.slide_crop, ctx->params.slide_stride);
+  return TRUE;
+}
+
+static gboolean
+ensure_buffers (
+    NaclipContext *ctx, const Geometry *g, gboolean want_probs, GError **error)
+{
+  gboolean dumping = ctx->dump_func != NULL;
+  gsize n_patches = (gsize)g->gh * g->gw;
+  gsize n;
+
+  if (!checked_size (&n, 3, g->ph, g->pw, "input", error)
+      || !ensure_buffer (ctx, &ctx->input, n, "input", error))
+    return FALSE;
+  if (g->sliding
+      && (!checked_size (
+              &n, (gsize)3 * g->n_windows, g->ch, g->cw, "window", error)
+          || !ensure_buffer (ctx, &ctx->batch, n, "window", error)))
+    return FALSE;
+  if (!checked_size (
+          &n, g->n_windows, n_patches, g->embed_dim, "feature", error)
+      || !ensure_buffer (ctx, &ctx->features, n, "feature", error))
+    return FALSE;
+  if (dumping
+      && (!checked_size (&n, 1, n_patches + 1, g->width, "block", error)
+          || !ensure_buffer (ctx, &ctx->block, n, "block", error)))
+    return FALSE;
+  if (!checked_size (&n, 1, g->n_queries, n_patches, "patch logit", error)
+      || !ensure_buffer (ctx, &ctx->patch_logits, n, "patch logit", error))
+    return FALSE;
+  if (g->sliding
+      && (!checked_size (&n, g->n_queries, g->ch, g->cw, "window logit", error)
+          || !ensure_buffer (ctx, &ctx->crop_logits, n, "window logit", error)
+          || !checked_size (&n, 1, g->ph, g->pw, "window count", error)
+          || !ensure_buffer (ctx, &ctx->count, n, "window count", error)))
+    return FALSE;
+  if (!checked_size (&n, g->n_queries, g->ph, g->pw, "logit", error)
+      || !ensure_buffer (ctx, &ctx->acc, n, "logit", error))
+    return FALSE;
+  if (!checked_size (&n, g->n_queries, g->oh, g->ow, "output logit", error)
+      || !ensure_buffer (ctx, &ctx->out_logits, n, "output logit", error))
+    return FALSE;
+  if (ctx->params.pamr_steps > 0) {
+    n = naclip_pamr_work_size (
+        g->n_queries, g->oh, g->ow, ctx->params.n_pamr_dilations);
+    if (n == 0) {
+      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
+          "the PAMR work buffer for %u queries at %ux%u is too large",
+          g->n_queries, g->ow, g->oh);
+      return FALSE;
+    }
+    if (!ensure_buffer (ctx, &ctx->pamr_work, n, "PAMR work", error)
+        || !checked_size (&n, 3, g->oh, g->ow, "PAMR image", error)
+        || !ensure_buffer (ctx, &ctx->out_image, n, "PAMR image", error))
+      return FALSE;
+  }
+  if (!ensure_buffer (ctx, &ctx->pixel_tmp, (gsize)g->n_queries + g->n_labels,
+          "softmax", error))
+    return FALSE;
+  if (ctx->query_labels_capacity < g->n_queries) {
+    g_free (ctx->query_labels);
+    ctx->query_labels_capacity = 0;
+    ctx->query_labels = g_try_malloc (g->n_queries);
+    if (ctx->query_labels == NULL) {
+      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
+          "cannot allocate the labels of %u queries", g->n_queries);
+      return FALSE;
+    }
+    ctx->query_labels_capacity = g->n_queries;
+    ctx->n_allocations++;
+  }
+  if (dumping && !want_probs
+      && (!checked_size (&n, g->n_labels, g->oh, g->ow, "probability", error)
+          || !ensure_buffer (ctx, &ctx->probs, n, "probability", error)))
+    return FALSE;
+  if (dumping
+      && (!checked_size (&n, 1, g->oh, g->ow, "label", error)
+          || !ensure_buffer (ctx, &ctx->labels_i32, n, "label", error)))
+    return FALSE;
+  return TRUE;
+}
+
+/* The windows of the frame: the whole input, or its crops copied into the
+ * batch. Returns the pixels to encode. */
+static const float *
+gather_windows (NaclipContext *ctx, const Geometry *g)
+{
+  gsize in_plane = (gsize)g->ph * g->pw;
+  gsize crop_plane = (gsize)g->ch * g->cw;
+  NaclipWindow win;
+
+  if (!g->sliding)
+    return ctx->input.data;
+  for (guint w = 0; w < g->n_windows; w++) {
+    float *dst = ctx->batch.data + (gsize)w * 3 * crop_plane;
+    naclip_segment_window (g->ph, g->pw, ctx->params.slide_crop,
+        ctx->params.slide_stride, w, &win);
+    for (guint c = 0; c < 3; c++) {
+      for (guint y = 0; y < g->ch; y++) {
+        memcpy (dst + c * crop_plane + (gsize)y * g->cw,
+            ctx->input.data + c * in_plane + (gsize)(win.y1 + y) * g->pw
+                + win.x1,
+            g->cw * sizeof (float));
+      }
+    }
+  }
+  return ctx->batch.data;
+}
+
+/* acc (Q, ph, pw) <- the logits of every window, averaged where windows
+ * overlap (forward_feature / forward_slide). */
+static void
+compute_logits (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g)
+{
+  const float *q = naclip_queries_get_embeddings (queries);
+  gsize n_patches = (gsize)g->gh * g->gw;
+  gsize plane = (gsize)g->ph * g->pw;
+  gsize crop_plane = (gsize)g->ch * g->cw;
+
+  if (g->sliding) {
+    memset (ctx->acc.data, 0, g->n_queries * plane * sizeof (float));
+    memset (ctx->count.data, 0, plane * sizeof (float));
+  }
+  for (guint w = 0; w < g->n_windows; w++) {
+    const float *feat
+        = ctx->features.data + (gsize)w * n_patches * g->embed_dim;
+    NaclipWindow win;
+
+    /* patch_logits (Q, N) = queries (Q, E) . features (N, E)^T */
+    naclip_matmul_sgemm (TRUE, g->n_queries, n_patches, g->embed_dim, 1.0f, q,
+        g->embed_dim, feat, g->embed_dim, 0.0f, ctx->patch_logits.data,
+        n_patches);
+    if (!g->sliding) {
+      naclip_image_resize_bilinear (ctx->patch_logits.data, g->n_queries, g->gh,
+          g->gw, ctx->acc.data, g->ph, g->pw);
+      continue;
+    }
+    naclip_image_resize_bilinear (ctx->patch_logits.data, g->n_queries, g->gh,
+        g->gw, ctx->crop_logits.data, g->ch, g->cw);
+    naclip_segment_window (g->ph, g->pw, ctx->params.slide_crop,
+        ctx->params.slide_stride, w, &win);
+    for (guint c = 0; c < g->n_queries; c++) {
+      for (guint y = 0; y < g->ch; y++) {
+        const float *src
+            = ctx->crop_logits.data + c * crop_plane + (gsize)y * g->cw;
+        float *dst
+            = ctx->acc.data + c * plane + (gsize)(win.y1 + y) * g->pw + win.x1;
+        for (guint x = 0; x < g->cw; x++)
+          dst[x] += src[x];
+      }
+    }
+    for (guint y = win.y1; y < win.y2; y++) {
+      for (guint x = win.x1; x < win.x2; x++)
+        ctx->count.data[(gsize)y * g->pw + x] += 1.0f;
+    }
+  }
+  if (g->sliding) {
+    for (guint c = 0; c < g->n_queries; c++) {
+      float *a = ctx->acc.data + c * plane;
+      for (gsize i = 0; i < plane; i++)
+        a[i] /= ctx->count.data[i];
+    }
+  }
+}
+
+/* labels and probs from out_logits (NACLIP-SPEC 6, postprocess_result). */
+static void
+compute_labels (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g,
+    guint8 *labels, gsize labels_stride, float *probs)
+{
+  const NaclipClasses *classes = naclip_queries_get_classes (queries);
+  gsize plane = (gsize)g->oh * g->ow;
+  float scale = ctx->params.logit_scale;
+  float threshold = ctx->params.class_confidence_threshold;
+  float *qp = ctx->pixel_tmp.data;
+  float *cp = qp + g->n_queries;
+  gint32 *labels_i32
+      = ctx->dump_func != NULL ? (gint32 *)ctx->labels_i32.data : NULL;
+  const guint8 *ql = ctx->query_labels;
+
+  G_STATIC_ASSERT (sizeof (gint32) == sizeof (float));
+
+  for (guint q = 0; q < g->n_queries; q++) {
+    guint k = naclip_classes_get_query_label (classes, q);
+    g_assert (k < g->n_labels);
+    ctx->query_labels[q] = (guint8)k;
+  }
+
+  for (guint y = 0; y < g->oh; y++) {
+    for (guint x = 0; x < g->ow; x++) {
+      gsize p = (gsize)y * g->ow + x;
+      float max_v = -INFINITY, sum = 0.0f, best = -INFINITY;
+      guint label = 0;
+
+      for (guint q = 0; q < g->n_queries; q++) {
+        qp[q] = ctx->out_logits.data[q * plane + p] * scale;
+        max_v = MAX (max_v, qp[q]);
+      }
+      for (guint q = 0; q < g->n_queries; q++) {
+        qp[q] = expf (qp[q] - max_v);
+        sum += qp[q];
+      }
+      for (guint k = 0; k < g->n_labels; k++)
+        cp[k] = 0.0f;
+      for (guint q = 0; q < g->n_queries; q++)
+        cp[ql[q]] = MAX (cp[ql[q]], qp[q] / sum);
+      for (guint k = 0; k < g->n_labels; k++) {
+        if (cp[k] > best) {
+          best = cp[k];
+          label = k;
+        }
+      }
+      if (!(best >= threshold))
+        label = 0;
+      labels[(gsize)y * labels_stride + x] = (guint8)label;
+      if (labels_i32 != NULL)
+        labels_i32[p] = (gint32)label;
+      if (probs != NULL) {
+        for (guint k = 0; k < g->n_labels; k++)
+          probs[k * plane + p] = cp[k];
+      }
+    }
+  }
+}
+
+gboolean
+naclip_context_segment (NaclipContext *ctx, NaclipQueries *queries,
+    const NaclipImage *image, guint out_width, guint out_height, guint8 *labels,
+    gsize labels_stride, float *probs, GError **error)
+{
+  const NaclipParams *params;
+  Geometry g;
+  const float *pixels;
+  float *dump_probs;
+  gint64 t0, t1, t2, t3, t4, t5;
+
+  g_return_val_if_fail (ctx != NULL && queries != NULL, FALSE);
+  g_return_val_if_fail (image != NULL && labels != NULL, FALSE);
+
+  params = &ctx->params;
+  memset (&ctx->timings, 0, sizeof (ctx->timings));
+  t0 = g_get_monotonic_time ();
+  if (!check_inputs (
+          ctx, queries, image, out_width, out_height, labels_stride, &g, error)
+      || !ensure_buffers (ctx, &g, probs != NULL, error))
+    return FALSE;
+
+  naclip_image_preprocess (image, g.pw, g.ph, ctx->input.data);
+  dump (ctx, "input", 3, g.ph, g.pw, 3, FALSE, ctx->input.data);
+
+  pixels = gather_windows (ctx, &g);
+  t1 = g_get_monotonic_time ();
+  ctx->timings.preprocess_ms = (t1 - t0) / 1000.0;
+  if (!naclip_vision_encode (ctx->model, ctx->vision, params, pixels,
+          g.n_windows, g.ch, g.cw, ctx->features.data,
+          ctx->dump_func != NULL ? ctx->block.data : NULL, error))
+    return FALSE;
+  dump (ctx, "block", (gsize)g.gh * g.gw + 1, g.width, 0, 2, FALSE,
+      ctx->block.data);
+  dump (ctx, "features", (gsize)g.gh * g.gw, g.embed_dim, 0, 2, FALSE,
+      ctx->features.data);
+  dump (ctx, "queries", g.n_queries, g.embed_dim, 0, 2, FALSE,
+      naclip_queries_get_embeddings (queries));
+
+  t2 = g_get_monotonic_time ();
+  ctx->timings.encoder_ms = (t2 - t1) / 1000.0;
+  compute_logits (ctx, queries, &g);
+  naclip_image_resize_bilinear (
+      ctx->acc.data, g.n_queries, g.ph, g.pw, ctx->out_logits.data, g.oh, g.ow);
+  dump (ctx, "logits", g.n_queries, g.oh, g.ow, 3, FALSE, ctx->out_logits.data);
+
+  t3 = g_get_monotonic_time ();
+  ctx->timings.logits_ms = (t3 - t2) / 1000.0;
+  if (params->pamr_steps > 0) {
+    naclip_image_resize_bilinear (
+        ctx->input.data, 3, g.ph, g.pw, ctx->out_image.data, g.oh, g.ow);
+    naclip_pamr (ctx->out_image.data, ctx->out_logits.data, g.n_queries, g.oh,
+        g.ow, params->pamr_steps, params->pamr_dilations,
+        params->n_pamr_dilations, params->threads, ctx->pamr_work.data);
+  }
+  dump (
+      ctx, "refined", g.n_queries, g.oh, g.ow, 3, FALSE, ctx->out_logits.data);
+
+  t4 = g_get_monotonic_time ();
+  ctx->timings.pamr_ms = params->pamr_steps > 0 ? (t4 - t3) / 1000.0 : 0.0;
+  dump_probs = probs != NULL
+                   ? probs
+                   : (ctx->dump_func != NULL ? ctx->probs.data : NULL);
+  compute_labels (ctx, queries, &g, labels, labels_stride, dump_probs);
+  dump (ctx, "probs", g.n_labels, g.oh, g.ow, 3, FALSE, dump_probs);
+  dump (ctx, "labels", g.oh, g.ow, 0, 2, TRUE, ctx->labels_i32.data);
+  t5 = g_get_monotonic_time ();
+  ctx->timings.labels_ms = (t5 - t4) / 1000.0;
+  ctx->timings.total_ms = (t5 - t0) / 1000.0;
+  return TRUE;
+}
