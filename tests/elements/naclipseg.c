@@ -316,6 +316,33 @@ GST_START_TEST (test_refused_caps)
 }
 GST_END_TEST;
 
+/* A buffer smaller than its caps say passes with a warning (G04). */
+GST_START_TEST (test_truncated_buffer)
+{
+  GstElement *e = make_element ();
+  GstBus *bus = gst_bus_new ();
+  GstHarness *h;
+  GstMessage *msg;
+  GstBuffer *out;
+
+  gst_element_set_bus (e, bus);
+  h = make_harness (
+      e, "video/x-raw,format=RGB,width=64,height=48,framerate=30/1");
+  fail_unless_equals_int (
+      gst_harness_push (h, gst_buffer_new_allocate (NULL, 10, NULL)),
+      GST_FLOW_OK);
+  out = gst_harness_pull (h);
+  fail_unless (gst_buffer_get_naclip_seg_meta (out) == NULL);
+  gst_buffer_unref (out);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  fail_unless (msg != NULL);
+  gst_message_unref (msg);
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+GST_END_TEST;
+
 /* ------------------------------------------------------------------ */
 /* Strides and renegotiation                                           */
 
@@ -852,6 +879,33 @@ GST_START_TEST (test_interval_and_expiry)
 }
 GST_END_TEST;
 
+/* classes-file in the authors' format, with background names: labels
+ * 1..N are its classes. */
+GST_START_TEST (test_classes_file)
+{
+  GstVideoInfo info = info_for ("RGB", 64, 48);
+  GstElement *e = make_element ();
+  GstHarness *h;
+  GstBuffer *out;
+  GstNaclipSegResult *r;
+  g_autofree char *path = g_build_filename (
+      g_getenv ("NACLIP_BUILD_ROOT"), "tests", "elements", "classes.txt", NULL);
+
+  fail_unless (g_file_set_contents (
+      path, "background: sky\nroad\ncar, automobile\n", -1, NULL));
+  g_object_set (e, "classes", NULL, "classes-file", path, NULL);
+  h = make_harness (
+      e, "video/x-raw,format=RGB,width=64,height=48,framerate=30/1");
+  out = labels_of (h, make_frame (&info, 0));
+  r = gst_buffer_get_naclip_seg_meta (out)->result;
+  fail_unless_equals_int (r->n_classes, 2);
+  fail_unless_equals_string (r->class_names[1], "road");
+  fail_unless_equals_string (r->class_names[2], "car");
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 /* Class change while PLAYING: frames keep flowing with the old set, the
  * switch is announced and every frame's labels belong to its class set. */
 GST_START_TEST (test_class_change_playing)
@@ -1366,6 +1420,7 @@ naclipseg_suite (void)
   tcase_add_loop_test (tc, test_formats_and_sizes, 0, G_N_ELEMENTS (formats));
   tcase_add_test (tc, test_too_small);
   tcase_add_test (tc, test_refused_caps);
+  tcase_add_test (tc, test_truncated_buffer);
   tcase_add_test (tc, test_strided_buffers);
   tcase_add_test (tc, test_renegotiation);
   tcase_add_test (tc, test_labels_equal_library);
@@ -1375,6 +1430,7 @@ naclipseg_suite (void)
   tcase_add_test (tc, test_metadata);
   tcase_add_test (tc, test_post_messages);
   tcase_add_test (tc, test_interval_and_expiry);
+  tcase_add_test (tc, test_classes_file);
   tcase_add_test (tc, test_class_change_playing);
   tcase_add_test (tc, test_async);
   tcase_add_test (tc, test_smoothing);
