@@ -121,6 +121,25 @@ compute_affinity_row (const float *image, guint height, guint width,
   }
 }
 
+/* o[x] += a[x] * s[x] for x < n. */
+static inline void
+accumulate (float *restrict o, const float *restrict a, const float *restrict s,
+    guint n)
+{
+#pragma omp simd
+  for (guint x = 0; x < n; x++)
+    o[x] += a[x] * s[x];
+}
+
+/* o[x] += a[x] * v for x < n. */
+static inline void
+accumulate_value (float *restrict o, const float *restrict a, float v, guint n)
+{
+#pragma omp simd
+  for (guint x = 0; x < n; x++)
+    o[x] += a[x] * v;
+}
+
 /* dst row y of every channel <- sum_k aff_k * src(neighbour k).
  * src, dst: (n_channels, height, width); aff: (K, height, width). */
 static void
@@ -135,27 +154,23 @@ propagate_row (const float *src, float *dst, const float *aff, guint n_channels,
     memset (o, 0, width * sizeof (float));
     for (guint i = 0; i < n_dilations; i++) {
       guint d = dilations[i];
-      /* Columns whose neighbour at +-d lies inside the row. */
-      guint inner = d < width ? width - d : 0;
+      /* Columns x < edge read column 0 at -d; columns x >= inner read
+       * column width - 1 at +d. */
+      guint edge = MIN (d, width);
+      guint inner = width - edge;
       for (guint k = 0; k < 8; k++) {
         guint yy
             = clamp_coord ((gint64)y + neighbour_dy[k] * (gint64)d, height);
         const float *s = src + c * plane + (gsize)yy * width;
         const float *a = aff + (i * 8 + k) * plane + (gsize)y * width;
         if (neighbour_dx[k] == 0) {
-          for (guint x = 0; x < width; x++)
-            o[x] += a[x] * s[x];
+          accumulate (o, a, s, width);
         } else if (neighbour_dx[k] < 0) {
-          guint edge = width - inner; /* columns x < d read column 0 */
-          for (guint x = 0; x < edge; x++)
-            o[x] += a[x] * s[0];
-          for (guint x = edge; x < width; x++)
-            o[x] += a[x] * s[x - d];
+          accumulate_value (o, a, s[0], edge);
+          accumulate (o + edge, a + edge, s, inner);
         } else {
-          for (guint x = 0; x < inner; x++)
-            o[x] += a[x] * s[x + d];
-          for (guint x = inner; x < width; x++)
-            o[x] += a[x] * s[width - 1];
+          accumulate (o, a, s + edge, inner);
+          accumulate_value (o + inner, a + inner, s[width - 1], edge);
         }
       }
     }
