@@ -424,7 +424,9 @@ NACLIP_API NaclipContext *naclip_context_new (
 NACLIP_API void naclip_context_free (NaclipContext *ctx);
 
 /* Sets the parameters for following calls (validated; the old ones are
- * kept on failure). */
+ * kept on failure). Besides naclip_params_validate(), a slide_crop below
+ * the model's patch size and a slide_stride above slide_crop (windows
+ * would leave gaps) fail with NACLIP_ERROR_INVALID_ARGUMENT. */
 NACLIP_API gboolean naclip_context_set_params (
     NaclipContext *ctx, const NaclipParams *params, GError **error);
 NACLIP_API void naclip_context_set_dump_func (
@@ -433,10 +435,15 @@ NACLIP_API void naclip_context_set_dump_func (
 /* Segments @image. The label map has @out_width x @out_height pixels (the
  * image size reproduces the paper; the processing size is cheaper for
  * video) and PAMR runs at that size. @labels: out_height rows of
- * @labels_stride bytes. @probs, if not NULL, receives the class
- * probabilities [n_classes + 1, out_height, out_width] (row 0 background,
- * 0 where no background names exist). Returns FALSE with
- * NACLIP_ERROR_INVALID_ARGUMENT (image too small, bad size) or _NO_MEMORY. */
+ * @labels_stride bytes (bytes past out_width are not written). @probs, if
+ * not NULL, receives the class probabilities [n_classes + 1, out_height,
+ * out_width], contiguous: for each class the max over its queries of the
+ * softmax over all queries (not renormalised); row 0 background, 0 where no
+ * background names exist. All windows of a frame are encoded as one batch.
+ * Returns FALSE with NACLIP_ERROR_INVALID_ARGUMENT (invalid image, image
+ * smaller than one patch at its processing size, output size 0 or above
+ * 16384, label stride below out_width, query dimension not the model's) or
+ * _NO_MEMORY. */
 NACLIP_API gboolean naclip_context_segment (NaclipContext *ctx,
     NaclipQueries *queries, const NaclipImage *image, guint out_width,
     guint out_height, guint8 *labels, gsize labels_stride, float *probs,
