@@ -1,8 +1,9 @@
 """CLIP's byte-level BPE tokenizer, written from NACLIP-SPEC section 2.
 
-Cleaning reproduces the deterministic fixes of ftfy's fix_text (HTML
-entities, terminal escapes, Latin ligatures, full-width characters, curly
-quotes, line breaks, control characters, NFC); ftfy's mojibake repair
+Cleaning reproduces the deterministic fixes of ftfy 6's fix_text, in its
+order and repeated until nothing changes (HTML entities, C1 controls as
+Windows-1252, Latin ligatures, full-width characters, curly quotes, line
+breaks, terminal escapes, control characters, NFC); ftfy's mojibake repair
 (fix_encoding) is left out, a documented divergence: "Ã©" stays "Ã©".
 Then HTML entities are unescaped twice, whitespace runs become one space,
 the text is stripped and lower-cased, split with CLIP's pattern, mapped
@@ -15,6 +16,8 @@ byte-wise through GPT-2's byte-to-unicode table and merged by rank.
 
 import gzip
 import html
+import html.entities
+import re
 import unicodedata
 
 import regex
@@ -26,40 +29,98 @@ SPLIT = regex.compile(
     r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d"
     r"|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+", regex.IGNORECASE)
 
-# ftfy: terminal escape sequences (CSI ... final letter).
-TERMINAL_ESCAPE = regex.compile(r"\x1b\[((?:\d|;)*)([a-zA-Z])")
-# ftfy: Latin ligatures and digraphs, split into their letters.
-LIGATURES = {ord(c): unicodedata.normalize("NFKC", c)
-             for c in "\u0132\u0133\u0149\u01c4\u01c5\u01c6\u01c7\u01c8"
-                      "\u01c9\u01ca\u01cb\u01cc\u01f1\u01f2\u01f3"
-                      "\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"}
-# ftfy: full-width and half-width forms to their ordinary characters.
+# ftfy 6's deterministic fixes, as its fix_text applies them. Its tables:
+# HTML entities ("&name;" of HTML5, plus upper-cased lower-case names),
+HTML_ENTITY = re.compile(r"&#?[0-9A-Za-z]{1,24};")
+HTML_ENTITIES = {}
+for _name, _char in html.entities.html5.items():
+    if _name.endswith(";"):
+        HTML_ENTITIES["&" + _name] = _char
+        if _name == _name.lower():
+            _upper = "&" + _name.upper()
+            if html.unescape(_upper) == _upper:
+                HTML_ENTITIES[_upper] = _char.upper()
+# Latin ligatures and digraphs, split into their letters,
+LIGATURES = {ord(k): v for k, v in {
+    "\u0132": "IJ", "\u0133": "ij", "\u0149": "\u02bcn", "\u01f1": "DZ",
+    "\u01f2": "Dz", "\u01f3": "dz", "\u01c4": "D\u017d", "\u01c5": "D\u017e",
+    "\u01c6": "d\u017e", "\u01c7": "LJ", "\u01c8": "Lj", "\u01c9": "lj",
+    "\u01ca": "NJ", "\u01cb": "Nj", "\u01cc": "nj", "\ufb00": "ff",
+    "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
+    "\ufb05": "\u017ft", "\ufb06": "st"}.items()}
+# full-width and half-width forms to their ordinary characters,
 WIDTH = {0x3000: " "}
 WIDTH.update({i: unicodedata.normalize("NFKC", chr(i))
               for i in range(0xFF01, 0xFFF0)
               if unicodedata.normalize("NFKC", chr(i)) != chr(i)})
-SINGLE_QUOTES = regex.compile("[\u02bc\u2018-\u201b]")
-DOUBLE_QUOTES = regex.compile("[\u201c-\u201f]")
-LINE_BREAKS = regex.compile("\r\n|\r|\u2028|\u2029|\u0085")
-# ftfy: control characters it removes (tab, LF, FF and CR are kept).
+SINGLE_QUOTES = re.compile("[\u02bc\u2018-\u201b]")
+DOUBLE_QUOTES = re.compile("[\u201c-\u201f]")
+# C1 controls read as Windows-1252 ("sloppy": undefined bytes stay),
+C1_CONTROLS = re.compile("[\x80-\x9f]")
+# terminal escape sequences (ESC [ digits/; letter),
+TERMINAL_ESCAPE = re.compile("\x1b\\[((?:\\d|;)*)([a-zA-Z])")
+# and the control characters it removes (tab, LF, FF, CR, C1, joiners,
+# musical and tag characters are kept).
 CONTROL = dict.fromkeys(
     list(range(0x00, 0x09)) + [0x0B] + list(range(0x0E, 0x20)) + [0x7F]
-    + list(range(0x206A, 0x2070)) + [0xFEFF] + list(range(0xFFF9, 0xFFFD))
-    + list(range(0x1D173, 0x1D17B)) + list(range(0xE0000, 0xE0080)))
+    + list(range(0x206A, 0x2070)) + [0xFEFF] + list(range(0xFFF9, 0xFFFD)))
+
+
+def _unescape_entity(match):
+    text = match.group(0)
+    if text in HTML_ENTITIES:
+        return HTML_ENTITIES[text]
+    if text.startswith("&#"):
+        unescaped = html.unescape(text)
+        return text if ";" in unescaped else unescaped
+    return text
+
+
+def _sloppy_cp1252(match):
+    try:
+        return match.group(0).encode("latin-1").decode("cp1252")
+    except UnicodeDecodeError:
+        return match.group(0)
+
+
+def _fix_segment(text, unescape):
+    """ftfy's fix_and_explain without fix_encoding: every fix in its order,
+    repeated until nothing changes."""
+    while True:
+        orig = text
+        if unescape:
+            text = HTML_ENTITY.sub(_unescape_entity, text)
+        text = C1_CONTROLS.sub(_sloppy_cp1252, text)
+        text = text.translate(LIGATURES)
+        text = text.translate(WIDTH)
+        text = SINGLE_QUOTES.sub("'", text)
+        text = DOUBLE_QUOTES.sub('"', text)
+        text = (text.replace("\r\n", "\n").replace("\r", "\n")
+                .replace("\u2028", "\n").replace("\u2029", "\n")
+                .replace("\u0085", "\n"))
+        text = TERMINAL_ESCAPE.sub("", text)
+        text = text.translate(CONTROL)
+        text = unicodedata.normalize("NFC", text)
+        if text == orig:
+            return text
 
 
 def fix_text(text):
-    """The deterministic part of ftfy.fix_text (no mojibake repair)."""
-    if "<" not in text or ">" not in text:
-        text = html.unescape(text)
-    text = TERMINAL_ESCAPE.sub("", text)
-    text = text.translate(LIGATURES)
-    text = text.translate(WIDTH)
-    text = SINGLE_QUOTES.sub("'", text)
-    text = DOUBLE_QUOTES.sub('"', text)
-    text = LINE_BREAKS.sub("\n", text)
-    text = text.translate(CONTROL)
-    return unicodedata.normalize("NFC", text)
+    """The deterministic part of ftfy.fix_text (no mojibake repair): the
+    text is fixed in segments that end after each newline; HTML unescaping
+    is off from the first segment containing '<' on ("auto")."""
+    out = []
+    unescape = True
+    pos = 0
+    while pos < len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end + 1
+        segment = text[pos:end]
+        if "<" in segment:
+            unescape = False
+        out.append(_fix_segment(segment, unescape))
+        pos = end
+    return "".join(out)
 
 
 def clean(text):
