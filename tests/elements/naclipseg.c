@@ -962,6 +962,57 @@ GST_START_TEST (test_class_change_playing)
 }
 GST_END_TEST;
 
+/* Properties set from other threads at about 1 kHz while frames flow:
+ * every frame uses one consistent class set and parameter snapshot (H04). */
+GST_START_TEST (test_property_stress)
+{
+  GstVideoInfo info = info_for ("RGB", 64, 48);
+  GstElement *e = make_element ();
+  GstHarness *h = make_harness (
+      e, "video/x-raw,format=RGB,width=64,height=48,framerate=30/1");
+  GValue v1 = G_VALUE_INIT, v2 = G_VALUE_INIT, t1 = G_VALUE_INIT,
+         t2 = G_VALUE_INIT;
+  GstHarnessThread *threads[4];
+  gint64 end = g_get_monotonic_time () + 2 * G_TIME_SPAN_SECOND;
+  guint n = 0;
+
+  g_value_init (&v1, G_TYPE_STRING);
+  g_value_set_string (&v1, "water,grass");
+  g_value_init (&v2, G_TYPE_STRING);
+  g_value_set_string (&v2, "sky,road,car,tree");
+  g_value_init (&t1, G_TYPE_FLOAT);
+  g_value_set_float (&t1, 0.2f);
+  g_value_init (&t2, G_TYPE_FLOAT);
+  g_value_set_float (&t2, 0.9f);
+  threads[0] = gst_harness_stress_property_start_full (h, "classes", &v1, 1000);
+  threads[1] = gst_harness_stress_property_start_full (h, "classes", &v2, 1000);
+  threads[2] = gst_harness_stress_property_start_full (
+      h, "class-confidence-threshold", &t1, 1000);
+  threads[3] = gst_harness_stress_property_start_full (
+      h, "class-confidence-threshold", &t2, 1000);
+  while (g_get_monotonic_time () < end) {
+    GstBuffer *out = labels_of (h, make_frame (&info, n++));
+    GstNaclipSegMeta *meta = gst_buffer_get_naclip_seg_meta (out);
+    GstNaclipSegResult *r = meta->result;
+    fail_unless (r->n_classes == 2 || r->n_classes == 3 || r->n_classes == 4);
+    fail_unless (g_strv_length (r->class_names) == r->n_classes + 1);
+    for (gsize p = 0; p < (gsize)r->height * r->stride; p++)
+      fail_unless (r->labels[p] <= r->n_classes);
+    gst_buffer_unref (out);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    gst_harness_stress_thread_stop (threads[i]);
+  GST_INFO (
+      "%u frames, class set %" G_GUINT64_FORMAT, n, get_u64 (e, "class-set"));
+  fail_unless (n > 10);
+  g_value_unset (&v1);
+  g_value_unset (&v2);
+  g_value_unset (&t1);
+  g_value_unset (&t2);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 /* async: the streaming thread never waits for an inference; frames carry
  * the latest finished result (never fresh). */
 GST_START_TEST (test_async)
@@ -1432,6 +1483,7 @@ naclipseg_suite (void)
   tcase_add_test (tc, test_interval_and_expiry);
   tcase_add_test (tc, test_classes_file);
   tcase_add_test (tc, test_class_change_playing);
+  tcase_add_test (tc, test_property_stress);
   tcase_add_test (tc, test_async);
   tcase_add_test (tc, test_smoothing);
   tcase_add_test (tc, test_latency_query);
