@@ -1330,6 +1330,12 @@ naclip_model_load (const char *path, gboolean check_weights, GError **error)
           merges_path, model->weights_path);
       goto out;
     }
+    /* The tokenizer opens the file blocking: refuse FIFOs and devices. */
+    if (!g_file_test (merges_path, G_FILE_TEST_IS_REGULAR)) {
+      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO,
+          "%s: merges.txt is not a regular file", merges_path);
+      goto out;
+    }
     model->tokenizer = naclip_tokenizer_load (merges_path, error);
     if (model->tokenizer == NULL)
       goto out;
