@@ -25,6 +25,7 @@ typedef struct
   const char *dtype;  /* F32 | F16 | BF16 */
   const char *extra;  /* further make_checkpoint.py options, or "" */
   guint seed;
+  gboolean full_size; /* the suite's shared tests/checkpoints/<name> */
 } Checkpoint;
 
 typedef struct
@@ -39,22 +40,37 @@ typedef struct
   gboolean block_relative;
 } Case;
 
-static const Checkpoint tiny_hf = { "tiny-hf-f32", "tiny", "hf", "F32", "", 1 };
+static const Checkpoint tiny_hf
+    = { "tiny-hf-f32", "tiny", "hf", "F32", "", 1, FALSE };
 static const Checkpoint tiny_openai
-    = { "tiny-openai-f32", "tiny", "openai", "F32", "", 2 };
+    = { "tiny-openai-f32", "tiny", "openai", "F32", "", 2, FALSE };
 static const Checkpoint tiny32_openai_f16
-    = { "tiny32-openai-f16", "tiny32", "openai", "F16", "", 3 };
+    = { "tiny32-openai-f16", "tiny32", "openai", "F16", "", 3, FALSE };
 static const Checkpoint deep_hf_bf16
-    = { "deep-hf-bf16", "tiny-deep", "hf", "BF16", "", 4 };
+    = { "deep-hf-bf16", "tiny-deep", "hf", "BF16", "", 4, FALSE };
 static const Checkpoint wide_gelu = { "wide-gelu-hf", "tiny", "hf", "F32",
-  "--vision-width 96 --vision-heads 3 --vision-mlp 160 --act gelu", 5 };
+  "--vision-width 96 --vision-heads 3 --vision-mlp 160 --act gelu", 5, FALSE };
 static const Checkpoint one_layer = { "one-layer-openai", "tiny128", "openai",
-  "F32", "--vision-layers 1", 6 };
-static const Checkpoint b16 = { "b16-openai", "b16", "openai", "F32", "", 7 };
+  "F32", "--vision-layers 1", 6, FALSE };
+/* the ViT-B/16-shaped checkpoint test-model.c also uses */
+static const Checkpoint b16 = { "b16-hf-F32", "b16", "hf", "F32", "", 0, TRUE };
 
 static char *
 checkpoint_path (const Checkpoint *c)
 {
+  if (c->full_size) {
+    g_autofree char *dir = g_build_filename (
+        g_getenv ("NACLIP_BUILD_ROOT"), "tests", "checkpoints", NULL);
+    g_autofree char *script = g_strdup_printf (
+        "import sys; sys.path.insert(0, '%s/tests/fixtures')\n"
+        "import make_checkpoint as mc\n"
+        "mc.ensure('%s', mc.PRESETS['%s'], '%s', '%s', %u)\n",
+        g_getenv ("NACLIP_SOURCE_ROOT"), c->name, c->preset, c->layout,
+        c->dtype, c->seed);
+    g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+    pyhelper_run (dir, script);
+    return g_build_filename (dir, c->name, NULL);
+  }
   g_autofree char *dir = pyhelper_scratch_dir ("vision");
   char *path = g_build_filename (dir, c->name, NULL);
   g_autofree char *script = g_strdup_printf (
@@ -212,6 +228,10 @@ test_tiny (gconstpointer data)
 static void
 test_b16 (void)
 {
+  if (g_strcmp0 (g_getenv ("NACLIP_FULL_SIZE_TESTS"), "1") != 0) {
+    g_test_skip ("full-size tests are off (meson option full-size-tests)");
+    return;
+  }
   const Case quirk = { &b16, 112, 448, 1, NACLIP_ATTENTION_NACLIP,
     NACLIP_ARCH_REDUCED, 5.0f, 31, 1e-3, 1e-4, TRUE };
   const Case big = { &b16, 336, 448, 1, NACLIP_ATTENTION_NACLIP,
