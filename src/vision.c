@@ -34,6 +34,7 @@
 
 #include "config.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -302,7 +303,10 @@ get_window (NaclipVisionScratch *s, guint grid_h, guint grid_w, float sigma,
     double dy = (double)r - (grid_h - 1.0);
     for (gsize c = 0; c < cols; c++) {
       double dx = (double)c - (grid_w - 1.0);
-      w[r * cols + c] = (float)exp (-(dy * dy + dx * dx) / denom);
+      double value = exp (-(dy * dy + dx * dx) / denom);
+      /* below FLT_MIN a weight cannot change a logit, and denormal operands
+       * are slow (BAD-INPUTS F06): store 0 */
+      w[r * cols + c] = value < FLT_MIN ? 0.0f : (float)value;
     }
   }
   return w;

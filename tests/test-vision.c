@@ -192,6 +192,9 @@ static const Case cases[] = {
   /* 2 x 8 = g*g patches: the table is used as is (authors' quirk) */
   { &tiny_hf, 32, 128, 1, NACLIP_ATTENTION_NACLIP, NACLIP_ARCH_REDUCED, 2.0f,
       13, TINY_TOL },
+  /* a 2 x 40 grid: the far Gaussian weights underflow float (stored 0) */
+  { &tiny_hf, 32, 640, 1, NACLIP_ATTENTION_NACLIP, NACLIP_ARCH_REDUCED, 2.0f,
+      23, TINY_TOL },
   /* patch 32, F16 storage, 3 x 6 grid */
   { &tiny32_openai_f16, 100, 200, 1, NACLIP_ATTENTION_KK, NACLIP_ARCH_REDUCED,
       5.0f, 14, TINY_TOL },
