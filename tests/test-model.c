@@ -475,6 +475,38 @@ test_full_size (void)
   naclip_model_unref (model);
 }
 
+/* The real openai/clip-vit-base-patch16, if NACLIP_TEST_MODEL names it. */
+static void
+test_real_model (void)
+{
+  const char *path = g_getenv ("NACLIP_TEST_MODEL");
+  const NaclipModelInfo *info;
+  GError *error = NULL;
+  NaclipModel *model;
+
+  if (path == NULL) {
+    g_test_skip ("NACLIP_TEST_MODEL is not set");
+    return;
+  }
+  model = naclip_model_load (path, TRUE, &error);
+  g_assert_no_error (error);
+  info = naclip_model_get_info (model);
+  g_assert_true (info->has_text);
+  g_assert_cmpuint (info->vision.width, ==, 768);
+  g_assert_cmpuint (info->vision.n_layers, ==, 12);
+  g_assert_cmpuint (info->vision.n_heads, ==, 12);
+  g_assert_cmpuint (info->patch_size, ==, 16);
+  g_assert_cmpuint (info->image_size, ==, 224);
+  g_assert_cmpuint (info->embed_dim, ==, 512);
+  g_assert_cmpuint (info->text.width, ==, 512);
+  g_assert_cmpuint (info->context_length, ==, 77);
+  g_assert_cmpuint (info->vocab_size, ==, 49408);
+  g_assert_cmpint (info->vision.activation, ==, NACLIP_ACTIVATION_QUICK_GELU);
+  /* CLIP's trained temperature is clamped at 100. */
+  g_assert_cmpfloat_with_epsilon (info->logit_scale, 100.0f, 0.01f);
+  naclip_model_unref (model);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -495,6 +527,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model/load/file-path", test_file_path);
   g_test_add_func ("/model/tool-info", test_tool_info);
   g_test_add_func ("/model/full-size", test_full_size);
+  g_test_add_func ("/model/real", test_real_model);
   ret = g_test_run ();
   g_free (root);
   return ret;
