@@ -21,6 +21,7 @@ of src/tool/eval-datasets.c.
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -243,7 +244,8 @@ def run(args, **kw):
 
 
 def main():
-    os.makedirs(WORK, exist_ok=True)
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
     ckpt = os.path.join(BUILD, "tests", "fixtures", "ckpt-tiny-eval")
     subprocess.run([sys.executable, MAKE_CKPT, ckpt, "--preset", "tiny"],
                    check=True)
@@ -295,6 +297,52 @@ def main():
               f"{DATASETS[name][6]}" in r.stdout,
               f"{name}: states how many classes the mean covers", r.stdout)
 
+    # Our labels -> the dataset's numbering, against `naclip segment`'s
+    # label dump for the same image and settings: a list with background
+    # (voc21: same numbers), a reduce_zero_label dataset (voc20: same
+    # numbers in the file, 0 = background), a dataset without either
+    # (cityscapes: k -> k - 1, and background -> 255; the threshold 0.3
+    # makes this tiny model leave a part of the pixels to background).
+    for name, slide, thd in (("voc21", "0", "0.1"), ("voc20", "0", "0"),
+                             ("cityscapes", "224", "0.3")):
+        root = os.path.join(WORK, name)
+        pred_dir = os.path.join(WORK, name + "-map")
+        dump = os.path.join(WORK, name + "-dump")
+        _, _, split, img_suffix, _, reduce, _, _, bg = DATASETS[name]
+        r = run(["eval", *common, *fast, "--dataset", name, "--root", root,
+                 "--limit", "1", "--predictions", pred_dir,
+                 "--class-confidence-threshold", thd])
+        first = sorted(os.listdir(pred_dir))[0] if r.returncode == 0 else ""
+        stem = os.path.splitext(first)[0]
+        if split is not None:
+            image = os.path.join(root, DATASETS[name][0], stem + img_suffix)
+        else:
+            image = os.path.join(root, DATASETS[name][0], "city0",
+                                 stem + ".png")
+        s = run(["segment", "--model", ckpt, "--classes-file", name,
+                 "--templates", "single", "--threads", "2", *fast,
+                 "--slide-crop", slide, "--slide-stride", "112",
+                 "--class-confidence-threshold", thd, "--pamr-steps", "10",
+                 "--dump-dir", dump, image])
+        if r.returncode != 0 or s.returncode != 0:
+            check(False, f"{name}: eval and segment run",
+                  f"segment status {s.returncode}: {s.stderr}\n"
+                  f"eval status {r.returncode}: {r.stderr}")
+            continue
+        ours = np.load(os.path.join(dump, "labels.npy")).astype(np.int64)
+        pred = np.array(Image.open(os.path.join(pred_dir, first)))
+        if bg or reduce:
+            expect = ours
+            mixed = True
+        else:
+            expect = np.where(ours == 0, 255, ours - 1)
+            mixed = (ours == 0).any() and (ours > 0).any()
+        check(ours.shape == pred.shape and (pred == expect).all() and mixed,
+              f"{name}: predictions are our labels in the dataset's "
+              f"numbering (background pixels: {int((ours == 0).sum())})",
+              f"{ours.shape} {pred.shape}\n{np.unique(ours)}\n"
+              f"{np.unique(pred)}")
+
     # --limit keeps the first images in the split file's order.
     root = os.path.join(WORK, "voc21")
     pred_dir = os.path.join(WORK, "voc21-limit")
@@ -334,8 +382,7 @@ def main():
           "a root without the layout names the missing directory", r.stderr)
     bad = os.path.join(WORK, "voc21-bad")
     build_root = os.path.join(WORK, "voc21")
-    if not os.path.isdir(bad):
-        subprocess.run(["cp", "-r", build_root, bad], check=True)
+    shutil.copytree(build_root, bad)
     write_label_png(os.path.join(bad, "SegmentationClass", "2008_000002.png"),
                     np.zeros((5, 5), np.uint8), palette=True)
     r = run(["eval", *common, *fast, "--dataset", "voc21", "--root", bad])

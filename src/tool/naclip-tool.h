@@ -19,6 +19,7 @@ int naclip_cmd_embed (int argc, char **argv);
 int naclip_cmd_bench (int argc, char **argv);
 #if HAVE_GST
 int naclip_cmd_segment (int argc, char **argv);
+int naclip_cmd_eval (int argc, char **argv);
 #endif
 
 #endif /* NACLIP_TOOL_H */

@@ -27,6 +27,7 @@ static const Command commands[] = {
   { "bench", naclip_cmd_bench, "time the pipeline stages and matrix products" },
 #if HAVE_GST
   { "segment", naclip_cmd_segment, "segment an image into classes" },
+  { "eval", naclip_cmd_eval, "mIoU on a segmentation benchmark" },
 #endif
 };
 
