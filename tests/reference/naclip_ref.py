@@ -404,6 +404,9 @@ def encode_image(model, image, strategy="naclip", arch="reduced",
     block, features [B, N, E] normalised patch features, (grid_h, grid_w))."""
     v = model.vision
     p = v.patch
+    if strategy in ("naclip", "nonly") and not gaussian_std > 0:
+        raise ValueError(f"gaussian-std must be > 0 for {strategy}, not "
+                         f"{gaussian_std}")
     grid = (image.shape[-2] // p, image.shape[-1] // p)
     if grid[0] < 1 or grid[1] < 1:
         raise ValueError(f"image {tuple(image.shape[-2:])} is smaller than "
@@ -671,7 +674,10 @@ def cmd_segment(args):
     if queries.shape[1] != model.vision.proj.shape[1]:
         raise ValueError(f"queries have {queries.shape[1]} dimensions, the "
                          f"model embeds in {model.vision.proj.shape[1]}")
-    if args.slide_crop and args.slide_stride < 1:
+    for name in ("inference_size", "slide_crop", "pamr_steps"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"{name.replace('_', '-')} must be >= 0")
+    if args.slide_stride < 1:
         raise ValueError("slide-stride must be >= 1")
     stages = segment(model, load_rgb(args.image), queries, labels, n_classes,
                      args)
