@@ -11,7 +11,9 @@
  * NaN/Inf scan; the times are printed (meson option full-size-tests).
  */
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include "naclip-private.h"
@@ -475,6 +477,46 @@ test_full_size (void)
   naclip_model_unref (model);
 }
 
+/* A31: the weights are mapped, so a model file truncated while it is
+ * loaded is not supported: reading a weight then raises SIGBUS. This runs
+ * in a subprocess and checks that documented behaviour. */
+static void
+test_truncated_after_load (void)
+{
+  if (g_test_subprocess ()) {
+    g_autofree char *dir = g_build_filename (root, "truncated", NULL);
+    g_autofree char *src
+        = g_build_filename (root, "tiny-vision", "model.safetensors", NULL);
+    g_autofree char *dst = g_build_filename (dir, "model.safetensors", NULL);
+    g_autofree char *contents = NULL;
+    gsize len = 0;
+    volatile float sum = 0.0f;
+    NaclipModel *model;
+    const NaclipLinear *fc1;
+
+    g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+    g_assert_true (g_file_get_contents (src, &contents, &len, NULL));
+    g_assert_true (g_file_set_contents (dst, contents, len, NULL));
+    model = naclip_model_load (dst, FALSE, NULL);
+    g_assert_nonnull (model);
+    g_assert_cmpint (truncate (dst, 0), ==, 0);
+    fc1 = &model->vision.blocks[1].fc1;
+    printf ("reading weights\n");
+    fflush (stdout);
+    for (guint i = 0; i < fc1->n_out * fc1->n_in; i++)
+      sum += fc1->weight[i];
+    printf ("survived, sum %g\n", (double)sum);
+    naclip_model_unref (model);
+    return;
+  }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  /* Killed (by SIGBUS) while reading, after a successful load. */
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stdout ("*reading weights*");
+  g_test_trap_assert_stdout_unmatched ("*survived*");
+  g_test_trap_assert_stderr_unmatched ("*assert*");
+}
+
 /* The real openai/clip-vit-base-patch16, if NACLIP_TEST_MODEL names it. */
 static void
 test_real_model (void)
@@ -526,6 +568,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model/load/vision-only", test_vision_only);
   g_test_add_func ("/model/load/file-path", test_file_path);
   g_test_add_func ("/model/tool-info", test_tool_info);
+  g_test_add_func ("/model/truncated-after-load", test_truncated_after_load);
   g_test_add_func ("/model/full-size", test_full_size);
   g_test_add_func ("/model/real", test_real_model);
   ret = g_test_run ();
