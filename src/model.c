@@ -35,7 +35,8 @@
  *     input_resolution, context_length, vocab_size), which are ignored
  *     with a debug message. Anything else (e.g. open_clip's layer-scale
  *     ls_1.gamma) is an error rather than a silently different network;
- *   - a text tower needs merges.txt beside the weights (error naming it);
+ *   - a text tower needs merges.txt (or OpenAI's
+ *     bpe_simple_vocab_16e6.txt.gz) beside the weights (error naming it);
  *     a vision-only checkpoint needs none and has no tokenizer;
  *   - the CLIP tokenizer fixes the text context at 77 and the vocabulary
  *     at 49408 tokens, so the text tower must match them;
@@ -1232,6 +1233,16 @@ resolve_paths (
   if (!g_file_test (*config_path, G_FILE_TEST_EXISTS))
     g_clear_pointer (config_path, g_free);
   *merges_path = g_build_filename (dir, "merges.txt", NULL);
+  /* OpenAI's own name for the same merges, gzipped (a converted OpenAI
+   * checkpoint may come with it instead). */
+  if (!g_file_test (*merges_path, G_FILE_TEST_EXISTS)) {
+    g_autofree char *gz
+        = g_build_filename (dir, "bpe_simple_vocab_16e6.txt.gz", NULL);
+    if (g_file_test (gz, G_FILE_TEST_EXISTS)) {
+      g_free (*merges_path);
+      *merges_path = g_steal_pointer (&gz);
+    }
+  }
   return TRUE;
 }
 
@@ -1333,14 +1344,15 @@ naclip_model_load (const char *path, gboolean check_weights, GError **error)
     if (!g_file_test (merges_path, G_FILE_TEST_EXISTS)) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO,
           "%s: merges.txt is missing; the text tower of %s needs CLIP's BPE "
-          "merges beside the weights",
+          "merges beside the weights (merges.txt or "
+          "bpe_simple_vocab_16e6.txt.gz)",
           merges_path, model->weights_path);
       goto out;
     }
     /* The tokenizer opens the file blocking: refuse FIFOs and devices. */
     if (!g_file_test (merges_path, G_FILE_TEST_IS_REGULAR)) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO,
-          "%s: merges.txt is not a regular file", merges_path);
+          "%s: the merges file is not a regular file", merges_path);
       goto out;
     }
     model->tokenizer = naclip_tokenizer_load (merges_path, error);

@@ -37,6 +37,10 @@ static const char setup_script[]
       "vision_heads=1,\n"
       "          text_heads=1), 'openai',\n"
       "          'F32', 6, with_config=False)\n"
+      "os.makedirs('openai-gz', exist_ok=True)\n"
+      "shutil.copy('tiny-openai-F32/model.safetensors', 'openai-gz/')\n"
+      "shutil.copy(os.path.join(mc.shared_dir(), 'clip',\n"
+      "            'bpe_simple_vocab_16e6.txt.gz'), 'openai-gz/')\n"
       "os.makedirs('lone', exist_ok=True)\n"
       "shutil.copy('tiny-vision/model.safetensors', "
       "'lone/vision.safetensors')\n"
@@ -319,6 +323,25 @@ test_vision_only (void)
   g_assert_cmpuint (info->n_params, ==, info->vision.n_params);
 }
 
+/* Without merges.txt, OpenAI's bpe_simple_vocab_16e6.txt.gz beside the
+ * weights is used (and there is no config.json: heads from widths). */
+static void
+test_openai_gz (void)
+{
+  g_autoptr (NaclipModel) model = load ("openai-gz/model.safetensors", TRUE);
+  g_autoptr (GError) error = NULL;
+  gint32 ids[NACLIP_CONTEXT_LENGTH];
+
+  g_assert_nonnull (model->tokenizer);
+  g_assert_cmpint (naclip_tokenizer_encode (model->tokenizer, "a photo", -1,
+                       FALSE, ids, NACLIP_CONTEXT_LENGTH, &error),
+      ==, 3);
+  g_assert_no_error (error);
+  g_assert_cmpint (ids[0], ==, NACLIP_TOKEN_SOT);
+  g_assert_cmpint (ids[3], ==, NACLIP_TOKEN_EOT);
+  g_assert_cmpuint (model->info.text.n_heads, ==, 1);
+}
+
 /* A .safetensors path uses the config.json and merges.txt beside it. */
 static void
 test_file_path (void)
@@ -567,6 +590,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model/load/gelu", test_gelu);
   g_test_add_func ("/model/load/vision-only", test_vision_only);
   g_test_add_func ("/model/load/file-path", test_file_path);
+  g_test_add_func ("/model/load/openai-gz", test_openai_gz);
   g_test_add_func ("/model/tool-info", test_tool_info);
   g_test_add_func ("/model/truncated-after-load", test_truncated_after_load);
   g_test_add_func ("/model/full-size", test_full_size);
