@@ -18,6 +18,7 @@
  * rounds; the divergence is documented in naclip.h).
  *
  * Planar float layout everywhere: (n_channels, height, width), row-major.
+ * Output rows are split among OpenMP threads.
  * Packed input pixels are read through per-format byte offsets; YUV pixels
  * (I420, NV12) are converted to RGB in float (chroma taken from the 2x2
  * block the pixel lies in, i.e. nearest-neighbour chroma upsampling) and
@@ -175,7 +176,7 @@ compute_tap (guint in_size, guint out_size, guint dst)
 
 void
 naclip_image_resize_bilinear (const float *in, guint n_channels, guint in_h,
-    guint in_w, float *out, guint out_h, guint out_w)
+    guint in_w, float *out, guint out_h, guint out_w, guint n_threads)
 {
   gsize in_plane = (gsize)in_h * in_w;
   gsize out_plane = (gsize)out_h * out_w;
@@ -184,6 +185,7 @@ naclip_image_resize_bilinear (const float *in, guint n_channels, guint in_h,
   g_return_if_fail (in_h > 0 && in_w > 0);
 
   /* in: (n_channels, in_h, in_w); out: (n_channels, out_h, out_w) */
+#pragma omp parallel for num_threads(MAX(n_threads, 1u)) schedule(static)
   for (guint y = 0; y < out_h; y++) {
     LinearTap ty = compute_tap (in_h, out_h, y);
     for (guint x = 0; x < out_w; x++) {
@@ -281,8 +283,8 @@ read_rgb (const PixelReader *r, guint x, guint y, float rgb[3])
 }
 
 void
-naclip_image_preprocess (
-    const NaclipImage *image, guint out_width, guint out_height, float *out)
+naclip_image_preprocess (const NaclipImage *image, guint out_width,
+    guint out_height, float *out, guint n_threads)
 {
   static const float mean[3] = { NACLIP_MEAN_R, NACLIP_MEAN_G, NACLIP_MEAN_B };
   static const float std[3] = { NACLIP_STD_R, NACLIP_STD_G, NACLIP_STD_B };
@@ -299,7 +301,8 @@ naclip_image_preprocess (
   else
     reader.layout = packed_layouts[image->format];
 
-  /* out: (3, out_height, out_width), (resized value - mean) / std */
+    /* out: (3, out_height, out_width), (resized value - mean) / std */
+#pragma omp parallel for num_threads(MAX(n_threads, 1u)) schedule(static)
   for (guint y = 0; y < out_height; y++) {
     LinearTap ty = compute_tap (image->height, out_height, y);
     for (guint x = 0; x < out_width; x++) {

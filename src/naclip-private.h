@@ -454,16 +454,21 @@ gboolean naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
 void naclip_image_scaled_size (guint width, guint height, guint short_side,
     guint *out_width, guint *out_height);
 
-/* Converts @image to RGB, resizes it bilinearly (half-pixel centres, no
- * anti-aliasing, in float) to out_width x out_height and normalises it:
- * out (3, out_height, out_width). */
-void naclip_image_preprocess (
-    const NaclipImage *image, guint out_width, guint out_height, float *out);
+/* Converts @image (valid, see naclip_image_validate()) to RGB, resizes it
+ * bilinearly (half-pixel centres, no anti-aliasing, in float) to
+ * out_width x out_height and normalises it: out (3, out_height,
+ * out_width). YUV is converted per pixel (chroma of its 2x2 block),
+ * clamped to 0..255, before resampling. Runs on @n_threads threads. */
+void naclip_image_preprocess (const NaclipImage *image, guint out_width,
+    guint out_height, float *out, guint n_threads);
 
 /* Bilinear resize of @n_channels planes (align_corners False, PyTorch
- * rules): in (n_channels, in_h, in_w) -> out (n_channels, out_h, out_w). */
+ * rules): in (n_channels, in_h, in_w) -> out (n_channels, out_h, out_w);
+ * an axis whose size does not change is copied exactly. @in and @out must
+ * not overlap. Runs on @n_threads threads. */
 void naclip_image_resize_bilinear (const float *in, guint n_channels,
-    guint in_h, guint in_w, float *out, guint out_h, guint out_w);
+    guint in_h, guint in_w, float *out, guint out_h, guint out_w,
+    guint n_threads);
 
 /* ------------------------------------------------------------------ */
 /* pamr.c: pixel-adaptive mask refinement                              */

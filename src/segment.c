@@ -33,6 +33,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "naclip-private.h"
@@ -67,7 +68,7 @@ struct _NaclipContext
   Buffer out_logits;    /* (Q, oh, ow) */
   Buffer out_image;     /* (3, oh, ow) PAMR guide */
   Buffer pamr_work;     /* naclip_pamr_work_size () */
-  Buffer pixel_tmp;     /* (Q + n_labels) per-pixel softmax scratch */
+  Buffer pixel_tmp;     /* (threads, Q + n_labels) softmax scratch */
   Buffer probs;         /* (n_labels, oh, ow), dumps without caller probs */
   Buffer labels_i32;    /* (oh, ow), dumps only */
   guint8 *query_labels; /* (Q): the label of each query */
@@ -395,8 +396,9 @@ ensure_buffers (
         || !ensure_buffer (ctx, &ctx->out_image, n, "PAMR image", error))
       return FALSE;
   }
-  if (!ensure_buffer (ctx, &ctx->pixel_tmp, (gsize)g->n_queries + g->n_labels,
-          "softmax", error))
+  if (!checked_size (&n, ctx->params.threads, (gsize)g->n_queries + g->n_labels,
+          1, "softmax", error)
+      || !ensure_buffer (ctx, &ctx->pixel_tmp, n, "softmax", error))
     return FALSE;
   if (ctx->query_labels_capacity < g->n_queries) {
     g_free (ctx->query_labels);
@@ -473,11 +475,11 @@ compute_logits (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g)
         n_patches);
     if (!g->sliding) {
       naclip_image_resize_bilinear (ctx->patch_logits.data, g->n_queries, g->gh,
-          g->gw, ctx->acc.data, g->ph, g->pw);
+          g->gw, ctx->acc.data, g->ph, g->pw, ctx->params.threads);
       continue;
     }
     naclip_image_resize_bilinear (ctx->patch_logits.data, g->n_queries, g->gh,
-        g->gw, ctx->crop_logits.data, g->ch, g->cw);
+        g->gw, ctx->crop_logits.data, g->ch, g->cw, ctx->params.threads);
     naclip_segment_window (g->ph, g->pw, ctx->params.slide_crop,
         ctx->params.slide_stride, w, &win);
     for (guint c = 0; c < g->n_queries; c++) {
@@ -504,20 +506,66 @@ compute_logits (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g)
   }
 }
 
-/* labels and probs from out_logits (NACLIP-SPEC 6, postprocess_result). */
+/* Labels (and probs, labels_i32 when not NULL) of output row @y.
+ * @tmp holds n_queries + n_labels floats. */
+static void
+label_row (const NaclipContext *ctx, const Geometry *g, guint y, guint8 *labels,
+    gsize labels_stride, float *probs, gint32 *labels_i32, float *tmp)
+{
+  gsize plane = (gsize)g->oh * g->ow;
+  float scale = ctx->params.logit_scale;
+  float threshold = ctx->params.class_confidence_threshold;
+  const guint8 *ql = ctx->query_labels;
+  float *qp = tmp;
+  float *cp = tmp + g->n_queries;
+
+  for (guint x = 0; x < g->ow; x++) {
+    gsize p = (gsize)y * g->ow + x;
+    float max_v = -INFINITY, sum = 0.0f, best = -INFINITY;
+    guint label = 0;
+
+    for (guint q = 0; q < g->n_queries; q++) {
+      qp[q] = ctx->out_logits.data[q * plane + p] * scale;
+      max_v = MAX (max_v, qp[q]);
+    }
+    for (guint q = 0; q < g->n_queries; q++) {
+      qp[q] = expf (qp[q] - max_v);
+      sum += qp[q];
+    }
+    for (guint k = 0; k < g->n_labels; k++)
+      cp[k] = 0.0f;
+    for (guint q = 0; q < g->n_queries; q++)
+      cp[ql[q]] = MAX (cp[ql[q]], qp[q] / sum);
+    /* First maximum, like torch.argmax; NaN never wins. */
+    for (guint k = 0; k < g->n_labels; k++) {
+      if (cp[k] > best) {
+        best = cp[k];
+        label = k;
+      }
+    }
+    if (!(best >= threshold))
+      label = 0;
+    labels[(gsize)y * labels_stride + x] = (guint8)label;
+    if (labels_i32 != NULL)
+      labels_i32[p] = (gint32)label;
+    if (probs != NULL) {
+      for (guint k = 0; k < g->n_labels; k++)
+        probs[k * plane + p] = cp[k];
+    }
+  }
+}
+
+/* labels and probs from out_logits (NACLIP-SPEC 6, postprocess_result);
+ * rows are split among threads. */
 static void
 compute_labels (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g,
     guint8 *labels, gsize labels_stride, float *probs)
 {
   const NaclipClasses *classes = naclip_queries_get_classes (queries);
-  gsize plane = (gsize)g->oh * g->ow;
-  float scale = ctx->params.logit_scale;
-  float threshold = ctx->params.class_confidence_threshold;
-  float *qp = ctx->pixel_tmp.data;
-  float *cp = qp + g->n_queries;
   gint32 *labels_i32
       = ctx->dump_func != NULL ? (gint32 *)ctx->labels_i32.data : NULL;
-  const guint8 *ql = ctx->query_labels;
+  guint n_threads = ctx->params.threads;
+  gsize tmp_size = (gsize)g->n_queries + g->n_labels;
 
   G_STATIC_ASSERT (sizeof (gint32) == sizeof (float));
 
@@ -526,40 +574,12 @@ compute_labels (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g,
     g_assert (k < g->n_labels);
     ctx->query_labels[q] = (guint8)k;
   }
-
-  for (guint y = 0; y < g->oh; y++) {
-    for (guint x = 0; x < g->ow; x++) {
-      gsize p = (gsize)y * g->ow + x;
-      float max_v = -INFINITY, sum = 0.0f, best = -INFINITY;
-      guint label = 0;
-
-      for (guint q = 0; q < g->n_queries; q++) {
-        qp[q] = ctx->out_logits.data[q * plane + p] * scale;
-        max_v = MAX (max_v, qp[q]);
-      }
-      for (guint q = 0; q < g->n_queries; q++) {
-        qp[q] = expf (qp[q] - max_v);
-        sum += qp[q];
-      }
-      for (guint k = 0; k < g->n_labels; k++)
-        cp[k] = 0.0f;
-      for (guint q = 0; q < g->n_queries; q++)
-        cp[ql[q]] = MAX (cp[ql[q]], qp[q] / sum);
-      for (guint k = 0; k < g->n_labels; k++) {
-        if (cp[k] > best) {
-          best = cp[k];
-          label = k;
-        }
-      }
-      if (!(best >= threshold))
-        label = 0;
-      labels[(gsize)y * labels_stride + x] = (guint8)label;
-      if (labels_i32 != NULL)
-        labels_i32[p] = (gint32)label;
-      if (probs != NULL) {
-        for (guint k = 0; k < g->n_labels; k++)
-          probs[k * plane + p] = cp[k];
-      }
+#pragma omp parallel num_threads(n_threads)
+  {
+    float *tmp = ctx->pixel_tmp.data + (gsize)omp_get_thread_num () * tmp_size;
+#pragma omp for schedule(static)
+    for (guint y = 0; y < g->oh; y++) {
+      label_row (ctx, g, y, labels, labels_stride, probs, labels_i32, tmp);
     }
   }
 }
@@ -586,7 +606,7 @@ naclip_context_segment (NaclipContext *ctx, NaclipQueries *queries,
       || !ensure_buffers (ctx, &g, probs != NULL, error))
     return FALSE;
 
-  naclip_image_preprocess (image, g.pw, g.ph, ctx->input.data);
+  naclip_image_preprocess (image, g.pw, g.ph, ctx->input.data, params->threads);
   dump (ctx, "input", 3, g.ph, g.pw, 3, FALSE, ctx->input.data);
 
   pixels = gather_windows (ctx, &g);
@@ -606,15 +626,15 @@ naclip_context_segment (NaclipContext *ctx, NaclipQueries *queries,
   t2 = g_get_monotonic_time ();
   ctx->timings.encoder_ms = (t2 - t1) / 1000.0;
   compute_logits (ctx, queries, &g);
-  naclip_image_resize_bilinear (
-      ctx->acc.data, g.n_queries, g.ph, g.pw, ctx->out_logits.data, g.oh, g.ow);
+  naclip_image_resize_bilinear (ctx->acc.data, g.n_queries, g.ph, g.pw,
+      ctx->out_logits.data, g.oh, g.ow, params->threads);
   dump (ctx, "logits", g.n_queries, g.oh, g.ow, 3, FALSE, ctx->out_logits.data);
 
   t3 = g_get_monotonic_time ();
   ctx->timings.logits_ms = (t3 - t2) / 1000.0;
   if (params->pamr_steps > 0) {
-    naclip_image_resize_bilinear (
-        ctx->input.data, 3, g.ph, g.pw, ctx->out_image.data, g.oh, g.ow);
+    naclip_image_resize_bilinear (ctx->input.data, 3, g.ph, g.pw,
+        ctx->out_image.data, g.oh, g.ow, params->threads);
     naclip_pamr (ctx->out_image.data, ctx->out_logits.data, g.n_queries, g.oh,
         g.ow, params->pamr_steps, params->pamr_dilations,
         params->n_pamr_dilations, params->threads, ctx->pamr_work.data);

@@ -76,7 +76,7 @@ test_resize_parity (void)
     g_autofree float *want = pyhelper_read (dir, out_name, n_out);
     g_autofree float *got = g_new (float, n_out);
     naclip_image_resize_bilinear (in, n_channels, sizes[t][0], sizes[t][1], got,
-        sizes[t][2], sizes[t][3]);
+        sizes[t][2], sizes[t][3], 1 + t % 2);
     pyhelper_assert_close (what, got, want, n_out, RESIZE_ATOL, RESIZE_RTOL);
   }
   g_string_free (script, TRUE);
@@ -130,7 +130,7 @@ test_preprocess_parity (void)
     pyhelper_write (dir, name, as_float, shape, 3);
     naclip_image_scaled_size (w, h, cases[t][2], &out_w[t], &out_h[t]);
     got[t] = g_new (float, (gsize)3 * out_w[t] * out_h[t]);
-    naclip_image_preprocess (&image, out_w[t], out_h[t], got[t]);
+    naclip_image_preprocess (&image, out_w[t], out_h[t], got[t], 2);
     g_string_append_printf (script,
         "x = torch.from_numpy(np.load('rgb%u.npy')).permute(2, 0, 1)[None]\n"
         "if (%u, %u) != tuple(x.shape[2:]):\n"
@@ -187,7 +187,7 @@ test_packed_formats (void)
   g_autofree float *want = g_new (float, 3 * ow * oh);
   g_autofree float *got = g_new (float, 3 * ow * oh);
 
-  naclip_image_preprocess (&ref, ow, oh, want);
+  naclip_image_preprocess (&ref, ow, oh, want, 1);
   for (guint t = 0; t < G_N_ELEMENTS (cases); t++) {
     /* Padded stride: 64 bytes more than the row. */
     gsize stride = (gsize)w * cases[t].bpp + 64;
@@ -209,7 +209,7 @@ test_packed_formats (void)
       }
     }
     g_assert_true (naclip_image_validate (&image, NULL));
-    naclip_image_preprocess (&image, ow, oh, got);
+    naclip_image_preprocess (&image, ow, oh, got, 2);
     g_assert_cmpmem (
         got, 3 * ow * oh * sizeof (float), want, 3 * ow * oh * sizeof (float));
   }
@@ -309,13 +309,13 @@ test_yuv_formats (void)
       }
     }
     g_assert_true (naclip_image_validate (&i420, NULL));
-    naclip_image_preprocess (&i420, w, h, got);
+    naclip_image_preprocess (&i420, w, h, got, 1);
     pyhelper_assert_close (
         what, got, want, 3 * w * h, YUV_ATOL_255 / 66.0, 0.0);
     g_assert_true (naclip_image_validate (&nv12, NULL));
     {
       g_autofree float *got_nv12 = g_new (float, 3 * w * h);
-      naclip_image_preprocess (&nv12, w, h, got_nv12);
+      naclip_image_preprocess (&nv12, w, h, got_nv12, 2);
       g_assert_cmpmem (got_nv12, 3 * w * h * sizeof (float), got,
           3 * w * h * sizeof (float));
     }

@@ -23,30 +23,18 @@ typedef struct
   const char *dilations;
 } PamrCase;
 
+/* The case's input image and mask, seeded; also written for the
+ * reference as img<index>.npy and mask<index>.npy. */
 static void
-run_case (const char *dir, const PamrCase *c, guint index, GRand *rand)
+make_case (const char *dir, const PamrCase *c, guint index, GRand *rand,
+    float *image, float *mask)
 {
   gsize plane = (gsize)c->height * c->width;
-  gsize n_mask = c->n_channels * plane;
-  g_autofree float *image = g_new (float, 3 * plane);
-  g_autofree float *mask = g_new (float, n_mask);
-  g_autofree float *work = NULL;
-  g_autofree float *want = NULL;
   g_autofree char *img_name = g_strdup_printf ("img%u.npy", index);
   g_autofree char *mask_name = g_strdup_printf ("mask%u.npy", index);
-  g_autofree char *out_name = g_strdup_printf ("out%u.npy", index);
-  g_autofree char *ref = g_build_filename (g_getenv ("NACLIP_SOURCE_ROOT"),
-      "tests", "reference", "naclip_ref.py", NULL);
-  g_autofree char *script = NULL;
-  g_autofree char *what = NULL;
   gsize img_shape[3] = { 3, c->height, c->width };
   gsize mask_shape[3] = { c->n_channels, c->height, c->width };
-  guint dilations[NACLIP_MAX_PAMR_DILATIONS];
-  guint n_dilations = 0;
-  gsize work_size;
 
-  g_assert_true (
-      naclip_parse_dilations (c->dilations, dilations, &n_dilations, NULL));
   /* A piecewise-smooth image with noise, so that affinities vary. */
   for (guint ch = 0; ch < 3; ch++) {
     for (guint y = 0; y < c->height; y++) {
@@ -57,29 +45,10 @@ run_case (const char *dir, const PamrCase *c, guint index, GRand *rand)
       }
     }
   }
-  for (gsize i = 0; i < n_mask; i++)
+  for (gsize i = 0; i < c->n_channels * plane; i++)
     mask[i] = (float)g_rand_double_range (rand, -1.0, 1.0);
   pyhelper_write (dir, img_name, image, img_shape, 3);
   pyhelper_write (dir, mask_name, mask, mask_shape, 3);
-
-  script = g_strdup_printf ("import subprocess, sys\n"
-                            "subprocess.run([sys.executable, '%s', 'pamr',"
-                            " '--image', '%s', '--mask', '%s', '--steps',"
-                            " '%u', '--dilations', '%s', '-o', '%s'],"
-                            " check=True)\n",
-      ref, img_name, mask_name, c->steps, c->dilations, out_name);
-  pyhelper_run (dir, script);
-  want = pyhelper_read (dir, out_name, n_mask);
-
-  work_size
-      = naclip_pamr_work_size (c->n_channels, c->height, c->width, n_dilations);
-  g_assert_cmpuint (work_size, ==, (8 * n_dilations + c->n_channels) * plane);
-  work = g_new (float, work_size);
-  naclip_pamr (image, mask, c->n_channels, c->height, c->width, c->steps,
-      dilations, n_dilations, c->n_threads, work);
-  what = g_strdup_printf ("pamr %ux%u, %u channels, %u steps, dilations %s",
-      c->height, c->width, c->n_channels, c->steps, c->dilations);
-  pyhelper_assert_close (what, mask, want, n_mask, PAMR_ATOL, PAMR_RTOL);
 }
 
 static void
@@ -94,9 +63,57 @@ test_parity (void)
     { 24, 24, 3, 0, 1, "8,16" },
   };
   g_autofree char *dir = pyhelper_scratch_dir ("pamr");
+  g_autofree char *ref_dir = g_build_filename (
+      g_getenv ("NACLIP_SOURCE_ROOT"), "tests", "reference", NULL);
   GRand *rand = g_rand_new_with_seed (2024);
-  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
-    run_case (dir, &cases[i], i, rand);
+  GString *script = g_string_new (NULL);
+  float *images[G_N_ELEMENTS (cases)], *masks[G_N_ELEMENTS (cases)];
+
+  /* One Python process runs the reference's `pamr` subcommand (its main)
+   * for every case: torch is imported once. */
+  g_string_append_printf (script,
+      "import sys\nsys.path.insert(0, '%s')\nimport naclip_ref\n", ref_dir);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    const PamrCase *c = &cases[i];
+    gsize plane = (gsize)c->height * c->width;
+    images[i] = g_new (float, 3 * plane);
+    masks[i] = g_new (float, c->n_channels *plane);
+    make_case (dir, c, i, rand, images[i], masks[i]);
+    g_string_append_printf (script,
+        "assert naclip_ref.main(['pamr', '--image', 'img%u.npy', '--mask',"
+        " 'mask%u.npy', '--steps', '%u', '--dilations', '%s', '-o',"
+        " 'out%u.npy']) == 0\n",
+        i, i, c->steps, c->dilations, i);
+  }
+  pyhelper_run (dir, script->str);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    const PamrCase *c = &cases[i];
+    gsize n_mask = (gsize)c->n_channels * c->height * c->width;
+    g_autofree char *out_name = g_strdup_printf ("out%u.npy", i);
+    g_autofree float *want = pyhelper_read (dir, out_name, n_mask);
+    g_autofree float *work = NULL;
+    g_autofree char *what = NULL;
+    guint dilations[NACLIP_MAX_PAMR_DILATIONS];
+    guint n_dilations = 0;
+    gsize work_size;
+
+    g_assert_true (
+        naclip_parse_dilations (c->dilations, dilations, &n_dilations, NULL));
+    work_size = naclip_pamr_work_size (
+        c->n_channels, c->height, c->width, n_dilations);
+    g_assert_cmpuint (work_size, ==,
+        (8 * n_dilations + c->n_channels) * (gsize)c->height * c->width);
+    work = g_new (float, work_size);
+    naclip_pamr (images[i], masks[i], c->n_channels, c->height, c->width,
+        c->steps, dilations, n_dilations, c->n_threads, work);
+    what = g_strdup_printf ("pamr %ux%u, %u channels, %u steps, dilations %s",
+        c->height, c->width, c->n_channels, c->steps, c->dilations);
+    pyhelper_assert_close (what, masks[i], want, n_mask, PAMR_ATOL, PAMR_RTOL);
+    g_free (images[i]);
+    g_free (masks[i]);
+  }
+  g_string_free (script, TRUE);
   g_rand_free (rand);
 }
 

@@ -561,82 +561,92 @@ compare_stage (GHashTable *stages, const char *dir, const char *name,
   pyhelper_assert_close (label, s->data, want, s->n, atol, 0.0);
 }
 
+typedef struct
+{
+  const char *name;
+  guint width, height, slide_crop, pamr_steps;
+  const char *dilations;
+  gboolean processing_size;
+} ParityCase;
+
+/* Writes the case's image and queries into dir/<name>/ and appends the
+ * reference run (its `segment` subcommand, dumping into dir/<name>/ref) to
+ * @script. */
 static void
-run_parity_case (const char *name, guint width, guint height, guint slide_crop,
-    guint pamr_steps, const char *dilations, gboolean processing_size)
+prepare_parity_case (const ParityCase *c, const char *dir, GString *script)
 {
   const Fixture *f = get_fixture ();
-  g_autofree char *dir = pyhelper_scratch_dir ("segment");
-  g_autofree char *case_dir = g_build_filename (dir, name, NULL);
-  g_autofree guint8 *rgb = make_rgb (width, height, 23);
-  g_autofree float *as_float = g_new (float, (gsize)width *height * 3);
-  g_autofree float *queries = NULL;
-  g_autofree char *script = NULL;
-  g_autofree char *ref = g_build_filename (g_getenv ("NACLIP_SOURCE_ROOT"),
-      "tests", "reference", "naclip_ref.py", NULL);
+  g_autofree char *case_dir = g_build_filename (dir, c->name, NULL);
+  g_autofree guint8 *rgb = make_rgb (c->width, c->height, 23);
+  g_autofree float *as_float = g_new (float, (gsize)c->width * c->height * 3);
+  gsize img_shape[3] = { c->height, c->width, 3 };
+  gsize q_shape[2] = { naclip_queries_get_n (f->queries),
+    naclip_queries_get_dim (f->queries) };
+
+  g_assert_cmpint (g_mkdir_with_parents (case_dir, 0755), ==, 0);
+  for (gsize i = 0; i < (gsize)c->width * c->height * 3; i++)
+    as_float[i] = rgb[i];
+  pyhelper_write (case_dir, "image.npy", as_float, img_shape, 3);
+  pyhelper_write (case_dir, "queries-in.npy",
+      naclip_queries_get_embeddings (f->queries), q_shape, 2);
+  g_string_append_printf (script,
+      "os.chdir('%s')\n"
+      "Image.fromarray(np.load('image.npy').astype(np.uint8)).save("
+      "'image.png')\n"
+      "assert naclip_ref.main(['segment', '--model', '%s',"
+      " '--classes', '%s', '--background', '%s', '--queries',"
+      " 'queries-in.npy', '--inference-size', '48', '--slide-crop', '%u',"
+      " '--slide-stride', '16', '--pamr-steps', '%u', '--pamr-dilations',"
+      " '%s', '--output-size', '%s', '--dump-dir', 'ref', 'image.png']) == 0\n",
+      case_dir, f->model_dir, CLASSES, BACKGROUND, c->slide_crop, c->pamr_steps,
+      c->dilations, c->processing_size ? "processing" : "original");
+}
+
+/* Runs the library on the case and compares every stage with the
+ * reference's dumps. */
+static void
+check_parity_case (const ParityCase *c, const char *dir)
+{
+  const Fixture *f = get_fixture ();
+  g_autofree char *ref_dir = g_build_filename (dir, c->name, "ref", NULL);
+  g_autofree guint8 *rgb = make_rgb (c->width, c->height, 23);
   g_autoptr (NaclipContext) ctx = naclip_context_new (f->model, NULL);
   g_autoptr (GHashTable) stages
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, free_stage);
   NaclipParams p = naclip_params_default ();
-  NaclipImage image = rgb_image (rgb, width, height);
-  gsize img_shape[3] = { height, width, 3 };
-  gsize q_shape[2] = { naclip_queries_get_n (f->queries),
-    naclip_queries_get_dim (f->queries) };
-  guint ow = width, oh = height;
+  NaclipImage image = rgb_image (rgb, c->width, c->height);
+  guint ow = c->width, oh = c->height;
   g_autofree guint8 *labels = NULL;
   GError *error = NULL;
   const Stage *want_labels;
   gsize n_same = 0;
   g_autofree char *label_path = NULL;
   g_autofree float *ref_labels = NULL;
-
-  g_assert_cmpint (g_mkdir_with_parents (case_dir, 0755), ==, 0);
-  for (gsize i = 0; i < (gsize)width * height * 3; i++)
-    as_float[i] = rgb[i];
-  pyhelper_write (case_dir, "image.npy", as_float, img_shape, 3);
-  pyhelper_write (case_dir, "queries-in.npy",
-      naclip_queries_get_embeddings (f->queries), q_shape, 2);
-  script = g_strdup_printf (
-      "import subprocess, sys\n"
-      "import numpy as np\n"
-      "from PIL import Image\n"
-      "Image.fromarray(np.load('image.npy').astype(np.uint8)).save("
-      "'image.png')\n"
-      "subprocess.run([sys.executable, '%s', 'segment', '--model', '%s',"
-      " '--classes', '%s', '--background', '%s', '--queries',"
-      " 'queries-in.npy', '--inference-size', '48', '--slide-crop', '%u',"
-      " '--slide-stride', '16', '--pamr-steps', '%u', '--pamr-dilations',"
-      " '%s', '--output-size', '%s', '--dump-dir', 'ref', 'image.png'],"
-      " check=True)\n",
-      ref, f->model_dir, CLASSES, BACKGROUND, slide_crop, pamr_steps, dilations,
-      processing_size ? "processing" : "original");
-  pyhelper_run (case_dir, script);
+  const char *name = c->name;
 
   p.inference_size = 48;
-  p.slide_crop = slide_crop;
+  p.slide_crop = c->slide_crop;
   p.slide_stride = 16;
-  p.pamr_steps = pamr_steps;
+  p.pamr_steps = c->pamr_steps;
   g_assert_true (naclip_parse_dilations (
-      dilations, p.pamr_dilations, &p.n_pamr_dilations, NULL));
+      c->dilations, p.pamr_dilations, &p.n_pamr_dilations, NULL));
   g_assert_true (naclip_context_set_params (ctx, &p, NULL));
   naclip_context_set_dump_func (ctx, keep_stage, stages);
-  if (processing_size)
-    naclip_context_get_processing_size (ctx, width, height, &ow, &oh);
+  if (c->processing_size)
+    naclip_context_get_processing_size (ctx, c->width, c->height, &ow, &oh);
   labels = g_new (guint8, (gsize)ow * oh);
   g_assert_true (naclip_context_segment (
       ctx, f->queries, &image, ow, oh, labels, ow, NULL, &error));
   g_assert_no_error (error);
 
-  g_free (dir);
-  dir = g_build_filename (case_dir, "ref", NULL);
-  compare_stage (stages, dir, "input", INPUT_ATOL, name);
-  compare_stage (stages, dir, "features", FEATURE_ATOL, name);
-  compare_stage (stages, dir, "queries", 0.0, name);
-  compare_stage (stages, dir, "logits", LOGIT_ATOL, name);
-  compare_stage (stages, dir, "refined", LOGIT_ATOL, name);
-  compare_stage (stages, dir, "probs", PROB_ATOL, name);
+  compare_stage (stages, ref_dir, "input", INPUT_ATOL, name);
+  compare_stage (stages, ref_dir, "features", FEATURE_ATOL, name);
+  compare_stage (stages, ref_dir, "queries", 0.0, name);
+  compare_stage (stages, ref_dir, "logits", LOGIT_ATOL, name);
+  compare_stage (stages, ref_dir, "refined", LOGIT_ATOL, name);
+  compare_stage (stages, ref_dir, "probs", PROB_ATOL, name);
 
-  label_path = g_build_filename (dir, "labels.npy", NULL);
+  label_path = g_build_filename (ref_dir, "labels.npy", NULL);
   want_labels = get_stage (stages, "labels");
   /* labels.npy is int32 (npy format 1.0: 10-byte preamble, header). */
   {
@@ -670,10 +680,28 @@ run_parity_case (const char *name, guint width, guint height, guint slide_crop,
 static void
 test_parity (void)
 {
-  run_parity_case ("whole", 75, 53, 0, 10, "8,16", FALSE);
-  run_parity_case ("slide", 75, 53, 32, 10, "8,16", FALSE);
-  run_parity_case ("slide-small", 40, 30, 64, 3, "1", FALSE);
-  run_parity_case ("processing", 90, 70, 0, 5, "8,16", TRUE);
+  static const ParityCase cases[] = {
+    { "whole", 75, 53, 0, 10, "8,16", FALSE },
+    { "slide", 75, 53, 32, 10, "8,16", FALSE },
+    { "slide-small", 40, 30, 64, 3, "1", FALSE },
+    { "processing", 90, 70, 0, 5, "8,16", TRUE },
+  };
+  g_autofree char *dir = pyhelper_scratch_dir ("segment");
+  g_autofree char *ref_dir = g_build_filename (
+      g_getenv ("NACLIP_SOURCE_ROOT"), "tests", "reference", NULL);
+  GString *script = g_string_new (NULL);
+
+  /* One Python process runs the reference for every case. */
+  g_string_append_printf (script,
+      "import os, sys\nimport numpy as np\nfrom PIL import Image\n"
+      "sys.path.insert(0, '%s')\nimport naclip_ref\n",
+      ref_dir);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    prepare_parity_case (&cases[i], dir, script);
+  pyhelper_run (dir, script->str);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    check_parity_case (&cases[i], dir);
+  g_string_free (script, TRUE);
 }
 
 /* ------------------------------------------------------------------ */
