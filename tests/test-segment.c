@@ -538,6 +538,36 @@ test_labels (void)
   run_labels_case (FALSE, 2, 0.6f, TRUE);
 }
 
+/* Black, white and constant frames (BAD-INPUTS F05): the PAMR std is 0
+ * everywhere, and all outputs must stay finite. */
+static void
+test_constant_frames (void)
+{
+  static const guint8 values[] = { 0, 255, 128 };
+  const Fixture *f = get_fixture ();
+  g_autoptr (NaclipContext) ctx = naclip_context_new (f->model, NULL);
+  NaclipParams p = naclip_params_default ();
+  const guint w = 40, h = 33;
+  guint n_labels = naclip_classes_get_n_classes (f->classes) + 1;
+  g_autofree guint8 *rgb = g_new (guint8, w * h * 3);
+  g_autofree guint8 *labels = g_new (guint8, w * h);
+  g_autofree float *probs = g_new (float, n_labels *w *h);
+  NaclipImage image = rgb_image (rgb, w, h);
+
+  p.inference_size = 0;
+  g_assert_true (naclip_context_set_params (ctx, &p, NULL));
+  for (guint v = 0; v < G_N_ELEMENTS (values); v++) {
+    memset (rgb, values[v], w * h * 3);
+    g_assert_true (naclip_context_segment (
+        ctx, f->queries, &image, w, h, labels, w, probs, NULL));
+    for (gsize i = 0; i < (gsize)n_labels * w * h; i++)
+      g_assert_true (
+          isfinite (probs[i]) && probs[i] >= 0.0f && probs[i] <= 1.0f);
+    for (gsize i = 0; i < (gsize)w * h; i++)
+      g_assert_cmpuint (labels[i], <, n_labels);
+  }
+}
+
 /* ------------------------------------------------------------------ */
 /* Parity with the PyTorch reference */
 
@@ -759,6 +789,7 @@ main (int argc, char **argv)
   g_test_add_func ("/segment/windows", test_windows);
   g_test_add_func ("/segment/bad-input", test_bad_input);
   g_test_add_func ("/segment/labels", test_labels);
+  g_test_add_func ("/segment/constant-frames", test_constant_frames);
   g_test_add_func ("/segment/parity", test_parity);
   g_test_add_func ("/segment/no-realloc", test_no_realloc);
   status = g_test_run ();
