@@ -500,7 +500,8 @@ GST_START_TEST (test_strided_buffers)
 }
 GST_END_TEST;
 
-/* 640x480 -> 1280x720 -> 20x20 -> 1280x720 RGB -> BGRx, framerate 30 -> 5:
+/* 640x480 -> 1280x720 -> 20x20 -> 1280x720 RGB -> BGRx, framerate 30 -> 5,
+ * then a still-image stream (framerate 0/1, G10):
  * every frame gets a result for its own size; no result crosses a caps
  * change (G06). */
 GST_START_TEST (test_renegotiation)
@@ -510,7 +511,8 @@ GST_START_TEST (test_renegotiation)
     const char *format;
     guint w, h, fps;
   } steps[] = { { "RGB", 640, 480, 30 }, { "RGB", 1280, 720, 30 },
-    { "RGB", 20, 20, 5 }, { "RGB", 1280, 720, 30 }, { "BGRx", 1280, 720, 30 } };
+    { "RGB", 20, 20, 5 }, { "RGB", 1280, 720, 30 }, { "BGRx", 1280, 720, 30 },
+    { "BGRx", 64, 48, 0 } };
   GstElement *e = make_element ();
   GstHarness *h;
 
