@@ -728,6 +728,8 @@ config_tower (Binder *b, const Config *cfg, const char *section,
 
   info->activation = NACLIP_ACTIVATION_QUICK_GELU;
   info->layer_norm_eps = 1e-5f;
+  if (b->error != NULL)
+    return;
   if (cfg->path != NULL
       && !config_uint (b, cfg, section, obj, "num_attention_heads",
           g_str_equal (section, "vision_config"), &heads, &found))
