@@ -504,6 +504,9 @@ def image_logits(model, image, queries, opt, first):
             total[:, y1:y2, x1:x2] += dense_logits(
                 model, image[:, y1:y2, x1:x2], queries, opt, first)
             count[:, y1:y2, x1:x2] += 1
+    if count.min() == 0:
+        raise ValueError(f"slide-stride {opt.slide_stride} leaves pixels "
+                         f"outside every {opt.slide_crop} px window")
     return total / count
 
 
