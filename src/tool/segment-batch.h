@@ -1,0 +1,36 @@
+/* segment-batch.h: "naclip segment" on several files or directories.
+ *
+ * Copyright (C) 2026 The naclipseg authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#ifndef NACLIP_SEGMENT_BATCH_H
+#define NACLIP_SEGMENT_BATCH_H
+
+#include "naclip.h"
+
+/* Expands the IMAGE arguments of naclip segment: a file is kept as given;
+ * a directory contributes its image files (extensions .jpg, .jpeg, .png,
+ * .bmp, .gif, .tif, .tiff, .webp, any case; not recursive), sorted by name.
+ * Returns the paths (GPtrArray of char *, freed with the array), or NULL
+ * with NACLIP_ERROR_IO (an argument that does not exist, an unreadable
+ * directory) or _INVALID_ARGUMENT (nothing to segment). */
+GPtrArray *naclip_segment_batch_expand (
+    char **args, guint n_args, GError **error);
+
+/* OUTDIR/<input's base name without extension><suffix> ("-labels.png"). */
+char *naclip_segment_batch_output (
+    const char *dir, const char *input, const char *suffix);
+
+/* Writes the overlay PNG of @labels (@lw x @lh, packed, our numbering)
+ * over the packed RGB image @rgb (@width x @height): the labels are
+ * scaled to the image with nearest-neighbour sampling when their size
+ * differs (--output-size processing), then drawn by
+ * naclip_overlay_render() with @alpha and a legend of @classes. FALSE
+ * with NACLIP_ERROR_IO. */
+gboolean naclip_segment_batch_write_overlay (const char *path,
+    const guint8 *rgb, guint width, guint height, const guint8 *labels,
+    guint lw, guint lh, const NaclipClasses *classes, float alpha,
+    GError **error);
+
+#endif /* NACLIP_SEGMENT_BATCH_H */
