@@ -74,25 +74,27 @@ compute_affinity_row (const float *image, guint height, guint width,
   for (guint x = 0; x < width; x++) {
     float a[MAX_NEIGHBOURS];
     float sum_c[MAX_NEIGHBOURS];
+    gsize offset[MAX_NEIGHBOURS]; /* of each neighbour within a plane */
     float max_a, total;
 
+    for (guint i = 0; i < n_dilations; i++) {
+      gint64 d = dilations[i];
+      for (guint k = 0; k < 8; k++) {
+        guint yy = clamp_coord ((gint64)y + neighbour_dy[k] * d, height);
+        guint xx = clamp_coord ((gint64)x + neighbour_dx[k] * d, width);
+        offset[i * 8 + k] = (gsize)yy * width + xx;
+      }
+    }
     for (guint c = 0; c < 3; c++) {
       const float *img = image + c * plane;
       float centre = img[(gsize)y * width + x];
       float diff[MAX_NEIGHBOURS];
-      double mean = 0.0, ss = 0.0;
+      double mean = n_dilations * (double)centre, ss = 0.0;
       float denom;
 
-      for (guint i = 0; i < n_dilations; i++) {
-        gint64 d = dilations[i];
-        for (guint k = 0; k < 8; k++) {
-          guint yy = clamp_coord ((gint64)y + neighbour_dy[k] * d, height);
-          guint xx = clamp_coord ((gint64)x + neighbour_dx[k] * d, width);
-          float v = img[(gsize)yy * width + xx];
-          diff[i * 8 + k] = v;
-          mean += v;
-        }
-        mean += centre;
+      for (guint k = 0; k < n_neigh; k++) {
+        diff[k] = img[offset[k]];
+        mean += diff[k];
       }
       mean /= n_samples;
       for (guint k = 0; k < n_neigh; k++) {
