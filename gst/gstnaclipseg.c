@@ -667,6 +667,15 @@ infer (GstNaclipSeg *self, Inferrer *inf, const NaclipImage *image,
   if (!naclip_context_segment (inf->ctx, queries, image, ow, oh, r->labels,
           r->stride, inf->probs, error))
     goto fail;
+  {
+    NaclipTimings t;
+    naclip_context_get_timings (inf->ctx, &t);
+    GST_DEBUG_OBJECT (self,
+        "%ux%u -> %ux%u in %.1f ms (preprocess %.1f, encoder %.1f, logits "
+        "%.1f, pamr %.1f, labels %.1f)",
+        image->width, image->height, ow, oh, t.total_ms, t.preprocess_ms,
+        t.encoder_ms, t.logits_ms, t.pamr_ms, t.labels_ms);
+  }
   r->class_set = class_set;
   r->pts = pts;
   for (guint l = 0; l <= n_classes; l++)
@@ -1707,6 +1716,13 @@ gst_naclip_seg_set_property (
       store_string (self, pspec, &self->model_file, value);
       break;
     case PROP_CHECK_WEIGHTS:
+      if (is_running (self)) {
+        GST_OBJECT_UNLOCK (self);
+        refuse_property (self, pspec,
+            "check-weights only applies when the model is loaded, in the "
+            "NULL or READY state");
+        return;
+      }
       self->check_weights = g_value_get_boolean (value);
       break;
     case PROP_CLASSES:
