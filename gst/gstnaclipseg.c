@@ -213,6 +213,7 @@ struct _GstNaclipSeg
 
   /* Set by start(), freed by stop(); read-only in between. */
   NaclipModel *model;
+  char *model_path; /* the key model was acquired with */
   guint patch_size;
   gboolean running_async;
   Inferrer inf;
@@ -877,6 +878,78 @@ queue_class_job (GstNaclipSeg *self)
 /* ------------------------------------------------------------------ */
 /* start / stop                                                        */
 
+/* Models are shared by every element of the process that uses the same
+ * path while at least one of them runs (NaclipModel is immutable and
+ * thread-safe): a second element costs no load time and no second copy of
+ * widened weights. The entry goes when its last user stops, so a model file
+ * replaced on disk is read again by the next element that starts alone. */
+typedef struct
+{
+  NaclipModel *model;
+  guint n_users;
+} SharedModel;
+
+G_LOCK_DEFINE_STATIC (shared_models);
+static GHashTable *shared_models; /* path -> SharedModel */
+
+static void
+shared_model_free (gpointer data)
+{
+  SharedModel *shared = data;
+
+  naclip_model_unref (shared->model);
+  g_free (shared);
+}
+
+/* Returns a new reference to the model at @path, loading it if no running
+ * element uses it; NULL with @error set on failure. */
+static NaclipModel *
+acquire_model (const char *path, gboolean check_weights, GError **error)
+{
+  SharedModel *shared;
+  NaclipModel *model = NULL;
+
+  G_LOCK (shared_models);
+  if (shared_models == NULL)
+    shared_models = g_hash_table_new_full (
+        g_str_hash, g_str_equal, g_free, shared_model_free);
+  shared = g_hash_table_lookup (shared_models, path);
+  if (shared == NULL) {
+    model = naclip_model_load (path, check_weights, error);
+    if (model != NULL) {
+      shared = g_new0 (SharedModel, 1);
+      shared->model = model;
+      g_hash_table_insert (shared_models, g_strdup (path), shared);
+    }
+  }
+  if (shared != NULL) {
+    shared->n_users++;
+    model = naclip_model_ref (shared->model);
+  }
+  if (g_hash_table_size (shared_models) == 0)
+    g_clear_pointer (&shared_models, g_hash_table_unref);
+  G_UNLOCK (shared_models);
+  return model;
+}
+
+/* Drops @model, acquired for @path, and its use. Accepts NULL. */
+static void
+release_model (const char *path, NaclipModel *model)
+{
+  SharedModel *shared;
+
+  if (model == NULL)
+    return;
+  G_LOCK (shared_models);
+  shared = shared_models ? g_hash_table_lookup (shared_models, path) : NULL;
+  if (shared != NULL && shared->model == model && --shared->n_users == 0)
+    g_hash_table_remove (shared_models, path);
+  if (shared_models != NULL && g_hash_table_size (shared_models) == 0)
+    g_clear_pointer (&shared_models, g_hash_table_unref);
+  G_UNLOCK (shared_models);
+  naclip_model_unref (model);
+}
+
 /* The model path: model-file, else $NACLIP_MODEL, else the download
  * helper's default location. Returns a newly allocated path. */
 static char *
@@ -929,7 +1002,8 @@ gst_naclip_seg_start (GstBaseTransform *trans)
         ("model-file unset or missing; looked at %s", path));
     goto fail;
   }
-  self->model = naclip_model_load (path, check_weights, &error);
+  self->model = acquire_model (path, check_weights, &error);
+  self->model_path = g_strdup (path);
   if (self->model == NULL) {
     g_autofree char *text = g_strdup_printf (
         "Could not load the NACLIP model \"%s\": %s. Get a model with "
@@ -970,7 +1044,9 @@ fail:
   g_clear_error (&error);
   class_job_free (job);
   g_clear_pointer (&self->inf.ctx, naclip_context_free);
-  g_clear_pointer (&self->model, naclip_model_unref);
+  release_model (self->model_path, self->model);
+  self->model = NULL;
+  g_clear_pointer (&self->model_path, g_free);
   return FALSE;
 }
 
@@ -998,7 +1074,9 @@ gst_naclip_seg_stop (GstBaseTransform *trans)
   g_clear_pointer (&self->inf.smooth, g_free);
   self->inf.probs_len = self->inf.smooth_len = 0;
   self->inf.smooth_valid = FALSE;
-  g_clear_pointer (&self->model, naclip_model_unref);
+  release_model (self->model_path, self->model);
+  self->model = NULL;
+  g_clear_pointer (&self->model_path, g_free);
   g_clear_pointer (&self->xmap, g_free);
   g_clear_pointer (&self->ymap, g_free);
   self->map_fw = self->map_fh = self->map_lw = self->map_lh = 0;

@@ -1389,6 +1389,30 @@ GST_START_TEST (test_state_cycles)
 }
 GST_END_TEST;
 
+/* Two elements on one model file (shared while both run): stopping one
+ * leaves the other working, and a later start loads it again (H10). */
+GST_START_TEST (test_two_elements)
+{
+  GstVideoInfo info = info_for ("RGB", 64, 48);
+  const char *caps = "video/x-raw,format=RGB,width=64,height=48,framerate=30/1";
+  GstHarness *a = make_harness (make_element (), caps);
+  GstHarness *b = make_harness (make_element (), caps);
+  GstBuffer *out;
+
+  gst_buffer_unref (labels_of (a, make_frame (&info, 0)));
+  gst_harness_teardown (a);
+  out = labels_of (b, make_frame (&info, 1));
+  fail_unless (gst_buffer_get_naclip_seg_meta (out) != NULL);
+  gst_buffer_unref (out);
+  gst_harness_teardown (b);
+  a = make_harness (make_element (), caps);
+  out = labels_of (a, make_frame (&info, 2));
+  fail_unless (gst_buffer_get_naclip_seg_meta (out) != NULL);
+  gst_buffer_unref (out);
+  gst_harness_teardown (a);
+}
+GST_END_TEST;
+
 /* EOS is forwarded once; a flush drops the old result and the stream
  * continues (H06, H07). */
 GST_START_TEST (test_eos_and_flush)
@@ -1495,6 +1519,7 @@ naclipseg_suite (void)
   tcase_add_test (tc, test_enum_names);
   tcase_add_test (tc, test_model_errors);
   tcase_add_test (tc, test_state_cycles);
+  tcase_add_test (tc, test_two_elements);
   tcase_add_test (tc, test_eos_and_flush);
   tcase_add_test (tc, test_meta_transform);
   return s;
