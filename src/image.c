@@ -32,6 +32,12 @@
 
 #include "naclip-private.h"
 
+/* Below this many arithmetic operations (about a millisecond), a loop runs
+ * on the calling thread: waking the other threads costs more than it saves
+ * (much more on a loaded machine, where each wake-up waits for a time
+ * slice). */
+#define PARALLEL_MIN_OPS (1u << 22)
+
 /* Largest width or height an image may have, px. */
 #define MAX_IMAGE_SIDE 16384
 
@@ -180,12 +186,14 @@ naclip_image_resize_bilinear (const float *in, guint n_channels, guint in_h,
 {
   gsize in_plane = (gsize)in_h * in_w;
   gsize out_plane = (gsize)out_h * out_w;
+  /* About 10 operations per output value. */
+  gboolean parallel = out_plane * n_channels * 10 >= PARALLEL_MIN_OPS;
 
   g_return_if_fail (in != NULL && out != NULL && in != out);
   g_return_if_fail (in_h > 0 && in_w > 0);
 
   /* in: (n_channels, in_h, in_w); out: (n_channels, out_h, out_w) */
-#pragma omp parallel for num_threads(MAX(n_threads, 1u)) schedule(static)
+#pragma omp parallel for num_threads(MAX(n_threads, 1u)) if (parallel)
   for (guint y = 0; y < out_h; y++) {
     LinearTap ty = compute_tap (in_h, out_h, y);
     for (guint x = 0; x < out_w; x++) {
@@ -290,6 +298,8 @@ naclip_image_preprocess (const NaclipImage *image, guint out_width,
   static const float std[3] = { NACLIP_STD_R, NACLIP_STD_G, NACLIP_STD_B };
   PixelReader reader = { 0 };
   gsize plane = (gsize)out_width * out_height;
+  /* About 40 operations per output pixel. */
+  gboolean parallel = plane * 40 >= PARALLEL_MIN_OPS;
 
   g_return_if_fail (image != NULL && out != NULL);
   g_return_if_fail (naclip_image_validate (image, NULL));
@@ -302,7 +312,7 @@ naclip_image_preprocess (const NaclipImage *image, guint out_width,
     reader.layout = packed_layouts[image->format];
 
     /* out: (3, out_height, out_width), (resized value - mean) / std */
-#pragma omp parallel for num_threads(MAX(n_threads, 1u)) schedule(static)
+#pragma omp parallel for num_threads(MAX(n_threads, 1u)) if (parallel)
   for (guint y = 0; y < out_height; y++) {
     LinearTap ty = compute_tap (image->height, out_height, y);
     for (guint x = 0; x < out_width; x++) {

@@ -43,6 +43,12 @@ static const int neighbour_dx[8] = { -1, 0, 1, -1, 1, -1, 0, 1 };
 
 #define MAX_NEIGHBOURS (8 * NACLIP_MAX_PAMR_DILATIONS)
 
+/* Below this many arithmetic operations (about a millisecond), a loop runs
+ * on the calling thread: waking the other threads costs more than it saves
+ * (much more on a loaded machine, where each wake-up waits for a time
+ * slice). */
+#define PARALLEL_MIN_OPS (1u << 22)
+
 gsize
 naclip_pamr_work_size (
     guint n_channels, guint height, guint width, guint n_dilations)
@@ -188,6 +194,7 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
   float *aff = work;
   float *other = work + (gsize)8 * n_dilations * plane;
   float *src = mask, *dst = other;
+  gboolean parallel_affinity, parallel_steps;
 
   g_return_if_fail (image != NULL && mask != NULL && work != NULL);
   g_return_if_fail (
@@ -198,14 +205,18 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
     return;
   if (n_threads < 1)
     n_threads = 1;
+  /* About 30 operations per neighbour and pixel, then 2 per neighbour,
+   * pixel and channel in each step. */
+  parallel_affinity = plane * 8 * n_dilations * 30 >= PARALLEL_MIN_OPS;
+  parallel_steps = plane * 8 * n_dilations * 2 * n_channels >= PARALLEL_MIN_OPS;
 
-#pragma omp parallel for num_threads(n_threads) schedule(static)
+#pragma omp parallel for num_threads(n_threads) if (parallel_affinity)
   for (guint y = 0; y < height; y++)
     compute_affinity_row (image, height, width, dilations, n_dilations, y, aff);
 
   for (guint step = 0; step < steps; step++) {
     float *tmp;
-#pragma omp parallel for num_threads(n_threads) schedule(static)
+#pragma omp parallel for num_threads(n_threads) if (parallel_steps)
     for (guint y = 0; y < height; y++) {
       propagate_row (
           src, dst, aff, n_channels, height, width, dilations, n_dilations, y);

@@ -38,6 +38,12 @@
 
 #include "naclip-private.h"
 
+/* Below this many arithmetic operations (about a millisecond), a loop runs
+ * on the calling thread: waking the other threads costs more than it saves
+ * (much more on a loaded machine, where each wake-up waits for a time
+ * slice). */
+#define PARALLEL_MIN_OPS (1u << 22)
+
 /* Largest output side, px (as for images). */
 #define MAX_OUTPUT_SIDE 16384
 
@@ -566,6 +572,9 @@ compute_labels (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g,
       = ctx->dump_func != NULL ? (gint32 *)ctx->labels_i32.data : NULL;
   guint n_threads = ctx->params.threads;
   gsize tmp_size = (gsize)g->n_queries + g->n_labels;
+  /* About 30 operations per pixel and query (expf). */
+  gboolean parallel
+      = (gsize)g->oh * g->ow * g->n_queries * 30 >= PARALLEL_MIN_OPS;
 
   G_STATIC_ASSERT (sizeof (gint32) == sizeof (float));
 
@@ -574,7 +583,7 @@ compute_labels (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g,
     g_assert (k < g->n_labels);
     ctx->query_labels[q] = (guint8)k;
   }
-#pragma omp parallel num_threads(n_threads)
+#pragma omp parallel num_threads(n_threads) if (parallel)
   {
     float *tmp = ctx->pixel_tmp.data + (gsize)omp_get_thread_num () * tmp_size;
 #pragma omp for schedule(static)
