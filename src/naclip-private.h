@@ -276,10 +276,10 @@ typedef enum
 
 typedef struct
 {
-  guint n_packed;        /* weights packed so far */
-  guint64 n_hits;        /* lookups that found a packed weight */
-  gsize packed_bytes;    /* bytes held by packed weights */
-  gsize released_bytes;  /* bytes of the mapping given back (madvise) */
+  guint n_packed;       /* weights packed so far */
+  guint64 n_hits;       /* lookups that found a packed weight */
+  gsize packed_bytes;   /* bytes held by packed weights */
+  gsize released_bytes; /* bytes of the mapping given back (madvise) */
 } NaclipMatmulCacheStats;
 
 /* A cache for the weights of one model. Packed weights that come from the
@@ -325,10 +325,10 @@ void naclip_matmul_linear_post (NaclipMatmul *mm, float *out, gsize ldo,
  * (k, n). @beta is 0 or 1. */
 typedef struct
 {
-  gsize n_outer, n_inner;            /* batch counts (1, 1 for one) */
-  gsize outer_a, inner_a, lda;       /* strides of A, floats */
-  gsize outer_b, inner_b, ldb;       /* strides of B, floats */
-  gsize outer_c, inner_c, ldc;       /* strides of C, floats */
+  gsize n_outer, n_inner;      /* batch counts (1, 1 for one) */
+  gsize outer_a, inner_a, lda; /* strides of A, floats */
+  gsize outer_b, inner_b, ldb; /* strides of B, floats */
+  gsize outer_c, inner_c, ldc; /* strides of C, floats */
 } NaclipGemmLayout;
 
 void naclip_matmul_gemm (NaclipMatmul *mm, const NaclipGemmLayout *layout,
@@ -336,8 +336,8 @@ void naclip_matmul_gemm (NaclipMatmul *mm, const NaclipGemmLayout *layout,
     const float *b, float beta, float *c);
 
 /* Plain-C twins (double accumulation, serial) for the tests. */
-void naclip_matmul_linear_ref (float *out, gsize ldo, const float *x,
-    gsize ldx, const NaclipLinear *lin, gsize m, NaclipMatmulPost post);
+void naclip_matmul_linear_ref (float *out, gsize ldo, const float *x, gsize ldx,
+    const NaclipLinear *lin, gsize m, NaclipMatmulPost post);
 void naclip_matmul_gemm_ref (const NaclipGemmLayout *layout, gboolean trans_b,
     gsize m, gsize n, gsize k, float alpha, const float *a, const float *b,
     float beta, float *c);
@@ -509,8 +509,8 @@ guint naclip_segment_n_windows (
 /* Window @index (row-major over rows, cols) of forward_slide: y1 = r *
  * stride, y2 = min (y1 + crop, height), y1 = max (y2 - crop, 0), same for
  * x. Every window is min (crop, height) x min (crop, width). */
-void naclip_segment_window (guint height, guint width, guint crop,
-    guint stride, guint index, NaclipWindow *window);
+void naclip_segment_window (guint height, guint width, guint crop, guint stride,
+    guint index, NaclipWindow *window);
 /* Work buffers (re)allocated by @ctx so far (tests: a second call of the
  * same sizes must not move it). */
 guint64 naclip_context_get_n_allocations (const NaclipContext *ctx);
