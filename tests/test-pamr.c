@@ -61,6 +61,8 @@ test_parity (void)
     { 1, 7, 2, 3, 1, "8,16" },
     { 33, 17, 21, 1, 2, "2,5,9" },
     { 24, 24, 3, 0, 1, "8,16" },
+    /* Large enough for the rows to be split among threads. */
+    { 120, 160, 21, 2, 2, "8,16" },
   };
   g_autofree char *dir = pyhelper_scratch_dir ("pamr");
   g_autofree char *ref_dir = g_build_filename (

@@ -568,6 +568,41 @@ test_constant_frames (void)
   }
 }
 
+/* One and two threads give the same bits (rows are split, never sums);
+ * the output is large enough for every stage to use both threads. */
+static void
+test_threads_agree (void)
+{
+  const Fixture *f = get_fixture ();
+  const guint w = 160, h = 120, ow = 320, oh = 240;
+  guint n_labels = naclip_classes_get_n_classes (f->classes) + 1;
+  g_autofree guint8 *rgb = make_rgb (w, h, 8);
+  NaclipImage image = rgb_image (rgb, w, h);
+  guint8 *labels[2];
+  float *probs[2];
+
+  for (guint t = 0; t < 2; t++) {
+    g_autoptr (NaclipContext) ctx = naclip_context_new (f->model, NULL);
+    NaclipParams p = naclip_params_default ();
+    p.inference_size = 96;
+    p.slide_crop = 64;
+    p.slide_stride = 32;
+    p.threads = t + 1;
+    g_assert_true (naclip_context_set_params (ctx, &p, NULL));
+    labels[t] = g_new (guint8, ow * oh);
+    probs[t] = g_new (float, n_labels *ow *oh);
+    g_assert_true (naclip_context_segment (
+        ctx, f->queries, &image, ow, oh, labels[t], ow, probs[t], NULL));
+  }
+  g_assert_cmpmem (labels[0], ow * oh, labels[1], ow * oh);
+  g_assert_cmpmem (probs[0], n_labels * ow * oh * sizeof (float), probs[1],
+      n_labels * ow * oh * sizeof (float));
+  for (guint t = 0; t < 2; t++) {
+    g_free (labels[t]);
+    g_free (probs[t]);
+  }
+}
+
 /* ------------------------------------------------------------------ */
 /* Parity with the PyTorch reference */
 
@@ -790,6 +825,7 @@ main (int argc, char **argv)
   g_test_add_func ("/segment/bad-input", test_bad_input);
   g_test_add_func ("/segment/labels", test_labels);
   g_test_add_func ("/segment/constant-frames", test_constant_frames);
+  g_test_add_func ("/segment/threads-agree", test_threads_agree);
   g_test_add_func ("/segment/parity", test_parity);
   g_test_add_func ("/segment/no-realloc", test_no_realloc);
   status = g_test_run ();
