@@ -390,6 +390,30 @@ def main():
           "an annotation of the wrong size stops the run, naming both files",
           r.stderr)
 
+    # Damaged annotations stop the run with a message naming the file.
+    ann = os.path.join(bad, "SegmentationClass", "2008_000002.png")
+    good = np.zeros((SIZES[2][0], SIZES[2][1]), np.uint8)
+    write_label_png(ann, good, palette=True)
+    blob = open(ann, "rb").read()
+    cases = [
+        ("truncated", blob[:60], "truncated"),
+        ("CRC", blob[:-20] + bytes([blob[-20] ^ 1]) + blob[-19:], "CRC"),
+        ("RGB", None, "colour type 2"),
+    ]
+    for what, data, message in cases:
+        if data is None:
+            Image.fromarray(np.zeros((SIZES[2][0], SIZES[2][1], 3),
+                                     np.uint8)).save(ann)
+        else:
+            with open(ann, "wb") as f:
+                f.write(data)
+        r = run(["eval", *common, *fast, "--dataset", "voc21", "--root",
+                 bad])
+        check(r.returncode == 1 and message in r.stderr
+              and "2008_000002.png" in r.stderr,
+              f"a {what} annotation PNG is an error naming the file",
+              r.stderr)
+
     print(f"1..{n_tests}")
     return 1 if n_failed else 0
 

@@ -222,7 +222,7 @@ naclip_label_png_read (
     type = p + pos + 4;
     if (len > 0x7fffffffu || len > size - pos - 12) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
-          "%s: chunk '%.4s' at byte %" G_GSIZE_FORMAT
+          "%s: truncated: chunk '%.4s' at byte %" G_GSIZE_FORMAT
           " has length %u, beyond the end of the file",
           path, (const char *)type, pos, len);
       goto out;
