@@ -152,8 +152,8 @@ naclip_classes_free (NaclipClasses *classes)
  * has "bed" in both; their tie goes to the background); any other repeat
  * is an error. */
 static gboolean
-check_duplicate (GHashTable *seen, char *folded, guint label,
-    const char *name, const char *where, GError **error)
+check_duplicate (GHashTable *seen, char *folded, guint label, const char *name,
+    const char *where, GError **error)
 {
   guint other = GPOINTER_TO_UINT (g_hash_table_lookup (seen, folded));
 
