@@ -1,11 +1,11 @@
-/* cmd-segment.c: "naclip segment", NACLIP on one image.
+/* cmd-segment.c: "naclip segment", NACLIP on images.
  *
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * naclip segment --model M (--classes "a,b|b2,c" | --classes-file F)
- *     [--background "x|y"] [--queries Q.npy] [options] IMAGE
- *     [-o OUT.png] [--dump-dir D]
+ *     [--background "x|y"] [--queries Q.npy] [options] IMAGE|DIR...
+ *     [-o OUT.png] [--overlay OVERLAY.png [--alpha A]] [--dump-dir D]
  *
  * Every option is named like the element property of the same knob and
  * defaults to naclip_params_default (). The image is decoded through
@@ -14,8 +14,14 @@
  * stage is written as a little-endian .npy file by the context's dump
  * callback: input, block, features, queries, logits, refined, probs,
  * labels (see README.md, "Stage dumps"); tests/reference/naclip_ref.py
- * writes the same files. Exit status 0 on success, 1 on a failure (message
- * on stderr), 2 on a usage error.
+ * writes the same files. --overlay writes the image blended with the label
+ * colours and a legend of the classes present (overlay.c). Several images,
+ * or a directory (its image files, sorted; segment-batch.c), are
+ * segmented one after the other with the same context: -o and --overlay
+ * then name directories that receive <name>-labels.png and
+ * <name>-overlay.png, and a progress bar runs on stderr (progress.c).
+ * Exit status 0 on success, 1 on a failure (message on stderr; a batch
+ * stops at the first image that fails), 2 on a usage error.
  */
 
 #include "config.h"
@@ -31,6 +37,8 @@
 #include "naclip-private.h"
 #include "naclip-tool.h"
 #include "overlay.h"
+#include "progress.h"
+#include "segment-batch.h"
 
 typedef struct
 {
@@ -90,7 +98,8 @@ naclip_cmd_segment (int argc, char **argv)
   char *background = NULL, *queries_path = NULL, *templates_name = NULL;
   char *attention = NULL, *arch = NULL, *precision = NULL;
   char *dilations = NULL, *output_size = NULL, *dump_dir = NULL;
-  char *output = NULL;
+  char *output = NULL, *overlay = NULL;
+  double alpha = 0.5;
   int inference_size = (int)params.inference_size;
   int slide_crop = (int)params.slide_crop;
   int slide_stride = (int)params.slide_stride;
@@ -142,7 +151,15 @@ naclip_cmd_segment (int argc, char **argv)
     { "dump-dir", 0, 0, G_OPTION_ARG_FILENAME, &dump_dir,
         "Write every stage as .npy files into D", "D" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
-        "Write the colour label map PNG to OUT", "OUT.png" },
+        "Write the colour label map PNG to OUT (with several images: a "
+        "directory, OUT/<name>-labels.png)",
+        "OUT.png" },
+    { "overlay", 0, 0, G_OPTION_ARG_FILENAME, &overlay,
+        "Write the image blended with the label colours, with a legend, to "
+        "OUT (with several images: a directory, OUT/<name>-overlay.png)",
+        "OUT.png" },
+    { "alpha", 0, 0, G_OPTION_ARG_DOUBLE, &alpha,
+        "Opacity of the label colours in --overlay, 0..1 (default 0.5)", "A" },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
   g_autoptr (GOptionContext) context = NULL;
@@ -155,15 +172,20 @@ naclip_cmd_segment (int argc, char **argv)
   g_autofree guint8 *rgb = NULL;
   g_autofree guint8 *labels = NULL;
   g_autofree guint8 *colors = NULL;
+  g_autoptr (GPtrArray) inputs = NULL;
+  NaclipProgress *progress = NULL;
+  gboolean batch = FALSE;
+  gint64 start_us = g_get_monotonic_time ();
   DumpState dump = { NULL, NULL };
   NaclipImage image = { 0 };
   guint width = 0, height = 0, out_w = 0, out_h = 0;
   NaclipTimings timings;
   int status = 1;
 
-  context = g_option_context_new ("IMAGE");
+  context = g_option_context_new ("IMAGE|DIR...");
   g_option_context_set_summary (context,
-      "Segments IMAGE (PNG, JPEG, ...) with NACLIP into the given classes.\n"
+      "Segments IMAGE (PNG, JPEG, ...) with NACLIP into the given classes;\n"
+      "several images or directories are segmented one after the other.\n"
       "Labels: 0 is background (the --background names and pixels below\n"
       "the threshold), the classes are 1..N in order.");
   g_option_context_add_main_entries (context, entries, NULL);
@@ -173,8 +195,9 @@ naclip_cmd_segment (int argc, char **argv)
     goto out;
   }
   status = 2;
-  if (argc != 2) {
-    fprintf (stderr, "naclip segment: expected one IMAGE (see --help)\n");
+  if (argc < 2) {
+    fprintf (stderr,
+        "naclip segment: expected IMAGE or DIR arguments (see --help)\n");
     goto out;
   }
   if (model_path == NULL || (classes_str == NULL) == (classes_file == NULL)) {
@@ -182,9 +205,23 @@ naclip_cmd_segment (int argc, char **argv)
                      "and --classes-file are required\n");
     goto out;
   }
-  if (output == NULL && dump_dir == NULL) {
-    fprintf (stderr, "naclip segment: nothing to write: give -o and/or "
-                     "--dump-dir\n");
+  if (output == NULL && overlay == NULL && dump_dir == NULL) {
+    fprintf (stderr, "naclip segment: nothing to write: give -o, --overlay "
+                     "and/or --dump-dir\n");
+    goto out;
+  }
+  if (!(alpha >= 0.0 && alpha <= 1.0)) {
+    fprintf (stderr, "naclip segment: --alpha %g is not in 0..1\n", alpha);
+    goto out;
+  }
+  inputs = naclip_segment_batch_expand (argv + 1, (guint)argc - 1, &error);
+  if (inputs == NULL) {
+    fprintf (stderr, "naclip segment: %s\n", error->message);
+    goto out;
+  }
+  batch = argc > 2 || g_file_test (argv[1], G_FILE_TEST_IS_DIR);
+  if (batch && dump_dir != NULL) {
+    fprintf (stderr, "naclip segment: --dump-dir takes a single IMAGE\n");
     goto out;
   }
   if (!check_unsigned ("inference-size", inference_size, &params.inference_size)
@@ -257,15 +294,6 @@ naclip_cmd_segment (int argc, char **argv)
   if (queries == NULL)
     goto fail;
 
-  rgb = naclip_image_io_load_rgb (argv[1], &width, &height, &error);
-  if (rgb == NULL)
-    goto fail;
-  image.format = NACLIP_PIXEL_RGB;
-  image.width = width;
-  image.height = height;
-  image.data[0] = rgb;
-  image.stride[0] = (gsize)width * 3;
-
   ctx = naclip_context_new (model, &error);
   if (ctx == NULL || !naclip_context_set_params (ctx, &params, &error))
     goto fail;
@@ -279,40 +307,95 @@ naclip_cmd_segment (int argc, char **argv)
     dump.dir = dump_dir;
     naclip_context_set_dump_func (ctx, dump_stage, &dump);
   }
-  if (output_size != NULL && strcmp (output_size, "processing") == 0) {
-    naclip_context_get_processing_size (ctx, width, height, &out_w, &out_h);
-  } else {
-    out_w = width;
-    out_h = height;
+  if (batch) {
+    for (guint i = 0; i < 2; i++) {
+      const char *dir = i == 0 ? output : overlay;
+      if (dir != NULL && g_mkdir_with_parents (dir, 0755) != 0) {
+        int err = errno;
+        g_set_error (&error, NACLIP_ERROR, NACLIP_ERROR_IO,
+            "%s: cannot create the directory: %s", dir, g_strerror (err));
+        goto fail;
+      }
+    }
+    progress = naclip_progress_new (stderr, inputs->len, "img");
   }
-  labels = g_malloc ((gsize)out_w * out_h);
-  if (!naclip_context_segment (
-          ctx, queries, &image, out_w, out_h, labels, out_w, NULL, &error))
-    goto fail;
-  if (dump.error != NULL) {
-    g_propagate_error (&error, g_steal_pointer (&dump.error));
-    goto fail;
-  }
-  if (output != NULL) {
-    colors = g_malloc ((gsize)out_w * out_h * 3);
-    naclip_overlay_colorize (
-        labels, out_w, out_w, out_h, colors, (gsize)out_w * 3);
-    if (!naclip_image_io_save_png (
-            output, colors, out_w, out_h, (gsize)out_w * 3, &error))
+
+  for (guint i = 0; i < inputs->len; i++) {
+    const char *input = g_ptr_array_index (inputs, i);
+    g_autofree char *label_path = NULL;
+    g_autofree char *overlay_path = NULL;
+
+    g_clear_pointer (&rgb, g_free);
+    g_clear_pointer (&labels, g_free);
+    g_clear_pointer (&colors, g_free);
+    if (batch) {
+      if (output != NULL)
+        label_path = naclip_segment_batch_output (output, input, "-labels.png");
+      if (overlay != NULL)
+        overlay_path
+            = naclip_segment_batch_output (overlay, input, "-overlay.png");
+    } else {
+      label_path = g_strdup (output);
+      overlay_path = g_strdup (overlay);
+    }
+
+    rgb = naclip_image_io_load_rgb (input, &width, &height, &error);
+    if (rgb == NULL)
       goto fail;
+    image.format = NACLIP_PIXEL_RGB;
+    image.width = width;
+    image.height = height;
+    image.data[0] = rgb;
+    image.stride[0] = (gsize)width * 3;
+
+    if (output_size != NULL && strcmp (output_size, "processing") == 0) {
+      naclip_context_get_processing_size (ctx, width, height, &out_w, &out_h);
+    } else {
+      out_w = width;
+      out_h = height;
+    }
+    labels = g_malloc ((gsize)out_w * out_h);
+    if (!naclip_context_segment (
+            ctx, queries, &image, out_w, out_h, labels, out_w, NULL, &error))
+      goto fail;
+    if (dump.error != NULL) {
+      g_propagate_error (&error, g_steal_pointer (&dump.error));
+      goto fail;
+    }
+    if (output != NULL) {
+      colors = g_malloc ((gsize)out_w * out_h * 3);
+      naclip_overlay_colorize (
+          labels, out_w, out_w, out_h, colors, (gsize)out_w * 3);
+      if (!naclip_image_io_save_png (
+              label_path, colors, out_w, out_h, (gsize)out_w * 3, &error))
+        goto fail;
+    }
+    if (!batch) {
+      naclip_context_get_timings (ctx, &timings);
+      printf ("%s: %ux%u -> %ux%u labels, %u classes, %u queries\n", input,
+          width, height, out_w, out_h, naclip_classes_get_n_classes (classes),
+          naclip_queries_get_n (queries));
+      printf ("time: %.1f ms (pre-processing %.1f, encoder %.1f, logits %.1f, "
+              "PAMR %.1f, labels %.1f)\n",
+          timings.total_ms, timings.preprocess_ms, timings.encoder_ms,
+          timings.logits_ms, timings.pamr_ms, timings.labels_ms);
+    }
+    if (overlay_path != NULL
+        && !naclip_segment_batch_write_overlay (overlay_path, rgb, width,
+            height, labels, out_w, out_h, classes, (float)alpha, &error))
+      goto fail;
+    if (progress != NULL)
+      naclip_progress_update (progress, i + 1, input);
   }
-  naclip_context_get_timings (ctx, &timings);
-  printf ("%s: %ux%u -> %ux%u labels, %u classes, %u queries\n", argv[1], width,
-      height, out_w, out_h, naclip_classes_get_n_classes (classes),
-      naclip_queries_get_n (queries));
-  printf ("time: %.1f ms (pre-processing %.1f, encoder %.1f, logits %.1f, "
-          "PAMR %.1f, labels %.1f)\n",
-      timings.total_ms, timings.preprocess_ms, timings.encoder_ms,
-      timings.logits_ms, timings.pamr_ms, timings.labels_ms);
+  if (batch)
+    printf ("%u images segmented in %.1f s\n", inputs->len,
+        (g_get_monotonic_time () - start_us) / 1e6);
+  naclip_progress_free (g_steal_pointer (&progress));
   status = 0;
   goto out;
 
 fail:
+  naclip_progress_free (g_steal_pointer (&progress));
   fprintf (stderr, "naclip segment: %s\n", error->message);
 out:
   g_clear_error (&dump.error);
@@ -329,5 +412,6 @@ out:
   g_free (output_size);
   g_free (dump_dir);
   g_free (output);
+  g_free (overlay);
   return status;
 }
