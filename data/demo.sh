@@ -16,8 +16,9 @@
 #     FILE           a video or an image file
 #
 # Environment: NACLIP_MODEL (model directory; default: where
-# naclip-download-model puts it), NACLIP_DEMO_CLASSES (default
-# "sky,tree,grass,road,car,person,building"), NACLIP_DEMO_OUT (default
+# naclip-download-model puts it), NACLIP_DEMO_CLASSES (default "white
+# ball,black background" for the generated clip, else
+# "person,sky,tree,grass,road,car,building"), NACLIP_DEMO_OUT (default
 # demo-out), NACLIP_DEMO_FRAMES (default 30).
 # Offline, it stops with naclip-download-model's message and its non-zero
 # exit status.
@@ -26,7 +27,12 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 build="$top/build-demo"
 out=${NACLIP_DEMO_OUT:-"$top/demo-out"}
-classes=${NACLIP_DEMO_CLASSES:-"sky,tree,grass,road,car,person,building"}
+if [ -n "${1:-}" ]; then
+  classes=${NACLIP_DEMO_CLASSES:-"person,sky,tree,grass,road,car,building"}
+else
+  # videotestsrc's "ball" pattern: a white disc moving on black.
+  classes=${NACLIP_DEMO_CLASSES:-"white ball,black background"}
+fi
 frames=${NACLIP_DEMO_FRAMES:-30}
 source=${1:-}
 
