@@ -29,6 +29,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "naclip-private.h"
 
@@ -191,6 +192,12 @@ naclip_image_resize_bilinear (const float *in, guint n_channels, guint in_h,
 
   g_return_if_fail (in != NULL && out != NULL && in != out);
   g_return_if_fail (in_h > 0 && in_w > 0);
+
+  if (in_h == out_h && in_w == out_w) {
+    /* PyTorch copies along an axis whose size does not change. */
+    memcpy (out, in, in_plane * n_channels * sizeof (float));
+    return;
+  }
 
   /* in: (n_channels, in_h, in_w); out: (n_channels, out_h, out_w) */
 #pragma omp parallel for num_threads(MAX(n_threads, 1u)) if (parallel)

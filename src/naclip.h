@@ -33,7 +33,9 @@
  *   format's name (NACLIP_PIXEL_BGRX: B, G, R, unused). I420 has three
  *   planes (Y full size, U and V subsampled 2x2, sizes rounded up), NV12 two
  *   (Y, interleaved UV); YUV is converted with the matrix and range given in
- *   the image (BT.601 limited range by default).
+ *   the image (BT.601 limited range by default), in float, each pixel with
+ *   the chroma of its 2x2 block, clamped to 0..255. Alpha and padding
+ *   bytes are ignored. Sides are at most 16384 px.
  *
  * Label maps
  *   One guint8 per pixel, row stride in bytes given by the caller. 0 is the
