@@ -229,6 +229,7 @@ struct _GstNaclipSeg
   Published *latest;
   guint flush_gen;
   gboolean frame_pending; /* staging holds a frame for the worker */
+  gboolean worker_busy;   /* the worker segments a frame (its own ref) */
   GstBuffer *staging;
   GstVideoInfo staging_info;
   GstClockTime staging_pts, staging_running_time, staging_stream_time,
@@ -776,10 +777,19 @@ run_frame_job (GstNaclipSeg *self)
   guint64 class_set = self->class_set;
   guint gen = self->flush_gen;
   GstClockTime pts = self->staging_pts;
+  GstClockTime running_time = self->staging_running_time;
+  GstClockTime stream_time = self->staging_stream_time;
+  GstClockTime duration = self->staging_duration;
+  GstBuffer *staging = gst_buffer_ref (self->staging);
+  GstVideoInfo info = self->staging_info;
   Published *pub = NULL;
   gboolean too_small = FALSE, post;
   GError *error = NULL;
 
+  /* From here on the frame is ours: set_info() may replace the staging
+   * buffer without waiting. */
+  self->frame_pending = FALSE;
+  self->worker_busy = TRUE;
   g_mutex_unlock (&self->wlock);
 
   GST_OBJECT_LOCK (self);
@@ -789,14 +799,14 @@ run_frame_job (GstNaclipSeg *self)
   post = self->post_messages;
   GST_OBJECT_UNLOCK (self);
 
-  if (gst_video_frame_map (
-          &frame, &self->staging_info, self->staging, GST_MAP_READ)) {
+  if (gst_video_frame_map (&frame, &info, staging, GST_MAP_READ)) {
     image_from_frame (&frame, &image);
     pub = infer (self, &self->inf, &image, &snap, queries, class_set, gen, pts,
         &too_small, &error);
     gst_video_frame_unmap (&frame);
   }
   naclip_queries_unref (queries);
+  gst_buffer_unref (staging);
 
   if (pub == NULL && !too_small && error != NULL) {
     post_naclip_message (
@@ -812,9 +822,9 @@ run_frame_job (GstNaclipSeg *self)
 
   g_mutex_lock (&self->wlock);
   if (pub != NULL) {
-    pub->running_time = self->staging_running_time;
-    pub->stream_time = self->staging_stream_time;
-    pub->duration = self->staging_duration;
+    pub->running_time = running_time;
+    pub->stream_time = stream_time;
+    pub->duration = duration;
   }
   if (too_small && !self->worker_warned_small) {
     self->worker_warned_small = TRUE;
@@ -835,7 +845,7 @@ run_frame_job (GstNaclipSeg *self)
     }
   }
   published_unref (pub);
-  self->frame_pending = FALSE;
+  self->worker_busy = FALSE;
   g_cond_broadcast (&self->wcond);
 }
 
@@ -1191,8 +1201,10 @@ gst_naclip_seg_set_info (GstVideoFilter *filter, GstCaps *incaps,
   self->warned_small = FALSE;
 
   g_mutex_lock (&self->wlock);
-  while (self->frame_pending)
-    g_cond_wait (&self->wcond, &self->wlock);
+  /* A frame of the old caps still queued is dropped, one being segmented
+   * is not published (new generation); nothing waits for the worker. */
+  self->frame_pending = FALSE;
+  self->flush_gen++;
   g_clear_pointer (&self->latest, published_unref);
   gst_clear_buffer (&self->staging);
   self->staging_info = *in_info;
@@ -1547,7 +1559,7 @@ process_async (GstNaclipSeg *self, GstVideoFrame *frame, GstBuffer *buf,
 
   g_mutex_lock (&self->wlock);
   pub = self->latest ? g_atomic_rc_box_acquire (self->latest) : NULL;
-  if (!self->frame_pending && self->staging != NULL
+  if (!self->frame_pending && !self->worker_busy && self->staging != NULL
       && (pub == NULL
           || self->since_inference + 1 >= snap->inference_interval)) {
     GstVideoFrame dst;

@@ -1065,6 +1065,23 @@ GST_START_TEST (test_async)
   }
   fail_unless_equals_int (with_meta, 3);
   fail_unless (get_u64 (e, "frames-processed") >= 1);
+
+  /* A caps change while the worker segments does not wait for it either. */
+  {
+    GstVideoInfo small = info_for ("RGB", 320, 240);
+    GstBuffer *out;
+    gst_buffer_unref (labels_of (h, make_frame (&info, 0)));
+    t0 = g_get_monotonic_time ();
+    gst_harness_set_src_caps_str (
+        h, "video/x-raw,format=RGB,width=320,height=240,framerate=30/1");
+    out = labels_of (h, make_frame (&small, 1));
+    async_time = g_get_monotonic_time () - t0;
+    fail_unless (async_time < sync_time / 2,
+        "caps change waited %" G_GINT64_FORMAT " us", async_time);
+    fail_unless (gst_buffer_get_naclip_seg_meta (out) == NULL,
+        "a result of the old caps was reused");
+    gst_buffer_unref (out);
+  }
   gst_harness_teardown (h);
 }
 GST_END_TEST;
