@@ -1785,6 +1785,55 @@ store_params (GstNaclipSeg *self, const GParamSpec *pspec, NaclipParams *trial)
   self->params = *trial;
 }
 
+/* Checks a new value of classes, classes-file, background-classes or
+ * templates together with the current values of the others (parsing and
+ * small file reads only, no encoding). Call without the object lock. */
+static gboolean
+validate_class_properties (
+    GstNaclipSeg *self, guint prop_id, const char *value, GError **error)
+{
+  ClassJob *job;
+  NaclipClasses *classes = NULL;
+  NaclipTemplates *templates = NULL;
+  char **field = NULL;
+  gboolean ok = TRUE;
+
+  if (value != NULL && !g_utf8_validate (value, -1, NULL)) {
+    g_set_error (
+        error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT, "not valid UTF-8");
+    return FALSE;
+  }
+  GST_OBJECT_LOCK (self);
+  job = snapshot_class_job (self);
+  GST_OBJECT_UNLOCK (self);
+  if (prop_id == PROP_CLASSES)
+    field = &job->classes;
+  else if (prop_id == PROP_CLASSES_FILE)
+    field = &job->classes_file;
+  else if (prop_id == PROP_BACKGROUND_CLASSES)
+    field = &job->background;
+  else
+    field = &job->templates;
+  g_free (*field);
+  *field = g_strdup (value);
+
+  if (prop_id == PROP_TEMPLATES) {
+    templates = naclip_templates_load (
+        value != NULL ? value : DEFAULT_TEMPLATES, error);
+    ok = templates != NULL;
+  } else if (job->classes != NULL && job->classes[0] != '\0') {
+    classes = naclip_classes_parse (job->classes, job->background, error);
+    ok = classes != NULL;
+  } else if (job->classes_file != NULL && job->classes_file[0] != '\0') {
+    classes = naclip_classes_load (job->classes_file, job->background, error);
+    ok = classes != NULL;
+  }
+  naclip_templates_free (templates);
+  naclip_classes_free (classes);
+  class_job_free (job);
+  return ok;
+}
+
 static void
 gst_naclip_seg_set_property (
     GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
@@ -1792,6 +1841,17 @@ gst_naclip_seg_set_property (
   GstNaclipSeg *self = GST_NACLIP_SEG (object);
   NaclipParams trial;
   gboolean reconfigure = FALSE;
+
+  if (prop_id == PROP_CLASSES || prop_id == PROP_CLASSES_FILE
+      || prop_id == PROP_BACKGROUND_CLASSES || prop_id == PROP_TEMPLATES) {
+    GError *error = NULL;
+    if (!validate_class_properties (
+            self, prop_id, g_value_get_string (value), &error)) {
+      refuse_property (self, pspec, error->message);
+      g_clear_error (&error);
+      return;
+    }
+  }
 
   GST_OBJECT_LOCK (self);
   trial = self->params;

@@ -1221,7 +1221,7 @@ GST_START_TEST (test_bad_property_values)
 {
   GstElement *e = make_element ();
   GstBus *bus = gst_bus_new ();
-  g_autofree char *dil = NULL, *classes = NULL;
+  g_autofree char *dil = NULL, *classes = NULL, *templates = NULL;
   GstMessage *msg;
   guint n = 0;
 
@@ -1232,13 +1232,17 @@ GST_START_TEST (test_bad_property_values)
   g_object_get (e, "pamr-dilations", &dil, NULL);
   fail_unless_equals_string (dil, "4,32");
   g_object_set (e, "classes", "cat,\xc3\x28", NULL);
+  g_object_set (e, "classes", "a,a", NULL);
   g_object_get (e, "classes", &classes, NULL);
   fail_unless_equals_string (classes, CLASSES);
+  g_object_set (e, "templates", "/nonexistent/templates.txt", NULL);
+  g_object_get (e, "templates", &templates, NULL);
+  fail_unless_equals_string (templates, "single");
   while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING)) != NULL) {
     n++;
     gst_message_unref (msg);
   }
-  fail_unless_equals_int (n, 3);
+  fail_unless_equals_int (n, 5);
   gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
   gst_object_unref (e);
