@@ -409,8 +409,8 @@ refuse_property (GstNaclipSeg *self, const GParamSpec *pspec, const char *why)
 
   GST_WARNING_OBJECT (self, "%s", text);
   gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_WARNING,
-      GST_CORE_ERROR, GST_CORE_ERROR_FAILED, text, NULL, __FILE__, GST_FUNCTION,
-      __LINE__);
+      GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS, text, NULL, __FILE__,
+      GST_FUNCTION, __LINE__);
 }
 
 /* The only conversion from a GstVideoFrame to a NaclipImage: planes and

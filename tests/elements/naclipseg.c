@@ -710,6 +710,40 @@ GST_START_TEST (test_non_writable_input)
 }
 GST_END_TEST;
 
+/* Read-only memory (G09) is never written: the overlay goes to a copy. */
+GST_START_TEST (test_readonly_memory)
+{
+  GstVideoInfo info = info_for ("RGB", 64, 48);
+  GstElement *e = make_element ();
+  GstHarness *h;
+  GstBuffer *src = make_frame (&info, 3), *in, *out;
+  GstMapInfo map;
+  guint8 *pixels;
+  g_autofree guint8 *before = NULL;
+
+  gst_buffer_map (src, &map, GST_MAP_READ);
+  pixels = g_memdup2 (map.data, map.size);
+  before = g_memdup2 (map.data, map.size);
+  in = gst_buffer_new ();
+  gst_buffer_append_memory (
+      in, gst_memory_new_wrapped (GST_MEMORY_FLAG_READONLY, pixels, map.size, 0,
+              map.size, NULL, NULL));
+  gst_buffer_unmap (src, &map);
+  gst_buffer_unref (src);
+
+  g_object_set (e, "alpha", 1.0, NULL);
+  h = make_harness (
+      e, "video/x-raw,format=RGB,width=64,height=48,framerate=30/1");
+  out = labels_of (h, in);
+  fail_unless (
+      memcmp (pixels, before, info.size) == 0, "read-only memory was written");
+  fail_unless (gst_buffer_get_naclip_seg_meta (out) != NULL);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+  g_free (pixels);
+}
+GST_END_TEST;
+
 /* ------------------------------------------------------------------ */
 /* Metadata                                                            */
 
@@ -1525,6 +1559,7 @@ naclipseg_suite (void)
   tcase_add_test (tc, test_overlay_equals_label_map);
   tcase_add_test (tc, test_selected_and_passthrough);
   tcase_add_test (tc, test_non_writable_input);
+  tcase_add_test (tc, test_readonly_memory);
   tcase_add_test (tc, test_metadata);
   tcase_add_test (tc, test_post_messages);
   tcase_add_test (tc, test_interval_and_expiry);
