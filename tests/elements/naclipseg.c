@@ -738,6 +738,7 @@ GST_START_TEST (test_readonly_memory)
   fail_unless (
       memcmp (pixels, before, info.size) == 0, "read-only memory was written");
   fail_unless (gst_buffer_get_naclip_seg_meta (out) != NULL);
+  fail_if (gst_buffer_memcmp (out, 0, before, info.size) == 0, "not drawn");
   gst_buffer_unref (out);
   gst_harness_teardown (h);
   g_free (pixels);
