@@ -12,8 +12,8 @@
  * never influence it, so a batch is computed only up to its longest EOT
  * position (n_tokens = max eot + 1). The prompts of all names that are not
  * cached are sorted by length and batched with their equals, so no token
- * row is padding (a third fewer rows than one padded batch per name with
- * the 80 templates). Each prompt vector is L2-normalised, the vectors of a
+ * row is padding (VOC21's 56 names x 80 templates: 39216 token rows
+ * instead of 55120 with one padded batch per name, and 344960 untrimmed). Each prompt vector is L2-normalised, the vectors of a
  * name are averaged, and the mean is normalised.
  *
  * Layout: x (n_seq, n_tokens, width) row-major. Computation is fp32 through
