@@ -750,8 +750,10 @@ run_class_job (GstNaclipSeg *self, ClassJob *job)
   guint64 class_set;
 
   if (queries == NULL) {
-    post_naclip_message (self, GST_MESSAGE_WARNING, error,
-        "Could not use the new classes; keeping the previous ones");
+    g_autofree char *text = g_strdup_printf (
+        "Could not use the new classes (%s); keeping the previous ones",
+        error->message);
+    post_naclip_message (self, GST_MESSAGE_WARNING, error, text);
     g_clear_error (&error);
     return;
   }
@@ -1034,8 +1036,9 @@ gst_naclip_seg_start (GstBaseTransform *trans)
   }
   queries = encode_classes (self->model, job, &error);
   if (queries == NULL) {
-    post_naclip_message (
-        self, GST_MESSAGE_ERROR, error, "Could not encode the classes");
+    g_autofree char *text
+        = g_strdup_printf ("Could not use the classes: %s", error->message);
+    post_naclip_message (self, GST_MESSAGE_ERROR, error, text);
     goto fail;
   }
   class_job_free (job);

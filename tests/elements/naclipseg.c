@@ -1409,6 +1409,10 @@ GST_START_TEST (test_model_errors)
   /* No classes: an error too, never a silent passthrough. */
   g_object_set (e, "classes", NULL, NULL);
   msg = expect_state_error (e, bus);
+  gst_message_parse_error (msg, &err, &debug);
+  fail_unless (strstr (err->message, "classes=") != NULL, "%s", err->message);
+  g_clear_error (&err);
+  g_free (debug);
   gst_message_unref (msg);
   gst_element_set_state (e, GST_STATE_NULL);
 
