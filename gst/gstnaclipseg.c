@@ -2282,6 +2282,12 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
       g_param_spec_uint ("pamr-steps", "PAMR steps",
           "Pixel-adaptive mask refinement iterations; 0 disables PAMR", 0, 1000,
           d.pamr_steps, TUNABLE));
+  /**
+   * GstNaclipSeg:pamr-dilations:
+   *
+   * Comma-separated dilations in px, each 1..16384, at most 8 ("8,16" in
+   * the paper). A malformed list is refused and the previous one kept.
+   */
   g_object_class_install_property (gobject_class, PROP_PAMR_DILATIONS,
       g_param_spec_string ("pamr-dilations", "PAMR dilations",
           "Comma-separated PAMR dilations in px (reference: pamr_stride)",
@@ -2304,6 +2310,13 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
   g_object_class_install_property (gobject_class, PROP_OUTPUT,
       g_param_spec_enum ("output", "Output", "What the element outputs",
           output_get_type (), DEFAULT_OUTPUT, TUNABLE));
+  /**
+   * GstNaclipSeg:output-size:
+   *
+   * processing computes the label map (and runs PAMR) at the processing
+   * size, cheap for video; frame computes it at the frame size like the
+   * paper. Either way the map covers the whole frame.
+   */
   g_object_class_install_property (gobject_class, PROP_OUTPUT_SIZE,
       g_param_spec_enum ("output-size", "Output size",
           "Resolution of the label map (and of PAMR)", output_size_get_type (),
@@ -2327,6 +2340,13 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
       g_param_spec_uint ("inference-interval", "Inference interval",
           "Segment every Nth frame, others reuse the last result", 1, G_MAXUINT,
           DEFAULT_INFERENCE_INTERVAL, TUNABLE));
+  /**
+   * GstNaclipSeg:expire-results:
+   *
+   * A result older than this (running time between its frame and the
+   * current one) is not reused: in sync mode the frame is segmented, in
+   * async mode it passes without result. 0 keeps results forever.
+   */
   g_object_class_install_property (gobject_class, PROP_EXPIRE_RESULTS,
       g_param_spec_uint64 ("expire-results", "Expire results",
           "Results older than this (running time, ns) are not reused; 0 = "
@@ -2344,6 +2364,14 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
       g_param_spec_boolean ("async", "Asynchronous",
           "Segment on a worker thread; frames carry the latest result",
           DEFAULT_ASYNC, READY_ONLY));
+  /**
+   * GstNaclipSeg:temporal-smoothing:
+   *
+   * Exponential moving average of the class probabilities over inferred
+   * frames: p = s * p_previous + (1 - s) * p_new, labels re-taken from p
+   * (argmax, then class-confidence-threshold). Reset on caps changes,
+   * flushes and class changes. 0 disables it.
+   */
   g_object_class_install_property (gobject_class, PROP_TEMPORAL_SMOOTHING,
       g_param_spec_double ("temporal-smoothing", "Temporal smoothing",
           "Weight of the previous class probabilities in an exponential "
