@@ -377,6 +377,14 @@ def main():
     r = run(["eval", *common, "--dataset", "voc2012", "--root", root])
     check(r.returncode == 2 and "unknown dataset" in r.stderr,
           "an unknown dataset is a usage error", r.stderr)
+    r = run(["eval", *common, "--dataset", "voc21", "--root", root,
+             "--slide-crop", "-3"])
+    check(r.returncode == 2 and "--slide-crop -3" in r.stderr,
+          "a negative knob is a usage error", r.stderr)
+    r = run(["eval", *common, "--dataset", "voc21", "--root", root,
+             "--pamr-dilations", "8,x"])
+    check(r.returncode == 2, "bad PAMR dilations are a usage error",
+          r.stderr)
     r = run(["eval", *common, "--dataset", "ade20k", "--root", root])
     check(r.returncode == 1 and "images/validation" in r.stderr,
           "a root without the layout names the missing directory", r.stderr)

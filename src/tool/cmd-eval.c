@@ -57,7 +57,7 @@ typedef struct
   char *cache_dir;
   gboolean no_cache;
   gboolean no_check_weights;
-  /* Knobs: -1 / NaN / NULL mean "the dataset's preset". */
+  /* Knobs: UNSET / NaN / NULL mean "the dataset's preset". */
   gint inference_size;
   gint slide_crop;
   gint slide_stride;
@@ -89,32 +89,55 @@ options_clear (Options *o)
   g_free (o->precision);
 }
 
+/* An integer option that was not given. */
+#define UNSET G_MININT
+
+/* Checks that an integer option is unset or >= 0. */
+static gboolean
+check_count (const char *option, gint value, GError **error)
+{
+  if (value != UNSET && value < 0) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
+        "--%s %d must be >= 0", option, value);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* The dataset's preset with the user's knobs applied on top. */
 static gboolean
 make_params (const NaclipEvalDataset *ds, const Options *o, NaclipParams *p,
     GError **error)
 {
+  if (!check_count ("limit", o->limit, error)
+      || !check_count ("inference-size", o->inference_size, error)
+      || !check_count ("slide-crop", o->slide_crop, error)
+      || !check_count ("slide-stride", o->slide_stride, error)
+      || !check_count ("pamr-steps", o->pamr_steps, error)
+      || !check_count ("threads", o->threads, error))
+    return FALSE;
+
   *p = naclip_params_default ();
   p->inference_size = ds->inference_size;
   p->slide_crop = ds->slide_crop;
   p->slide_stride = ds->slide_stride;
   p->class_confidence_threshold = ds->class_confidence_threshold;
 
-  if (o->inference_size >= 0)
+  if (o->inference_size != UNSET)
     p->inference_size = (guint)o->inference_size;
-  if (o->slide_crop >= 0)
+  if (o->slide_crop != UNSET)
     p->slide_crop = (guint)o->slide_crop;
-  if (o->slide_stride >= 0)
+  if (o->slide_stride != UNSET)
     p->slide_stride = (guint)o->slide_stride;
   if (!isnan (o->threshold))
     p->class_confidence_threshold = (float)o->threshold;
-  if (o->pamr_steps >= 0)
+  if (o->pamr_steps != UNSET)
     p->pamr_steps = (guint)o->pamr_steps;
   if (!isnan (o->gaussian_std))
     p->gaussian_std = (float)o->gaussian_std;
   if (!isnan (o->logit_scale))
     p->logit_scale = (float)o->logit_scale;
-  if (o->threads >= 0)
+  if (o->threads != UNSET)
     p->threads = (guint)o->threads;
   if (o->pamr_dilations != NULL
       && !naclip_parse_dilations (
@@ -415,9 +438,9 @@ naclip_cmd_eval (int argc, char **argv)
   guint n_images;
   int status = 1;
 
-  o.limit = -1;
-  o.inference_size = o.slide_crop = o.slide_stride = -1;
-  o.pamr_steps = o.threads = -1;
+  o.limit = UNSET;
+  o.inference_size = o.slide_crop = o.slide_stride = UNSET;
+  o.pamr_steps = o.threads = UNSET;
   o.threshold = o.gaussian_std = o.logit_scale = NAN;
 
   context = g_option_context_new ("- mIoU on a segmentation benchmark");
@@ -461,13 +484,16 @@ naclip_cmd_eval (int argc, char **argv)
     status = 2;
     goto out;
   }
-  if (!make_params (ds, &o, &params, &error))
-    goto fail;
+  if (!make_params (ds, &o, &params, &error)) {
+    fprintf (stderr, "naclip eval: %s\n", error->message);
+    status = 2;
+    goto out;
+  }
 
   items = naclip_eval_dataset_list (ds, o.root, &error);
   if (items == NULL)
     goto fail;
-  if (o.limit >= 0 && (guint)o.limit < items->len)
+  if (o.limit != UNSET && (guint)o.limit < items->len)
     g_ptr_array_set_size (items, o.limit);
   n_images = items->len;
   if (n_images == 0) {
