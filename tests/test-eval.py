@@ -239,8 +239,10 @@ def expected_metric(name, root, ids, pred_dir):
 
 # --------------------------------------------------------------------- main
 def run(args, **kw):
+    # The embedding cache of naclip segment goes under the build dir.
+    env = dict(os.environ, XDG_CACHE_HOME=os.path.join(WORK, "cache"))
     return subprocess.run([NACLIP, *args], capture_output=True, text=True,
-                          timeout=600, **kw)
+                          timeout=600, env=env, **kw)
 
 
 def main():

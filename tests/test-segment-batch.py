@@ -49,8 +49,10 @@ def voc_colour(k):
 
 
 def run(args):
+    # The embedding cache goes under the build dir, not the user's.
+    env = dict(os.environ, XDG_CACHE_HOME=os.path.join(WORK, "cache"))
     return subprocess.run([NACLIP, *args], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=env)
 
 
 def main():
