@@ -1121,6 +1121,68 @@ GST_START_TEST (test_async)
 }
 GST_END_TEST;
 
+/* async with the worker busy: a flush drops the results from before it,
+ * and EOS passes at once, exactly once (H06, H07). */
+GST_START_TEST (test_async_flush_and_eos)
+{
+  GstVideoInfo info = info_for ("RGB", 640, 480);
+  GstElement *e = make_element ();
+  GstHarness *h;
+  GstSegment segment;
+  GstEvent *ev;
+  GstBuffer *out;
+  guint n_eos = 0;
+  guint64 n_before;
+  gint64 t0;
+
+  g_object_set (e, "inference-size", 224, "pamr-steps", 10, "output-size", 1,
+      "async", TRUE, NULL);
+  h = make_harness (
+      e, "video/x-raw,format=RGB,width=640,height=480,framerate=30/1");
+  /* Wait for a first result. */
+  for (guint i = 0; i < 1000; i++) {
+    gboolean has;
+    out = labels_of (h, make_frame (&info, i));
+    has = gst_buffer_get_naclip_seg_meta (out) != NULL;
+    gst_buffer_unref (out);
+    if (has)
+      break;
+    g_usleep (10000);
+  }
+  /* The worker now segments a newer frame; flush. */
+  n_before = get_u64 (e, "frames-processed");
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  out = labels_of (h, make_frame (&info, 0));
+  fail_unless (gst_buffer_get_naclip_seg_meta (out) == NULL,
+      "a result from before the flush was attached");
+  gst_buffer_unref (out);
+  /* Once the frame from before the flush is done, its result is not used
+   * either. */
+  t0 = g_get_monotonic_time ();
+  while (get_u64 (e, "frames-processed") < n_before + 1) {
+    fail_unless (g_get_monotonic_time () - t0 < 60 * G_TIME_SPAN_SECOND);
+    g_usleep (10000);
+  }
+  out = labels_of (h, make_frame (&info, 1));
+  fail_unless (gst_buffer_get_naclip_seg_meta (out) == NULL,
+      "the result of a frame from before the flush was attached");
+  gst_buffer_unref (out);
+
+  t0 = g_get_monotonic_time ();
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  while ((ev = gst_harness_try_pull_event (h)) != NULL) {
+    n_eos += GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    gst_event_unref (ev);
+  }
+  fail_unless_equals_int (n_eos, 1);
+  fail_unless (g_get_monotonic_time () - t0 < 100000, "EOS waited");
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 /* temporal-smoothing s: the second frame's labels are the argmax of
  * s * p(frame 1) + (1 - s) * p(frame 2), computed here with the library. */
 GST_START_TEST (test_smoothing)
@@ -1572,6 +1634,7 @@ naclipseg_suite (void)
   tcase_add_test (tc, test_class_change_playing);
   tcase_add_test (tc, test_property_stress);
   tcase_add_test (tc, test_async);
+  tcase_add_test (tc, test_async_flush_and_eos);
   tcase_add_test (tc, test_smoothing);
   tcase_add_test (tc, test_latency_query);
   tcase_add_test (tc, test_qos_skips);
