@@ -1392,6 +1392,7 @@ naclip_model_unref (NaclipModel *model)
   g_clear_pointer (&model->owned, g_ptr_array_unref);
   g_clear_pointer (&model->st, naclip_safetensors_free);
   g_clear_pointer (&model->mapping, g_mapped_file_unref);
+  g_free (model->text_fingerprint);
   g_free (model->weights_path);
   g_free (model->path);
   g_free (model);
