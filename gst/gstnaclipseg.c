@@ -1700,7 +1700,10 @@ gst_naclip_seg_sink_event (GstBaseTransform *trans, GstEvent *event)
     GST_OBJECT_LOCK (self);
     self->qos_earliest = GST_CLOCK_TIME_NONE;
     GST_OBJECT_UNLOCK (self);
+    /* A queued frame from before the flush is dropped; one being segmented
+     * belongs to the old generation and is not published. */
     g_mutex_lock (&self->wlock);
+    self->frame_pending = FALSE;
     self->flush_gen++;
     g_clear_pointer (&self->latest, published_unref);
     g_mutex_unlock (&self->wlock);
