@@ -13,6 +13,7 @@
  */
 
 #include <string.h>
+#include <time.h>
 
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
@@ -27,6 +28,16 @@ static const char *const mojibake_cases[] = {
 };
 
 static NaclipTokenizer *shared_tok;
+
+/* CPU time of the calling thread, us: time bounds hold on a loaded
+ * machine. */
+static gint64
+thread_cpu_us (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (gint64)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 static GBytes *shared_merges; /* the gzipped file */
 
 static char *
@@ -426,7 +437,7 @@ test_huge (void)
     double ms;
     for (guint k = 0; k < counts[i]; k++)
       g_string_append (s, units[i]);
-    t0 = g_get_monotonic_time ();
+    t0 = thread_cpu_us ();
     g_assert_cmpint (naclip_tokenizer_encode (shared_tok, s->str, s->len, FALSE,
                          ids, NACLIP_CONTEXT_LENGTH, &error),
         ==, -1);
@@ -435,8 +446,8 @@ test_huge (void)
                          ids, NACLIP_CONTEXT_LENGTH, &error),
         ==, 76);
     g_assert_no_error (error);
-    ms = (g_get_monotonic_time () - t0) / 1000.0;
-    g_test_message ("%u x \"%s\" (%" G_GSIZE_FORMAT " bytes): %.1f ms",
+    ms = (thread_cpu_us () - t0) / 1000.0;
+    g_test_message ("%u x \"%s\" (%" G_GSIZE_FORMAT " bytes): %.1f ms CPU",
         counts[i], units[i], s->len, ms);
     /* cleaning is linear; BPE sees at most two 4 KiB chunks */
     g_assert_cmpfloat (ms, <, 500.0);
@@ -516,18 +527,19 @@ test_text_cap (void)
   g_autofree char *text = g_malloc (len);
   gint32 ids[NACLIP_CONTEXT_LENGTH];
   GError *error = NULL;
-  gint64 t0 = g_get_monotonic_time ();
+  gint64 t0;
 
   if (!need_tokenizer ())
     return;
   memset (text, 'a', len);
+  t0 = thread_cpu_us ();
   g_assert_cmpint (naclip_tokenizer_encode (shared_tok, text, len, TRUE, ids,
                        NACLIP_CONTEXT_LENGTH, &error),
       ==, -1);
   g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_TEXT);
   g_assert_nonnull (strstr (error->message, "1048576 bytes"));
   g_clear_error (&error);
-  g_assert_cmpint (g_get_monotonic_time () - t0, <, 10000);
+  g_assert_cmpint (thread_cpu_us () - t0, <, 10000);
 }
 
 /* E12: a changing stream of new words keeps the cache bounded. */
