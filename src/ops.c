@@ -13,7 +13,8 @@
  * Each kernel splits its rows over @n_threads OpenMP threads (inputs below
  * PARALLEL_MIN floats stay on the calling thread) and vectorises its inner
  * loops with `omp simd`. exp() is Cephes' expf polynomial (within 2 ulp of
- * libm) on 4-float vectors (GCC/clang vector extensions). Every kernel has a plain serial
+ * libm) on 8-float vectors (GCC/clang vector extensions), with an AVX2
+ * clone of the exp-heavy kernels. Every kernel has a plain serial
  * *_ref twin using libm and double accumulation; tests/test-ops.c compares
  * the two on seeded random data.
  */
@@ -36,59 +37,70 @@
 #define LN2_LO -2.12194440e-4f
 #define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: adding it rounds to integer */
 
-/* Four floats. GCC/clang vector extensions: exp() is written on these
+/* Eight floats. GCC/clang vector extensions: exp() is written on these
  * explicitly because, with the default -ftrapping-math, GCC will not
  * if-convert the clamps of a scalar version, so `omp simd` cannot vectorise
- * it. 16 bytes is the x86-64 baseline (SSE2). */
-typedef float v4sf __attribute__ ((vector_size (16)));
-typedef gint32 v4si __attribute__ ((vector_size (16)));
+ * it. The exp-heavy kernels are compiled twice (target_clones, chosen at
+ * load time by the CPU): with AVX2 one vector is one register, on the
+ * x86-64 baseline the compiler splits it into two SSE2 halves. Vectors
+ * never cross a function boundary (memory in, memory out): 32-byte vector
+ * arguments have a different ABI with and without AVX, which clang
+ * rejects in the baseline clone. */
+#define LANES 8
+typedef float vec_f __attribute__ ((vector_size (4 * LANES)));
+typedef gint32 vec_i __attribute__ ((vector_size (4 * LANES)));
+
+#if defined(__x86_64__) && (defined(__clang__) || __GNUC__ >= 6)
+#define EXP_KERNEL __attribute__ ((target_clones ("avx2", "default")))
+#else
+#define EXP_KERNEL
+#endif
 
 /* mask ? a : b, lane-wise (mask lanes are 0 or -1) */
-static inline v4sf
-select_v4 (v4si mask, v4sf a, v4sf b)
-{
-  return (v4sf)((mask & (v4si)a) | (~mask & (v4si)b));
-}
+#define SELECT(mask, a, b)                                                     \
+  ((vec_f)(((mask) & (vec_i)(a)) | (~(mask) & (vec_i)(b))))
 
-/* Cephes expf, lane-wise: exp (x) within 2 ulp of libm on [EXP_LO,
- * EXP_HI]; 0 below, +Inf above. */
-static inline v4sf
-exp_v4 (v4sf x)
+/* x[0..LANES) <- exp (x - shift), Cephes expf lane-wise: within 2 ulp of
+ * libm on [EXP_LO, EXP_HI]; 0 below, +Inf above. */
+static inline void
+exp_lanes (float *x, float shift)
 {
-  const v4sf lo = { EXP_LO, EXP_LO, EXP_LO, EXP_LO };
-  const v4sf hi = { EXP_HI, EXP_HI, EXP_HI, EXP_HI };
-  const v4sf zero = { 0.0f, 0.0f, 0.0f, 0.0f };
-  const v4sf inf = { INFINITY, INFINITY, INFINITY, INFINITY };
-  v4sf xc = select_v4 (x < lo, lo, x);
-  xc = select_v4 (xc > hi, hi, xc);
-  v4sf n = (xc * LOG2E + ROUND_MAGIC) - ROUND_MAGIC;
-  v4sf r = xc - n * LN2_HI;
+  const vec_f zero = { 0.0f };
+  const vec_f lo = zero + EXP_LO, hi = zero + EXP_HI;
+  const vec_f inf = zero + INFINITY;
+  vec_f v;
+  memcpy (&v, x, sizeof v);
+  v = v - shift;
+  vec_f xc = SELECT (v < lo, lo, v);
+  xc = SELECT (xc > hi, hi, xc);
+  vec_f n = (xc * LOG2E + ROUND_MAGIC) - ROUND_MAGIC;
+  vec_f r = xc - n * LN2_HI;
   r = r - n * LN2_LO;
-  v4sf p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+  vec_f p = r * 1.9875691500e-4f + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  v4si bits = (__builtin_convertvector(n, v4si) + 127) << 23;
-  v4sf y = p * (v4sf)bits;
-  y = select_v4 (x < lo, zero, y);
-  return select_v4 (x > hi, inf, y);
+  vec_i bits = (__builtin_convertvector(n, vec_i) + 127) << 23;
+  vec_f y = p * (vec_f)bits;
+  y = SELECT (v < lo, zero, y);
+  y = SELECT (v > hi, inf, y);
+  memcpy (x, &y, sizeof y);
 }
 
-/* Loads/stores the first @n (< 4) lanes; the others load as 0. */
-static inline v4sf
-load_partial (const float *p, gsize n)
-{
-  v4sf v = { 0.0f, 0.0f, 0.0f, 0.0f };
-  memcpy (&v, p, n * sizeof (float));
-  return v;
-}
-
+/* x[0..LANES) <- x * sigmoid (1.702 x), as x / (1 + exp (-1.702 x)). */
 static inline void
-store_partial (float *p, v4sf v, gsize n)
+quick_gelu_lanes (float *x)
 {
-  memcpy (p, &v, n * sizeof (float));
+  vec_f v, e;
+  memcpy (&v, x, sizeof v);
+  e = v * -1.702f;
+  memcpy (x, &e, sizeof e);
+  exp_lanes (x, 0.0f);
+  memcpy (&e, x, sizeof e);
+  v = v / (1.0f + e);
+  memcpy (x, &v, sizeof v);
 }
 
 static inline int
@@ -170,31 +182,41 @@ softmax_row_nonfinite (float *row, gsize n, float max)
   }
 }
 
-static void
+EXP_KERNEL static void
 softmax_row (float *row, gsize n)
 {
+  /* the max on vectors: an `omp simd` max reduction is not vectorised by
+   * clang without -ffast-math (NaN lanes are skipped either way) */
+  const vec_f zero = { 0.0f };
+  vec_f lanes_max = zero - INFINITY;
+  gsize b = 0;
+  for (; b + LANES <= n; b += LANES) {
+    vec_f v;
+    memcpy (&v, row + b, sizeof v);
+    lanes_max = SELECT (v > lanes_max, v, lanes_max);
+  }
   float max = -INFINITY;
-#pragma omp simd reduction(max : max)
-  for (gsize i = 0; i < n; i++)
-    max = row[i] > max ? row[i] : max;
+  for (int lane = 0; lane < LANES; lane++)
+    max = lanes_max[lane] > max ? lanes_max[lane] : max;
+  for (; b < n; b++)
+    max = row[b] > max ? row[b] : max;
   if (!isfinite (max)) {
     softmax_row_nonfinite (row, n, max);
     return;
   }
-  v4sf acc = { 0.0f, 0.0f, 0.0f, 0.0f };
   gsize i = 0;
-  for (; i + 4 <= n; i += 4) {
-    v4sf e = exp_v4 (load_partial (row + i, 4) - max);
-    store_partial (row + i, e, 4);
-    acc += e;
-  }
+  for (; i + LANES <= n; i += LANES)
+    exp_lanes (row + i, max);
   if (i < n) {
-    v4sf e = exp_v4 (load_partial (row + i, n - i) - max);
-    store_partial (row + i, e, n - i);
-    for (gsize lane = 0; lane < n - i; lane++)
-      acc[lane] += e[lane];
+    float tail[LANES] = { 0.0f };
+    memcpy (tail, row + i, (n - i) * sizeof (float));
+    exp_lanes (tail, max);
+    memcpy (row + i, tail, (n - i) * sizeof (float));
   }
-  float sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (gsize j = 0; j < n; j++)
+    sum += row[j];
   float inv = 1.0f / sum;
 #pragma omp simd
   for (gsize j = 0; j < n; j++)
@@ -240,6 +262,21 @@ naclip_ops_softmax_rows_ref (float *x, gsize n_rows, gsize n_cols, gsize ld)
 /* Chunk of the activation's work given to one thread at a time. */
 #define ACTIVATION_CHUNK 4096
 
+/* x (n) <- x * sigmoid (1.702 x), as x / (1 + exp (-1.702 x)). */
+EXP_KERNEL static void
+quick_gelu (float *x, gsize n)
+{
+  gsize i = 0;
+  for (; i + LANES <= n; i += LANES)
+    quick_gelu_lanes (x + i);
+  if (i < n) {
+    float tail[LANES] = { 0.0f };
+    memcpy (tail, x + i, (n - i) * sizeof (float));
+    quick_gelu_lanes (tail);
+    memcpy (x + i, tail, (n - i) * sizeof (float));
+  }
+}
+
 void
 naclip_ops_activation (float *x, gsize n, NaclipActivation act, guint n_threads)
 {
@@ -251,11 +288,7 @@ naclip_ops_activation (float *x, gsize n, NaclipActivation act, guint n_threads)
     float *xc = x + c * ACTIVATION_CHUNK;
     gsize len = MIN (ACTIVATION_CHUNK, n - c * ACTIVATION_CHUNK);
     if (act == NACLIP_ACTIVATION_QUICK_GELU) {
-      for (gsize i = 0; i < len; i += 4) {
-        gsize k = MIN (4, len - i);
-        v4sf v = load_partial (xc + i, k);
-        store_partial (xc + i, v / (1.0f + exp_v4 (v * -1.702f)), k);
-      }
+      quick_gelu (xc, len);
     } else {
       for (gsize i = 0; i < len; i++)
         xc[i] = 0.5f * xc[i] * erfcf (-xc[i] * (float)M_SQRT1_2);
