@@ -774,7 +774,7 @@ run_frame_job (GstNaclipSeg *self)
 {
   GstVideoFrame frame;
   NaclipImage image;
-  Snapshot snap;
+  Snapshot snap = { 0 };
   NaclipQueries *queries = naclip_queries_ref (self->queries);
   guint64 class_set = self->class_set;
   guint gen = self->flush_gen;
@@ -1597,7 +1597,7 @@ static GstFlowReturn
 process_frame (GstNaclipSeg *self, GstVideoFrame *in_frame, GstBuffer *inbuf,
     GstVideoFrame *out_frame, GstBuffer *outbuf, gboolean writable)
 {
-  Snapshot snap;
+  Snapshot snap = { 0 };
   Published *pub = NULL;
   gboolean fresh = FALSE;
   GstFlowReturn ret = GST_FLOW_OK;
