@@ -203,13 +203,47 @@ static const char *const formats[] = { "RGB", "BGR", "RGBx", "BGRx", "xRGB",
 static const guint sizes[][2] = { { 1, 1 }, { 15, 15 }, { 16, 16 },
   { 223, 223 }, { 224, 224 }, { 385, 289 }, { 1280, 720 } };
 
+/* With alpha 1, every labelled pixel of a packed RGB-family frame has its
+ * class colour in the R, G and B bytes of its own format. */
+static void
+check_packed_overlay (
+    const GstVideoInfo *info, GstBuffer *out, const GstNaclipSegMeta *meta)
+{
+  GstVideoFrame f;
+  guint w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
+  guint r = GST_VIDEO_FORMAT_INFO_POFFSET (info->finfo, GST_VIDEO_COMP_R);
+  guint g = GST_VIDEO_FORMAT_INFO_POFFSET (info->finfo, GST_VIDEO_COMP_G);
+  guint b = GST_VIDEO_FORMAT_INFO_POFFSET (info->finfo, GST_VIDEO_COMP_B);
+  guint n_diff = 0;
+
+  fail_unless (gst_video_frame_map (&f, info, out, GST_MAP_READ));
+  for (guint y = 0; y < h; y++) {
+    for (guint x = 0; x < w; x++) {
+      const guint8 *px = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA (&f, 0)
+                         + (gsize)y * GST_VIDEO_FRAME_PLANE_STRIDE (&f, 0)
+                         + (gsize)x * GST_VIDEO_FRAME_COMP_PSTRIDE (&f, 0);
+      guint8 label = gst_naclip_seg_meta_get_label (meta, x, y, w, h);
+      guint8 rgb[3];
+      if (label == 0)
+        continue;
+      naclip_palette_color (label, rgb);
+      n_diff += px[r] != rgb[0] || px[g] != rgb[1] || px[b] != rgb[2];
+    }
+  }
+  gst_video_frame_unmap (&f);
+  fail_unless_equals_int (n_diff, 0);
+}
+
 /* Every format at every size (renegotiating between sizes): each frame
  * comes out with its size and a fresh result covering it. */
 GST_START_TEST (test_formats_and_sizes)
 {
   const char *format = formats[__i__];
   GstElement *e = make_element ();
-  GstHarness *h = harness_for (e);
+  GstHarness *h;
+
+  g_object_set (e, "alpha", 1.0, NULL);
+  h = harness_for (e);
 
   for (guint s = 0; s < G_N_ELEMENTS (sizes); s++) {
     GstVideoInfo info = info_for (format, sizes[s][0], sizes[s][1]);
@@ -227,6 +261,8 @@ GST_START_TEST (test_formats_and_sizes)
         meta != NULL, "%s %ux%u: no meta", format, sizes[s][0], sizes[s][1]);
     fail_unless (meta->fresh);
     fail_unless_equals_int (meta->result->n_classes, 3);
+    if (GST_VIDEO_INFO_IS_RGB (&info))
+      check_packed_overlay (&info, out, meta);
     gst_buffer_unref (out);
   }
   fail_unless_equals_uint64 (
