@@ -85,6 +85,23 @@ entry_file (NaclipModel *model, const char *cache_dir, const char *templates,
   return g_build_filename (cache_dir, name, NULL);
 }
 
+/* Embeddings computed in batches of other compositions (other names,
+ * fewer prompts) may differ in the last bits: BLAS blocks by batch size. */
+#define BATCH_ATOL 1e-6f
+
+static void
+assert_close (NaclipQueries *a, NaclipQueries *b)
+{
+  gsize n = (gsize)naclip_queries_get_n (a) * naclip_queries_get_dim (a);
+  const float *x = naclip_queries_get_embeddings (a);
+  const float *y = naclip_queries_get_embeddings (b);
+
+  g_assert_cmpuint (naclip_queries_get_n (a), ==, naclip_queries_get_n (b));
+  for (gsize i = 0; i < n; i++)
+    g_assert_cmpfloat_with_epsilon (x[i], y[i], BATCH_ATOL);
+}
+
+/* A cache hit returns the stored bits. */
 static void
 assert_same (NaclipQueries *a, NaclipQueries *b)
 {
@@ -107,9 +124,9 @@ test_round_trip (void)
   g_autoptr (NaclipQueries) warm = NULL;
 
   g_assert_cmpuint (count_entries (cache), ==, 3);
-  assert_same (plain, cold);
+  assert_close (plain, cold);
   warm = encode (model, "cat,dog|puppy", "single", cache);
-  assert_same (plain, warm);
+  assert_same (cold, warm);
   g_assert_cmpuint (count_entries (cache), ==, 3);
   /* a class change that reuses names adds only the new name */
   {
@@ -185,9 +202,16 @@ test_damaged (void)
       }
     }
     again = encode (model, "cat,dog", "single", cache);
-    assert_same (good, again);
+    assert_close (good, again);
+    /* rewritten: a valid entry of the same size again */
     g_assert_true (g_file_get_contents (cat, &now, &now_len, NULL));
-    g_assert_cmpmem (now, now_len, orig, orig_len);
+    g_assert_cmpmem (now, 48, orig, 48);
+    g_assert_cmpuint (now_len, ==, orig_len);
+    {
+      g_autoptr (NaclipQueries) third
+          = encode (model, "cat,dog", "single", cache);
+      assert_same (again, third);
+    }
   }
 }
 
@@ -283,7 +307,7 @@ test_threads (void)
   g_assert_cmpuint (count_entries (cache), ==, 4);
   plain = encode (model, "cat,dog,bird|sparrow", "single", NULL);
   cached = encode (model, "cat,dog,bird|sparrow", "single", cache);
-  assert_same (plain, cached);
+  assert_close (plain, cached);
 }
 
 int
