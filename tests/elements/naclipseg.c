@@ -11,6 +11,7 @@
  * meson.build): a leaked GstObject or GstMiniObject fails the test.
  */
 
+#include <math.h>
 #include <string.h>
 
 #include <gst/check/gstcheck.h>
@@ -234,6 +235,41 @@ check_packed_overlay (
   fail_unless_equals_int (n_diff, 0);
 }
 
+/* With alpha 1, the luma of every labelled pixel of an I420/NV12 frame is
+ * its class colour's (limited range, the matrix of the caps), +-1. */
+static void
+check_luma_overlay (
+    const GstVideoInfo *info, GstBuffer *out, const GstNaclipSegMeta *meta)
+{
+  GstVideoFrame f;
+  guint w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
+  gdouble kr, kb;
+  guint n_diff = 0;
+
+  fail_unless (
+      gst_video_color_matrix_get_Kr_Kb (info->colorimetry.matrix, &kr, &kb));
+  fail_unless (info->colorimetry.range == GST_VIDEO_COLOR_RANGE_16_235);
+  fail_unless (gst_video_frame_map (&f, info, out, GST_MAP_READ));
+  for (guint y = 0; y < h; y++) {
+    for (guint x = 0; x < w; x++) {
+      guint8 luma = ((guint8 *)GST_VIDEO_FRAME_PLANE_DATA (
+          &f, 0))[(gsize)y * GST_VIDEO_FRAME_PLANE_STRIDE (&f, 0) + x];
+      guint8 label = gst_naclip_seg_meta_get_label (meta, x, y, w, h);
+      guint8 rgb[3];
+      double want;
+      if (label == 0)
+        continue;
+      naclip_palette_color (label, rgb);
+      want = 16.0
+             + 219.0 * (kr * rgb[0] + (1.0 - kr - kb) * rgb[1] + kb * rgb[2])
+                   / 255.0;
+      n_diff += fabs (luma - want) > 1.0;
+    }
+  }
+  gst_video_frame_unmap (&f);
+  fail_unless_equals_int (n_diff, 0);
+}
+
 /* Every format at every size (renegotiating between sizes): each frame
  * comes out with its size and a fresh result covering it. */
 GST_START_TEST (test_formats_and_sizes)
@@ -263,6 +299,8 @@ GST_START_TEST (test_formats_and_sizes)
     fail_unless_equals_int (meta->result->n_classes, 3);
     if (GST_VIDEO_INFO_IS_RGB (&info))
       check_packed_overlay (&info, out, meta);
+    else
+      check_luma_overlay (&info, out, meta);
     gst_buffer_unref (out);
   }
   fail_unless_equals_uint64 (
