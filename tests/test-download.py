@@ -103,10 +103,13 @@ def start_hub(ranges=True, served=None, announced=None):
 
 
 def run(endpoint, dest, *extra):
+    # The stand-in listens on 127.0.0.1: never go through a proxy.
+    env = dict(os.environ, no_proxy="127.0.0.1,localhost",
+               NO_PROXY="127.0.0.1,localhost")
     return subprocess.run(
         [sys.executable, HELPER, "--dir", dest, "--endpoint", endpoint,
          "--timeout", "5", *extra],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=120, env=env)
 
 
 n = 0
