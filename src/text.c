@@ -177,6 +177,7 @@ embed_names (NaclipModel *model, const NaclipTemplates *templates,
   g_autofree gint32 *batch_ids = NULL;
   g_autofree gint *batch_eot = NULL;
   g_autofree float *batch_out = NULL;
+  gboolean truncated_name = FALSE; /* logged for the current name */
 
   if (ids == NULL || order == NULL || f == NULL) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
@@ -188,8 +189,22 @@ embed_names (NaclipModel *model, const NaclipTemplates *templates,
     guint t = (guint)(p % n_t);
     g_autofree char *prompt = naclip_templates_fill (templates, t, name);
     GError *local = NULL;
-    gint eot = naclip_tokenizer_encode (model->tokenizer, prompt, -1,
-        options->truncate, ids + p * context, context, &local);
+    gint eot = naclip_tokenizer_encode (model->tokenizer, prompt, -1, FALSE,
+        ids + p * context, context, &local);
+    if (eot < 0 && options->truncate) {
+      /* names and templates are valid UTF-8 of bounded size: the prompt
+       * is too long (BAD-INPUTS E06) */
+      if (!truncated_name)
+        g_info ("class name \"%s\" is truncated to %u tokens in template "
+                "\"%s\" (and maybe others)",
+            name, context, naclip_templates_get (templates, t));
+      truncated_name = TRUE;
+      g_clear_error (&local);
+      eot = naclip_tokenizer_encode (model->tokenizer, prompt, -1, TRUE,
+          ids + p * context, context, &local);
+    }
+    if (t + 1 == n_t)
+      truncated_name = FALSE;
     if (eot < 0) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_TEXT,
           "class name \"%s\" in template \"%s\": %s", name,
