@@ -160,7 +160,8 @@ run_fuzz () {
 import json, re, sys
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    m = re.search(r"stat::number_of_executed_units: (\d+)", r.get("stdout", ""))
+    out = (r.get("stdout") or "") + (r.get("stderr") or "")
+    m = re.search(r"stat::number_of_executed_units: (\d+)", out)
     if m:
         print(f"{r['name']}: {int(m.group(1))} executions, {r['result']}")
 PY
