@@ -30,6 +30,9 @@ naclip_cmd_tokenize (int argc, char **argv)
   char *merges = NULL, *model_path = NULL;
   gint context = 0;
   gboolean truncate = FALSE;
+  /* Raw bytes (FILENAME_ARRAY: no locale conversion); GLib drops a "--"
+   * that ends the options, so "-- -x" tokenizes "-x". */
+  g_auto (GStrv) texts = NULL;
   GOptionEntry entries[] = {
     { "merges", 0, 0, G_OPTION_ARG_FILENAME, &merges,
         "merges.txt or bpe_simple_vocab_16e6.txt.gz", "F" },
@@ -39,9 +42,11 @@ naclip_cmd_tokenize (int argc, char **argv)
         "Context length (default: unlimited up to 4096)", "N" },
     { "truncate", 0, 0, G_OPTION_ARG_NONE, &truncate,
         "Truncate texts longer than the context (EOT kept last)", NULL },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &texts, NULL,
+        "TEXT..." },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
-  g_autoptr (GOptionContext) octx = g_option_context_new ("TEXT...");
+  g_autoptr (GOptionContext) octx = g_option_context_new (NULL);
   g_autoptr (GError) error = NULL;
   g_autoptr (NaclipModel) model = NULL;
   NaclipTokenizer *own = NULL, *tok = NULL;
@@ -56,7 +61,7 @@ naclip_cmd_tokenize (int argc, char **argv)
     status = 2;
     goto out;
   }
-  if (argc < 2 || (merges != NULL && model_path != NULL) || context < 0
+  if (texts == NULL || (merges != NULL && model_path != NULL) || context < 0
       || context == 1 || context > 4096) {
     fprintf (stderr, "naclip tokenize: expected TEXT... and at most one of "
                      "--merges and --model, --context 2..4096 (see --help)\n");
@@ -85,11 +90,11 @@ naclip_cmd_tokenize (int argc, char **argv)
   if (context == 0)
     context = 4096;
   ids = g_new (gint32, context);
-  for (int i = 1; i < argc; i++) {
+  for (guint i = 0; texts[i] != NULL; i++) {
     gint eot = naclip_tokenizer_encode (
-        tok, argv[i], -1, truncate, ids, (guint)context, &error);
+        tok, texts[i], -1, truncate, ids, (guint)context, &error);
     if (eot < 0) {
-      fprintf (stderr, "naclip tokenize: text %d: %s\n", i, error->message);
+      fprintf (stderr, "naclip tokenize: text %u: %s\n", i + 1, error->message);
       g_clear_error (&error);
       status = 1;
       continue;
