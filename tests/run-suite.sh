@@ -104,10 +104,14 @@ run_asan () {
   meson test -C "$asan" --no-rebuild --print-errorlogs --num-processes 2 \
       --timeout-multiplier 4 --logbase asan-lib --suite lib || status=1
   if [ -f "$asan/tests/elements/element-naclipseg" ]; then
+    # The registry is scanned in the test process: gst-plugin-scanner is
+    # not instrumented and cannot load the ASan plugin (a registry written
+    # by such a scan lists the plugin as broken).
+    rm -f "$asan"/tests/elements/registry-*.bin
     echo "json $asan/meson-logs/asan-elements.json" >> "$results"
-    meson test -C "$asan" --no-rebuild --print-errorlogs \
-        --timeout-multiplier 4 --logbase asan-elements element-naclipseg \
-      || status=1
+    GST_REGISTRY_FORK=no meson test -C "$asan" --no-rebuild \
+        --print-errorlogs --timeout-multiplier 4 --logbase asan-elements \
+        element-naclipseg || status=1
   fi
   unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
 }
