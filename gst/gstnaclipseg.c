@@ -393,6 +393,9 @@ post_naclip_message (GstNaclipSeg *self, GstMessageType type,
         domain = GST_RESOURCE_ERROR;
         code = GST_RESOURCE_ERROR_NO_SPACE_LEFT;
         break;
+      case NACLIP_ERROR_CANCELLED:
+        code = GST_LIBRARY_ERROR_SHUTDOWN;
+        break;
     }
   }
   gst_element_message_full (GST_ELEMENT (self), type, domain, code,

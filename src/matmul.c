@@ -48,34 +48,6 @@
 #include "naclip-private.h"
 
 /* ------------------------------------------------------------------ */
-/* The legacy calls (fp32 OpenBLAS on the caller's thread settings)     */
-
-void
-naclip_matmul_linear (float *out, gsize ldo, const float *x, gsize ldx,
-    const NaclipLinear *lin, gsize m)
-{
-  /* x: (m, n_in); weight: (n_out, n_in); out: (m, n_out) */
-  if (lin->bias != NULL) {
-    for (gsize i = 0; i < m; i++)
-      memcpy (out + i * ldo, lin->bias, lin->n_out * sizeof (float));
-  }
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)m,
-      (blasint)lin->n_out, (blasint)lin->n_in, 1.0f, x, (blasint)ldx,
-      lin->weight, (blasint)lin->n_in, lin->bias != NULL ? 1.0f : 0.0f, out,
-      (blasint)ldo);
-}
-
-void
-naclip_matmul_sgemm (gboolean trans_b, gsize m, gsize n, gsize k, float alpha,
-    const float *a, gsize lda, const float *b, gsize ldb, float beta, float *c,
-    gsize ldc)
-{
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-      (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b,
-      (blasint)ldb, beta, c, (blasint)ldc);
-}
-
-/* ------------------------------------------------------------------ */
 /* Precision: what the CPU and the build allow                          */
 
 /* TRUE if the CPU executes AMX-BF16 tiles or AVX512-BF16 instructions and
@@ -522,6 +494,30 @@ naclip_matmul_cache_free (NaclipMatmulCache *cache)
 #endif
   g_mutex_clear (&cache->lock);
   g_free (cache);
+}
+
+static void
+cache_free_notify (gpointer cache)
+{
+  naclip_matmul_cache_free (cache);
+}
+
+NaclipMatmulCache *
+naclip_model_get_matmul_cache (const NaclipModel *model)
+{
+  /* The cache is the model's mutable state behind a const handle, like
+   * its fingerprint: set once here, freed by naclip_model_unref(). */
+  NaclipModel *m = (NaclipModel *)model;
+  if (g_once_init_enter (&m->matmul_cache)) {
+    NaclipMatmulCache *cache = m->mapping != NULL
+                                   ? naclip_matmul_cache_new (
+                                       g_mapped_file_get_contents (m->mapping),
+                                       g_mapped_file_get_length (m->mapping))
+                                   : naclip_matmul_cache_new (NULL, 0);
+    m->matmul_cache_free = cache_free_notify;
+    g_once_init_leave (&m->matmul_cache, cache);
+  }
+  return m->matmul_cache;
 }
 
 void

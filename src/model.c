@@ -1387,6 +1387,8 @@ naclip_model_unref (NaclipModel *model)
   if (model == NULL || !g_atomic_int_dec_and_test (&model->ref_count))
     return;
   g_clear_pointer (&model->tokenizer, naclip_tokenizer_free);
+  if (model->matmul_cache != NULL)
+    model->matmul_cache_free (model->matmul_cache);
   g_free (model->vision.blocks);
   g_free (model->text.blocks);
   g_clear_pointer (&model->owned, g_ptr_array_unref);

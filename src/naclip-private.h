@@ -146,6 +146,10 @@ typedef struct
 
 typedef struct _NaclipTokenizer NaclipTokenizer;
 
+/* matmul.c (below) */
+typedef struct _NaclipMatmulCache NaclipMatmulCache;
+typedef struct _NaclipMatmul NaclipMatmul;
+
 struct _NaclipModel
 {
   gint ref_count;
@@ -161,6 +165,12 @@ struct _NaclipModel
   /* cache.c: hex SHA-256 fingerprint of the text tower, computed on first
    * use (g_once_init_enter); NULL until then; model.c frees it. */
   char *text_fingerprint;
+  /* matmul.c: the weights packed for oneDNN, created on first use by
+   * naclip_model_get_matmul_cache() (g_once_init_enter), freed with the
+   * model through matmul_cache_free (a pointer, so that model.c does not
+   * link matmul.c: the config fuzzer builds it alone). */
+  NaclipMatmulCache *matmul_cache;
+  GDestroyNotify matmul_cache_free;
 };
 
 /* ------------------------------------------------------------------ */
@@ -207,11 +217,14 @@ char *naclip_templates_fill (
 /* Runs the text tower on @n_seq token sequences @ids (n_seq, context of
  * the model), whose end tokens are at @eot (n_seq), computing positions
  * 0..max(eot) only: out (n_seq, embed_dim) = ln_final(x[eot]) . proj^T,
- * not normalised. FALSE with NACLIP_ERROR_MODEL (no text tower),
+ * not normalised, products through @mm (its precision and threads).
+ * @cancellable (may be NULL) is checked between blocks. FALSE with
+ * NACLIP_ERROR_CANCELLED, NACLIP_ERROR_MODEL (no text tower),
  * _INVALID_ARGUMENT (a token id out of range, eot beyond the context) or
  * _NO_MEMORY. */
-gboolean naclip_text_encode (const NaclipModel *model, const gint32 *ids,
-    const gint *eot, gsize n_seq, guint n_threads, float *out, GError **error);
+gboolean naclip_text_encode (const NaclipModel *model, NaclipMatmul *mm,
+    const gint32 *ids, const gint *eot, gsize n_seq, GCancellable *cancellable,
+    float *out, GError **error);
 
 /* ------------------------------------------------------------------ */
 /* cache.c: the on-disk embedding cache                                */
@@ -236,27 +249,12 @@ void naclip_cache_write (
 /* matmul.c: the backend seam for matrix products (BLAS and oneDNN     */
 /* appear only there and in ops.c)                                     */
 
-/* out (m, lin->n_out) = x (m, lin->n_in) . lin->weight^T + lin->bias.
- * Row strides @ldo and @ldx in floats. */
-void naclip_matmul_linear (float *out, gsize ldo, const float *x, gsize ldx,
-    const NaclipLinear *lin, gsize m);
-
-/* c (m, n) = alpha * a (m, k) . op(b) + beta * c, where op(b) is b^T for
- * b stored (n, k) when @trans_b, else b stored (k, n). Row-major, strides
- * in floats. */
-void naclip_matmul_sgemm (gboolean trans_b, gsize m, gsize n, gsize k,
-    float alpha, const float *a, gsize lda, const float *b, gsize ldb,
-    float beta, float *c, gsize ldc);
-
 /* The handle API. Precision and threads travel in a NaclipMatmul that a
  * context owns (one per thread, not thread-safe: it holds the primitives
  * cached per shape, the bf16 staging buffers and the oneDNN scratchpad).
  * Weights packed for oneDNN (bf16, or f32 in its blocked layout) live in a
  * NaclipMatmulCache that the model owns: thread-safe, each weight packed
  * once, on first use, and shared by every handle of the model. */
-
-typedef struct _NaclipMatmulCache NaclipMatmulCache;
-typedef struct _NaclipMatmul NaclipMatmul;
 
 typedef enum
 {
@@ -290,6 +288,9 @@ typedef struct
 NaclipMatmulCache *naclip_matmul_cache_new (
     const void *mapped, gsize mapped_size);
 void naclip_matmul_cache_free (NaclipMatmulCache *cache);
+/* The cache of @model (its weight mapping released as described above),
+ * created on the first call. Thread-safe; owned by the model. */
+NaclipMatmulCache *naclip_model_get_matmul_cache (const NaclipModel *model);
 void naclip_matmul_cache_get_stats (
     NaclipMatmulCache *cache, NaclipMatmulCacheStats *stats);
 
@@ -302,6 +303,7 @@ NaclipMatmul *naclip_matmul_new (NaclipMatmulCache *cache,
     NaclipPrecision precision, NaclipMatmulBackend backend, guint threads,
     GError **error);
 void naclip_matmul_free (NaclipMatmul *mm);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipMatmul, naclip_matmul_free)
 /* The resolved precision (FP32 or BF16) and backend (OPENBLAS or DNNL). */
 NaclipPrecision naclip_matmul_get_precision (const NaclipMatmul *mm);
 NaclipMatmulBackend naclip_matmul_get_backend (const NaclipMatmul *mm);
@@ -386,25 +388,31 @@ void naclip_ops_add_ref (float *x, const float *y, gsize n);
  * G_MAXSIZE / sizeof (float) instead of overflowing). */
 gsize naclip_transformer_scratch_size (
     const NaclipTowerInfo *info, gsize n_seq, gsize n_tokens);
+/* Floats of @scores naclip_transformer_attention() needs (a part of
+ * naclip_transformer_scratch_size()). */
+gsize naclip_transformer_scores_size (
+    gsize n_seq, gsize n_tokens, guint n_heads);
 /* x (n_seq, n_tokens, width) <- x + Attn(LN1(x)); x <- x + MLP(LN2(x)),
- * with a causal mask (token i sees 0..i) when @causal. @scratch holds
+ * with a causal mask (token i sees 0..i) when @causal; products through
+ * @mm (its precision and threads). @scratch holds
  * naclip_transformer_scratch_size() floats. Cost: about
  * 2 * n_seq * n_tokens * (4 D^2 + 2 D mlp_width + 2 n_tokens D) flops. */
-void naclip_transformer_block (const NaclipBlock *block,
+void naclip_transformer_block (NaclipMatmul *mm, const NaclipBlock *block,
     const NaclipTowerInfo *info, float *x, gsize n_seq, gsize n_tokens,
-    gboolean causal, guint n_threads, float *scratch);
+    gboolean causal, float *scratch);
 /* The attention core shared with vision.c's last block: for each sequence
  * and head, ctx_h = softmax(q_h k_h^T / sqrt(head_dim)) v_h (causal: token
- * i sees 0..i). q, k, v, ctx: (n_seq, n_tokens, n_heads * head_dim);
- * @scores holds n_tokens^2 floats. */
-void naclip_transformer_attention (float *ctx, const float *q, const float *k,
-    const float *v, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim,
-    gboolean causal, guint n_threads, float *scores);
-/* x (n_rows, width) <- x + fc2(act(fc1(LN2(x)))). @scratch holds
+ * i sees 0..i), all heads of several sequences in one batched product.
+ * q, k, v, ctx: (n_seq, n_tokens, n_heads * head_dim); @scores holds
+ * naclip_transformer_scores_size() floats. */
+void naclip_transformer_attention (NaclipMatmul *mm, float *ctx, const float *q,
+    const float *k, const float *v, gsize n_seq, gsize n_tokens, guint n_heads,
+    guint head_dim, gboolean causal, float *scores);
+/* x (n_rows, width) <- x + fc2(act(fc1(LN2(x)))), the activation fused
+ * into fc1 and the residual into fc2. @scratch holds
  * n_rows * (width + mlp_width) floats. */
-void naclip_transformer_mlp (const NaclipBlock *block,
-    const NaclipTowerInfo *info, float *x, gsize n_rows, guint n_threads,
-    float *scratch);
+void naclip_transformer_mlp (NaclipMatmul *mm, const NaclipBlock *block,
+    const NaclipTowerInfo *info, float *x, gsize n_rows, float *scratch);
 
 /* ------------------------------------------------------------------ */
 /* npy.c: NumPy .npy files (version 1.0, little-endian, C order)       */
@@ -432,12 +440,15 @@ void naclip_vision_scratch_free (NaclipVisionScratch *s);
  * image 0 after the last block, class token first (n_tokens, width).
  * Positional embeddings and the Gaussian bias are cached in @s per grid;
  * activations are (re)allocated only when the shape grows.
+ * Products run through @mm (its precision and threads). @cancel (NULL:
+ * never) is read atomically between blocks: non-zero stops the encoder
+ * with NACLIP_ERROR_CANCELLED.
  * Fails with NACLIP_ERROR_INVALID_ARGUMENT if the image is smaller than one
  * patch, _NO_MEMORY if a buffer cannot be allocated. */
 gboolean naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
-    const NaclipParams *params, const float *pixels, guint n_images,
-    guint height, guint width, float *features, float *block_out,
-    GError **error);
+    NaclipMatmul *mm, const NaclipParams *params, const float *pixels,
+    guint n_images, guint height, guint width, float *features,
+    float *block_out, const gint *cancel, GError **error);
 
 /* ------------------------------------------------------------------ */
 /* image.c: conversion, normalisation, resampling                      */
@@ -485,10 +496,12 @@ gsize naclip_pamr_work_size (
  * naclip_pamr_work_size() floats. Runs on @n_threads threads. Cost:
  * about 50 * K flops per pixel once, then 2 * K * n_channels flops and
  * (K + 2 * n_channels) floats of memory traffic per pixel and step
- * (K = 8 * n_dilations). */
-void naclip_pamr (const float *image, float *mask, guint n_channels,
+ * (K = 8 * n_dilations). @cancel (NULL: never) is read atomically before
+ * each iteration: non-zero returns FALSE at once, @mask then holding an
+ * unspecified mix of iterations; TRUE otherwise. */
+gboolean naclip_pamr (const float *image, float *mask, guint n_channels,
     guint height, guint width, guint steps, const guint *dilations,
-    guint n_dilations, guint n_threads, float *work);
+    guint n_dilations, guint n_threads, float *work, const gint *cancel);
 
 /* ------------------------------------------------------------------ */
 /* segment.c: the per-frame pipeline                                   */

@@ -63,6 +63,7 @@
 #ifndef NACLIP_H
 #define NACLIP_H
 
+#include <gio/gio.h>
 #include <glib.h>
 
 G_BEGIN_DECLS
@@ -97,6 +98,8 @@ typedef enum
   NACLIP_ERROR_TEXT,
   /* A large allocation failed. */
   NACLIP_ERROR_NO_MEMORY,
+  /* The call was cancelled (naclip_context_cancel(), a GCancellable). */
+  NACLIP_ERROR_CANCELLED,
 } NaclipError;
 
 NACLIP_API GQuark naclip_error_quark (void);
@@ -335,10 +338,14 @@ typedef struct
   /* Truncate prompts longer than the context (end token kept last) instead
    * of failing. */
   gboolean truncate;
+  /* NULL, or checked between batches of prompts and between blocks: once
+   * cancelled, naclip_queries_encode() fails with NACLIP_ERROR_CANCELLED.
+   * Borrowed for the call. */
+  GCancellable *cancellable;
 } NaclipEncodeOptions;
 
 /* use_cache TRUE, default cache dir, 2 threads, precision auto, no
- * truncation. */
+ * truncation, no cancellable. */
 NACLIP_API NaclipEncodeOptions naclip_encode_options_default (void);
 
 /* Embeds every query of @classes with the text tower: each name in every
@@ -428,9 +435,22 @@ NACLIP_API void naclip_context_free (NaclipContext *ctx);
 /* Sets the parameters for following calls (validated; the old ones are
  * kept on failure). Besides naclip_params_validate(), a slide_crop below
  * the model's patch size and a slide_stride above slide_crop (windows
- * would leave gaps) fail with NACLIP_ERROR_INVALID_ARGUMENT. */
+ * would leave gaps) fail with NACLIP_ERROR_INVALID_ARGUMENT; a precision
+ * this build or CPU cannot run (bf16 without AMX/AVX512-BF16 or oneDNN)
+ * fails with NACLIP_ERROR_UNSUPPORTED. */
 NACLIP_API gboolean naclip_context_set_params (
     NaclipContext *ctx, const NaclipParams *params, GError **error);
+/* The precision the context computes at: params.precision resolved (FP32
+ * or BF16). */
+NACLIP_API NaclipPrecision naclip_context_get_precision (
+    const NaclipContext *ctx);
+/* Makes the naclip_context_segment() running on @ctx in another thread (if
+ * any) return FALSE with NACLIP_ERROR_CANCELLED soon: the flag is read
+ * between transformer blocks and between PAMR iterations (at most one
+ * block or iteration later, tens of ms for ViT-B/16). The flag is cleared
+ * when the next naclip_context_segment() starts, so a cancel with no call
+ * running has no effect. Thread-safe (the only context call that is). */
+NACLIP_API void naclip_context_cancel (NaclipContext *ctx);
 NACLIP_API void naclip_context_set_dump_func (
     NaclipContext *ctx, NaclipDumpFunc func, gpointer user_data);
 
@@ -444,8 +464,8 @@ NACLIP_API void naclip_context_set_dump_func (
  * background names exist. All windows of a frame are encoded as one batch.
  * Returns FALSE with NACLIP_ERROR_INVALID_ARGUMENT (invalid image, image
  * smaller than one patch at its processing size, output size 0 or above
- * 16384, label stride below out_width, query dimension not the model's) or
- * _NO_MEMORY. */
+ * 16384, label stride below out_width, query dimension not the model's),
+ * _NO_MEMORY or _CANCELLED (naclip_context_cancel()). */
 NACLIP_API gboolean naclip_context_segment (NaclipContext *ctx,
     NaclipQueries *queries, const NaclipImage *image, guint out_width,
     guint out_height, guint8 *labels, gsize labels_stride, float *probs,

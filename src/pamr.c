@@ -185,10 +185,10 @@ propagate_row (const float *src, float *dst, const float *aff, guint n_channels,
   }
 }
 
-void
+gboolean
 naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
     guint width, guint steps, const guint *dilations, guint n_dilations,
-    guint n_threads, float *work)
+    guint n_threads, float *work, const gint *cancel)
 {
   gsize plane = (gsize)height * width;
   float *aff = work;
@@ -196,13 +196,13 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
   float *src = mask, *dst = other;
   gboolean parallel_affinity, parallel_steps;
 
-  g_return_if_fail (image != NULL && mask != NULL && work != NULL);
-  g_return_if_fail (
-      n_dilations >= 1 && n_dilations <= NACLIP_MAX_PAMR_DILATIONS);
-  g_return_if_fail (dilations != NULL && height > 0 && width > 0);
+  g_return_val_if_fail (image != NULL && mask != NULL && work != NULL, FALSE);
+  g_return_val_if_fail (
+      n_dilations >= 1 && n_dilations <= NACLIP_MAX_PAMR_DILATIONS, FALSE);
+  g_return_val_if_fail (dilations != NULL && height > 0 && width > 0, FALSE);
 
   if (steps == 0)
-    return;
+    return TRUE;
   if (n_threads < 1)
     n_threads = 1;
   /* About 30 operations per neighbour and pixel, then 2 per neighbour,
@@ -216,6 +216,8 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
 
   for (guint step = 0; step < steps; step++) {
     float *tmp;
+    if (cancel != NULL && g_atomic_int_get (cancel))
+      return FALSE;
 #pragma omp parallel for num_threads(n_threads) if (parallel_steps)
     for (guint y = 0; y < height; y++) {
       propagate_row (
@@ -227,4 +229,5 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
   }
   if (src != mask)
     memcpy (mask, src, (gsize)n_channels * plane * sizeof (float));
+  return TRUE;
 }

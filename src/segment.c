@@ -60,6 +60,8 @@ struct _NaclipContext
   NaclipDumpFunc dump_func;
   gpointer dump_data;
   NaclipVisionScratch *vision;
+  NaclipMatmul *mm;      /* params.precision and params.threads */
+  gint cancelled;        /* atomic: naclip_context_cancel() */
   guint64 n_allocations; /* buffer (re)allocations so far */
   NaclipTimings timings; /* of the last call */
 
@@ -97,6 +99,11 @@ naclip_context_new (NaclipModel *model, GError **error)
   ctx->model = naclip_model_ref (model);
   ctx->params = naclip_params_default ();
   ctx->vision = naclip_vision_scratch_new ();
+  ctx->mm = naclip_matmul_new (naclip_model_get_matmul_cache (model),
+      ctx->params.precision, NACLIP_MATMUL_BACKEND_AUTO, ctx->params.threads,
+      error);
+  if (ctx->mm == NULL)
+    g_clear_pointer (&ctx, naclip_context_free);
   return ctx;
 }
 
@@ -128,6 +135,7 @@ naclip_context_free (NaclipContext *ctx)
   clear_buffer (&ctx->labels_i32);
   g_free (ctx->query_labels);
   naclip_vision_scratch_free (ctx->vision);
+  naclip_matmul_free (ctx->mm);
   naclip_model_unref (ctx->model);
   g_free (ctx);
 }
@@ -156,8 +164,33 @@ naclip_context_set_params (
         params->slide_stride, params->slide_crop);
     return FALSE;
   }
+  if (params->precision != ctx->params.precision) {
+    NaclipMatmul *mm = naclip_matmul_new (
+        naclip_model_get_matmul_cache (ctx->model), params->precision,
+        NACLIP_MATMUL_BACKEND_AUTO, params->threads, error);
+    if (mm == NULL)
+      return FALSE;
+    naclip_matmul_free (ctx->mm);
+    ctx->mm = mm;
+  } else {
+    naclip_matmul_set_threads (ctx->mm, params->threads);
+  }
   ctx->params = *params;
   return TRUE;
+}
+
+NaclipPrecision
+naclip_context_get_precision (const NaclipContext *ctx)
+{
+  g_return_val_if_fail (ctx != NULL, NACLIP_PRECISION_FP32);
+  return naclip_matmul_get_precision (ctx->mm);
+}
+
+void
+naclip_context_cancel (NaclipContext *ctx)
+{
+  g_return_if_fail (ctx != NULL);
+  g_atomic_int_set (&ctx->cancelled, 1);
 }
 
 void
@@ -476,9 +509,13 @@ compute_logits (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g)
     NaclipWindow win;
 
     /* patch_logits (Q, N) = queries (Q, E) . features (N, E)^T */
-    naclip_matmul_sgemm (TRUE, g->n_queries, n_patches, g->embed_dim, 1.0f, q,
-        g->embed_dim, feat, g->embed_dim, 0.0f, ctx->patch_logits.data,
-        n_patches);
+    NaclipGemmLayout layout = { .n_outer = 1,
+      .n_inner = 1,
+      .lda = g->embed_dim,
+      .ldb = g->embed_dim,
+      .ldc = n_patches };
+    naclip_matmul_gemm (ctx->mm, &layout, TRUE, g->n_queries, n_patches,
+        g->embed_dim, 1.0f, q, feat, 0.0f, ctx->patch_logits.data);
     if (!g->sliding) {
       naclip_image_resize_bilinear (ctx->patch_logits.data, g->n_queries, g->gh,
           g->gw, ctx->acc.data, g->ph, g->pw, ctx->params.threads);
@@ -608,6 +645,7 @@ naclip_context_segment (NaclipContext *ctx, NaclipQueries *queries,
   g_return_val_if_fail (image != NULL && labels != NULL, FALSE);
 
   params = &ctx->params;
+  g_atomic_int_set (&ctx->cancelled, 0);
   memset (&ctx->timings, 0, sizeof (ctx->timings));
   t0 = g_get_monotonic_time ();
   if (!check_inputs (
@@ -621,9 +659,10 @@ naclip_context_segment (NaclipContext *ctx, NaclipQueries *queries,
   pixels = gather_windows (ctx, &g);
   t1 = g_get_monotonic_time ();
   ctx->timings.preprocess_ms = (t1 - t0) / 1000.0;
-  if (!naclip_vision_encode (ctx->model, ctx->vision, params, pixels,
+  if (!naclip_vision_encode (ctx->model, ctx->vision, ctx->mm, params, pixels,
           g.n_windows, g.ch, g.cw, ctx->features.data,
-          ctx->dump_func != NULL ? ctx->block.data : NULL, error))
+          ctx->dump_func != NULL ? ctx->block.data : NULL, &ctx->cancelled,
+          error))
     return FALSE;
   dump (ctx, "block", (gsize)g.gh * g.gw + 1, g.width, 0, 2, FALSE,
       ctx->block.data);
@@ -644,9 +683,14 @@ naclip_context_segment (NaclipContext *ctx, NaclipQueries *queries,
   if (params->pamr_steps > 0) {
     naclip_image_resize_bilinear (ctx->input.data, 3, g.ph, g.pw,
         ctx->out_image.data, g.oh, g.ow, params->threads);
-    naclip_pamr (ctx->out_image.data, ctx->out_logits.data, g.n_queries, g.oh,
-        g.ow, params->pamr_steps, params->pamr_dilations,
-        params->n_pamr_dilations, params->threads, ctx->pamr_work.data);
+    if (!naclip_pamr (ctx->out_image.data, ctx->out_logits.data, g.n_queries,
+            g.oh, g.ow, params->pamr_steps, params->pamr_dilations,
+            params->n_pamr_dilations, params->threads, ctx->pamr_work.data,
+            &ctx->cancelled)) {
+      g_set_error (
+          error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED, "PAMR: cancelled");
+      return FALSE;
+    }
   }
   dump (
       ctx, "refined", g.n_queries, g.oh, g.ow, 3, FALSE, ctx->out_logits.data);

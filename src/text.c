@@ -16,10 +16,12 @@
  * instead of 55120 with one padded batch per name, and 344960 untrimmed). Each prompt vector is L2-normalised, the vectors of a
  * name are averaged, and the mean is normalised.
  *
- * Layout: x (n_seq, n_tokens, width) row-major. Computation is fp32 through
- * naclip_matmul_linear(); NaclipEncodeOptions.precision is accepted but the
- * text tower always runs in fp32 (it runs when the classes change, not per
- * frame).
+ * Layout: x (n_seq, n_tokens, width) row-major. The products run through
+ * a NaclipMatmul made per naclip_queries_encode() call (only when some
+ * query is not cached) at NaclipEncodeOptions.precision and .threads.
+ * NaclipEncodeOptions.cancellable is checked between batches and between
+ * blocks (a batch of 4096 token rows of ViT-B/16's text tower is seconds
+ * of work on 2 cores, a block a fraction of that).
  *
  * Cached embeddings (cache.c) are looked up per query before anything is
  * computed; the model fingerprint is only computed when the cache is on.
@@ -60,8 +62,9 @@ naclip_encode_options_default (void)
 }
 
 gboolean
-naclip_text_encode (const NaclipModel *model, const gint32 *ids,
-    const gint *eot, gsize n_seq, guint n_threads, float *out, GError **error)
+naclip_text_encode (const NaclipModel *model, NaclipMatmul *mm,
+    const gint32 *ids, const gint *eot, gsize n_seq, GCancellable *cancellable,
+    float *out, GError **error)
 {
   const NaclipTextTower *t = &model->text;
   const NaclipTowerInfo *info = &t->info;
@@ -71,7 +74,8 @@ naclip_text_encode (const NaclipModel *model, const gint32 *ids,
   gboolean ok = FALSE;
 
   g_return_val_if_fail (model != NULL && ids != NULL && eot != NULL, FALSE);
-  g_return_val_if_fail (out != NULL && n_seq > 0, FALSE);
+  g_return_val_if_fail (out != NULL && n_seq > 0 && mm != NULL, FALSE);
+  guint n_threads = MAX (naclip_matmul_get_threads (mm), 1u);
 
   if (!model->info.has_text) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_MODEL,
@@ -123,17 +127,23 @@ naclip_text_encode (const NaclipModel *model, const gint32 *ids,
         row[c] = te[c] + pe[c];
     }
   }
-  for (guint l = 0; l < info->n_layers; l++)
+  for (guint l = 0; l < info->n_layers; l++) {
+    if (g_cancellable_is_cancelled (cancellable)) {
+      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED,
+          "text encoder: cancelled before block %u of %u", l, info->n_layers);
+      goto out;
+    }
     naclip_transformer_block (
-        &t->blocks[l], info, x, n_seq, n_tokens, TRUE, n_threads, scratch);
+        mm, &t->blocks[l], info, x, n_seq, n_tokens, TRUE, scratch);
+  }
   /* ln_final is per row: apply it to the EOT rows only */
   for (gsize s = 0; s < n_seq; s++)
     memcpy (pooled + s * width, x + (s * n_tokens + (gsize)eot[s]) * width,
         width * sizeof (float));
   naclip_ops_layer_norm (pooled, pooled, &t->ln_final, n_seq, width,
       info->layer_norm_eps, n_threads);
-  naclip_matmul_linear (
-      out, model->info.embed_dim, pooled, width, &t->proj, n_seq);
+  naclip_matmul_linear_post (mm, out, model->info.embed_dim, pooled, width,
+      &t->proj, n_seq, NACLIP_MATMUL_POST_NONE);
   ok = TRUE;
 
 out:
@@ -164,9 +174,9 @@ compare_prompts (const void *a, const void *b)
  * row is padding; then each name's prompt vectors are normalised,
  * averaged and normalised. */
 static gboolean
-embed_names (NaclipModel *model, const NaclipTemplates *templates,
-    const char *const *names, guint n_names, const NaclipEncodeOptions *options,
-    float *out, GError **error)
+embed_names (NaclipModel *model, NaclipMatmul *mm,
+    const NaclipTemplates *templates, const char *const *names, guint n_names,
+    const NaclipEncodeOptions *options, float *out, GError **error)
 {
   guint n_t = naclip_templates_get_n (templates);
   guint context = model->text.context_length, dim = model->info.embed_dim;
@@ -234,8 +244,8 @@ embed_names (NaclipModel *model, const NaclipTemplates *templates,
           context * sizeof (gint32));
       batch_eot[i] = eot;
     }
-    if (!naclip_text_encode (
-            model, batch_ids, batch_eot, n, options->threads, batch_out, error))
+    if (!naclip_text_encode (model, mm, batch_ids, batch_eot, n,
+            options->cancellable, batch_out, error))
       return FALSE;
     for (gsize i = 0; i < n; i++)
       memcpy (f + (gsize)order[first + i].index * dim, batch_out + i * dim,
@@ -269,6 +279,7 @@ naclip_queries_encode (NaclipModel *model, const NaclipClasses *classes,
   g_autofree const char **todo_names = NULL;
   g_autofree float *todo_emb = NULL;
   g_autoptr (GPtrArray) keys = NULL;
+  g_autoptr (NaclipMatmul) mm = NULL;
   const char *fingerprint = NULL;
   float *emb = NULL;
   guint n, dim, n_todo = 0;
@@ -314,6 +325,15 @@ naclip_queries_encode (NaclipModel *model, const NaclipClasses *classes,
     todo[n_todo++] = i;
   }
   /* the others in chunks of NAMES_PER_CHUNK names */
+  if (n_todo > 0) {
+    mm = naclip_matmul_new (naclip_model_get_matmul_cache (model),
+        options->precision, NACLIP_MATMUL_BACKEND_AUTO, options->threads,
+        error);
+    if (mm == NULL) {
+      g_free (emb);
+      return NULL;
+    }
+  }
   todo_names = g_new (const char *, NAMES_PER_CHUNK);
   todo_emb = g_new (float, (gsize)NAMES_PER_CHUNK *dim);
   for (guint first = 0; first < n_todo; first += NAMES_PER_CHUNK) {
@@ -321,7 +341,7 @@ naclip_queries_encode (NaclipModel *model, const NaclipClasses *classes,
     for (guint k = 0; k < m; k++)
       todo_names[k] = naclip_classes_get_query (classes, todo[first + k]);
     if (!embed_names (
-            model, templates, todo_names, m, options, todo_emb, error)) {
+            model, mm, templates, todo_names, m, options, todo_emb, error)) {
       g_free (emb);
       return NULL;
     }

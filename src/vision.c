@@ -404,23 +404,31 @@ mean_qk_norm_product (const float *q, const float *k, gsize n_tokens,
  * buffer of the same size (csa). q_h, k_h: the head's columns, row stride
  * @ld. */
 static void
-neighbourhood_weights (float *scores, float *scores2, const float *q_h,
-    const float *k_h, gsize ld, gsize n_tokens, guint head_dim,
-    NaclipAttention attention, const float *window, float nonly_factor,
-    guint grid_h, guint grid_w, guint n_threads)
+gemm1 (NaclipMatmul *mm, gboolean trans_b, gsize m, gsize n, gsize k,
+    float alpha, const float *a, gsize lda, const float *b, gsize ldb, float *c,
+    gsize ldc)
+{
+  NaclipGemmLayout l
+      = { .n_outer = 1, .n_inner = 1, .lda = lda, .ldb = ldb, .ldc = ldc };
+  naclip_matmul_gemm (mm, &l, trans_b, m, n, k, alpha, a, b, 0.0f, c);
+}
+
+static void
+neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
+    const float *q_h, const float *k_h, gsize ld, gsize n_tokens,
+    guint head_dim, NaclipAttention attention, const float *window,
+    float nonly_factor, guint grid_h, guint grid_w, guint n_threads)
 {
   float scale = 1.0f / sqrtf ((float)head_dim);
   gsize n = n_tokens;
   switch (attention) {
     case NACLIP_ATTENTION_NACLIP:
-      naclip_matmul_sgemm (
-          TRUE, n, n, head_dim, scale, k_h, ld, k_h, ld, 0.0f, scores, n);
+      gemm1 (mm, TRUE, n, n, head_dim, scale, k_h, ld, k_h, ld, scores, n);
       add_neighbourhood_bias (scores, window, grid_h, grid_w, 1.0f, n_threads);
       naclip_ops_softmax_rows (scores, n, n, n, n_threads);
       break;
     case NACLIP_ATTENTION_KK:
-      naclip_matmul_sgemm (
-          TRUE, n, n, head_dim, scale, k_h, ld, k_h, ld, 0.0f, scores, n);
+      gemm1 (mm, TRUE, n, n, head_dim, scale, k_h, ld, k_h, ld, scores, n);
       naclip_ops_softmax_rows (scores, n, n, n, n_threads);
       break;
     case NACLIP_ATTENTION_NONLY:
@@ -430,11 +438,9 @@ neighbourhood_weights (float *scores, float *scores2, const float *q_h,
       naclip_ops_softmax_rows (scores, n, n, n, n_threads);
       break;
     case NACLIP_ATTENTION_CSA:
-      naclip_matmul_sgemm (
-          TRUE, n, n, head_dim, scale, q_h, ld, q_h, ld, 0.0f, scores, n);
+      gemm1 (mm, TRUE, n, n, head_dim, scale, q_h, ld, q_h, ld, scores, n);
       naclip_ops_softmax_rows (scores, n, n, n, n_threads);
-      naclip_matmul_sgemm (
-          TRUE, n, n, head_dim, scale, k_h, ld, k_h, ld, 0.0f, scores2, n);
+      gemm1 (mm, TRUE, n, n, head_dim, scale, k_h, ld, k_h, ld, scores2, n);
       naclip_ops_softmax_rows (scores2, n, n, n, n_threads);
       naclip_ops_add (scores, scores2, n * n, n_threads);
       break;
@@ -455,9 +461,9 @@ neighbourhood_weights (float *scores, float *scores2, const float *q_h,
  * window of the grid (NULL unless naclip/nonly). q is not computed for
  * the strategies that do not use it (naclip, kk). */
 static void
-naclip_final_block (const NaclipVisionTower *vt, const NaclipParams *params,
-    float *x, gsize n_images, gsize n_tokens, guint grid_h, guint grid_w,
-    const float *window, float *work)
+naclip_final_block (NaclipMatmul *mm, const NaclipVisionTower *vt,
+    const NaclipParams *params, float *x, gsize n_images, gsize n_tokens,
+    guint grid_h, guint grid_w, const float *window, float *work)
 {
   const NaclipBlock *blk = &vt->blocks[vt->info.n_layers - 1];
   const NaclipTowerInfo *info = &vt->info;
@@ -471,12 +477,15 @@ naclip_final_block (const NaclipVisionTower *vt, const NaclipParams *params,
   naclip_ops_layer_norm (
       ln, x, &blk->ln_1, rows, width, info->layer_norm_eps, nt);
   if (attention != NACLIP_ATTENTION_NACLIP && attention != NACLIP_ATTENTION_KK)
-    naclip_matmul_linear (q, width, ln, width, &blk->q, rows);
-  naclip_matmul_linear (k, width, ln, width, &blk->k, rows);
-  naclip_matmul_linear (v, width, ln, width, &blk->v, rows);
+    naclip_matmul_linear_post (
+        mm, q, width, ln, width, &blk->q, rows, NACLIP_MATMUL_POST_NONE);
+  naclip_matmul_linear_post (
+      mm, k, width, ln, width, &blk->k, rows, NACLIP_MATMUL_POST_NONE);
+  naclip_matmul_linear_post (
+      mm, v, width, ln, width, &blk->v, rows, NACLIP_MATMUL_POST_NONE);
   if (attention == NACLIP_ATTENTION_VANILLA) {
     naclip_transformer_attention (
-        ctx, q, k, v, n_images, n_tokens, n_heads, head_dim, FALSE, nt, scores);
+        mm, ctx, q, k, v, n_images, n_tokens, n_heads, head_dim, FALSE, scores);
   } else {
     for (gsize img = 0; img < n_images; img++) {
       gsize base = img * n_tokens * width;
@@ -486,30 +495,32 @@ naclip_final_block (const NaclipVisionTower *vt, const NaclipParams *params,
                                : 0.0f;
       for (guint h = 0; h < n_heads; h++) {
         gsize off = base + (gsize)h * head_dim;
-        neighbourhood_weights (scores, scores2, q + off, k + off, width,
+        neighbourhood_weights (mm, scores, scores2, q + off, k + off, width,
             n_tokens, head_dim, attention, window, nonly_factor, grid_h, grid_w,
             nt);
-        naclip_matmul_sgemm (FALSE, n_tokens, head_dim, n_tokens, 1.0f, scores,
-            n_tokens, v + off, width, 0.0f, ctx + off, width);
+        gemm1 (mm, FALSE, n_tokens, head_dim, n_tokens, 1.0f, scores, n_tokens,
+            v + off, width, ctx + off, width);
       }
     }
   }
   if (params->arch == NACLIP_ARCH_REDUCED) {
-    naclip_matmul_linear (x, width, ctx, width, &blk->out, rows);
+    naclip_matmul_linear_post (
+        mm, x, width, ctx, width, &blk->out, rows, NACLIP_MATMUL_POST_NONE);
   } else {
-    naclip_matmul_linear (ln, width, ctx, width, &blk->out, rows);
-    naclip_ops_add (x, ln, md, nt);
-    naclip_transformer_mlp (blk, info, x, rows, nt, work);
+    naclip_matmul_linear_post (mm, x, width, ctx, width, &blk->out, rows,
+        NACLIP_MATMUL_POST_ACCUMULATE);
+    naclip_transformer_mlp (mm, blk, info, x, rows, work);
   }
 }
 
 gboolean
 naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
-    const NaclipParams *params, const float *pixels, guint n_images,
-    guint height, guint width, float *features, float *block_out,
-    GError **error)
+    NaclipMatmul *mm, const NaclipParams *params, const float *pixels,
+    guint n_images, guint height, guint width, float *features,
+    float *block_out, const gint *cancel, GError **error)
 {
   g_return_val_if_fail (model != NULL && s != NULL && params != NULL, FALSE);
+  g_return_val_if_fail (mm != NULL, FALSE);
   g_return_val_if_fail (pixels != NULL && features != NULL, FALSE);
   g_return_val_if_fail (n_images >= 1 && params->threads >= 1, FALSE);
 
@@ -552,25 +563,32 @@ naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
     float *xi = x + img * n_tokens * dim;
     unfold_patches (s->patches, pixels + img * plane, height, width, patch,
         grid_h, grid_w, nt);
-    naclip_matmul_linear (
-        xi + dim, dim, s->patches, patch_len, &conv1, n_patches);
+    naclip_matmul_linear_post (mm, xi + dim, dim, s->patches, patch_len, &conv1,
+        n_patches, NACLIP_MATMUL_POST_NONE);
     add_class_and_positions (
         xi, vt->class_embedding, positions, n_tokens, dim, nt);
   }
   naclip_ops_layer_norm (
       x, x, &vt->ln_pre, rows, dim, info->layer_norm_eps, nt);
-  for (guint l = 0; l + 1 < info->n_layers; l++)
+  for (guint l = 0; l + 1 < info->n_layers; l++) {
+    if (cancel != NULL && g_atomic_int_get (cancel)) {
+      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED,
+          "vision encoder: cancelled before block %u of %u", l, info->n_layers);
+      return FALSE;
+    }
     naclip_transformer_block (
-        &vt->blocks[l], info, x, n_images, n_tokens, FALSE, nt, s->work);
+        mm, &vt->blocks[l], info, x, n_images, n_tokens, FALSE, s->work);
+  }
   naclip_final_block (
-      vt, params, x, n_images, n_tokens, grid_h, grid_w, window, s->work);
+      mm, vt, params, x, n_images, n_tokens, grid_h, grid_w, window, s->work);
   if (block_out != NULL)
     memcpy (block_out, x, n_tokens * dim * sizeof (float));
   naclip_ops_layer_norm (
       ln, x, &vt->ln_post, rows, dim, info->layer_norm_eps, nt);
   for (guint img = 0; img < n_images; img++)
-    naclip_matmul_linear (features + img * n_patches * embed_dim, embed_dim,
-        ln + (img * n_tokens + 1) * dim, dim, &vt->proj, n_patches);
+    naclip_matmul_linear_post (mm, features + img * n_patches * embed_dim,
+        embed_dim, ln + (img * n_tokens + 1) * dim, dim, &vt->proj, n_patches,
+        NACLIP_MATMUL_POST_NONE);
   naclip_ops_l2_normalize_rows (
       features, n_images * n_patches, embed_dim, FEATURE_NORM_EPS, nt);
   return TRUE;

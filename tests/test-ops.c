@@ -347,8 +347,13 @@ check_block (guint width, guint n_heads, guint mlp_width, NaclipActivation act,
   for (gsize i = 0; i < scratch_floats; i++)
     scratch[i] = NAN;
 
+  NaclipMatmulCache *cache = naclip_matmul_cache_new (NULL, 0);
+  NaclipMatmul *mm = naclip_matmul_new (
+      cache, NACLIP_PRECISION_FP32, NACLIP_MATMUL_BACKEND_AUTO, 2, NULL);
   naclip_transformer_block (
-      &rb.block, &rb.info, x, n_seq, n_tok, causal, 2, scratch);
+      mm, &rb.block, &rb.info, x, n_seq, n_tok, causal, scratch);
+  naclip_matmul_free (mm);
+  naclip_matmul_cache_free (cache);
   naive_block (&rb, xd, n_seq, n_tok, causal);
   for (gsize i = 0; i < n; i++)
     expected[i] = (float)xd[i];
@@ -391,9 +396,15 @@ test_block_causal_prefix (void)
   float *prefix = g_memdup2 (x, n_prefix * width * sizeof (float));
   float *scratch
       = g_new (float, naclip_transformer_scratch_size (&rb.info, 1, n_tok));
-  naclip_transformer_block (&rb.block, &rb.info, x, 1, n_tok, TRUE, 2, scratch);
+  NaclipMatmulCache *cache = naclip_matmul_cache_new (NULL, 0);
+  NaclipMatmul *mm = naclip_matmul_new (
+      cache, NACLIP_PRECISION_FP32, NACLIP_MATMUL_BACKEND_AUTO, 2, NULL);
   naclip_transformer_block (
-      &rb.block, &rb.info, prefix, 1, n_prefix, TRUE, 2, scratch);
+      mm, &rb.block, &rb.info, x, 1, n_tok, TRUE, scratch);
+  naclip_transformer_block (
+      mm, &rb.block, &rb.info, prefix, 1, n_prefix, TRUE, scratch);
+  naclip_matmul_free (mm);
+  naclip_matmul_cache_free (cache);
   pyhelper_assert_close (
       "causal prefix", prefix, x, n_prefix * width, 1e-6, 1e-6);
   g_free (x);

@@ -107,8 +107,8 @@ test_parity (void)
     g_assert_cmpuint (work_size, ==,
         (8 * n_dilations + c->n_channels) * (gsize)c->height * c->width);
     work = g_new (float, work_size);
-    naclip_pamr (images[i], masks[i], c->n_channels, c->height, c->width,
-        c->steps, dilations, n_dilations, c->n_threads, work);
+    g_assert_true (naclip_pamr (images[i], masks[i], c->n_channels, c->height,
+        c->width, c->steps, dilations, n_dilations, c->n_threads, work, NULL));
     what = g_strdup_printf ("pamr %ux%u, %u channels, %u steps, dilations %s",
         c->height, c->width, c->n_channels, c->steps, c->dilations);
     pyhelper_assert_close (what, masks[i], want, n_mask, PAMR_ATOL, PAMR_RTOL);
@@ -150,7 +150,7 @@ test_constant_image (void)
       want[y * w + x] = (float)(sum / 8.0);
     }
   }
-  naclip_pamr (image, mask, 1, h, w, 1, dil, 1, 1, work);
+  naclip_pamr (image, mask, 1, h, w, 1, dil, 1, 1, work, NULL);
   pyhelper_assert_close ("pamr constant image", mask, want, plane, 1e-6, 1e-6);
 }
 

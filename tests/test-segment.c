@@ -568,8 +568,10 @@ test_constant_frames (void)
   }
 }
 
-/* One and two threads give the same bits (rows are split, never sums);
- * the output is large enough for every stage to use both threads. */
+/* One and two threads agree: the pixel stages split rows, never sums,
+ * but OpenBLAS's products may round differently on 2 threads (measured:
+ * 9e-7 on the probabilities, no label changed); the output is large
+ * enough for every stage to use both threads. */
 static void
 test_threads_agree (void)
 {
@@ -594,9 +596,13 @@ test_threads_agree (void)
     g_assert_true (naclip_context_segment (
         ctx, f->queries, &image, ow, oh, labels[t], ow, probs[t], NULL));
   }
-  g_assert_cmpmem (labels[0], ow * oh, labels[1], ow * oh);
-  g_assert_cmpmem (probs[0], n_labels * ow * oh * sizeof (float), probs[1],
-      n_labels * ow * oh * sizeof (float));
+  gsize n_diff = 0;
+  for (gsize i = 0; i < (gsize)ow * oh; i++)
+    n_diff += labels[0][i] != labels[1][i];
+  g_test_message ("labels differing: %zu", n_diff);
+  g_assert_cmpuint (n_diff, <=, (gsize)ow * oh / 1000);
+  pyhelper_assert_close ("probs, 2 threads vs 1", probs[1], probs[0],
+      (gsize)n_labels * ow * oh, 1e-5, 0.0);
   for (guint t = 0; t < 2; t++) {
     g_free (labels[t]);
     g_free (probs[t]);

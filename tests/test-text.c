@@ -19,6 +19,17 @@
 #include "naclip-private.h"
 #include "pyhelper.h"
 
+/* An fp32 handle on @threads threads for @model (free it before the
+ * model). */
+static NaclipMatmul *
+fp32_handle (NaclipModel *model, guint threads)
+{
+  NaclipMatmul *mm = naclip_matmul_new (naclip_model_get_matmul_cache (model),
+      NACLIP_PRECISION_FP32, NACLIP_MATMUL_BACKEND_AUTO, threads, NULL);
+  g_assert_nonnull (mm);
+  return mm;
+}
+
 #define ATOL 1e-4
 
 static char *dir;
@@ -130,13 +141,17 @@ test_tower (void)
     g_autofree float *want = pyhelper_read (dir, file, n * dim);
     GError *error = NULL;
 
+    g_autoptr (NaclipMatmul) mm = fp32_handle (model, 2);
+    g_autoptr (NaclipMatmul) mm1 = fp32_handle (model, 1);
+
     tokenize_prompts (model, ids, eot);
-    g_assert_true (naclip_text_encode (model, ids, eot, n, 2, got, &error));
+    g_assert_true (
+        naclip_text_encode (model, mm, ids, eot, n, NULL, got, &error));
     g_assert_no_error (error);
     pyhelper_assert_close (file, got, want, n * dim, ATOL, 0.0);
     /* prompt 1 alone (computed to its own end) = prompt 1 in the batch */
-    g_assert_true (naclip_text_encode (
-        model, ids + NACLIP_CONTEXT_LENGTH, eot + 1, 1, 1, alone, &error));
+    g_assert_true (naclip_text_encode (model, mm1, ids + NACLIP_CONTEXT_LENGTH,
+        eot + 1, 1, NULL, alone, &error));
     pyhelper_assert_close ("alone", alone, got + dim, dim, 1e-5, 0.0);
   }
 }

@@ -17,6 +17,17 @@
 #include "naclip-private.h"
 #include "pyhelper.h"
 
+/* An fp32 handle on @threads threads for @model (free it before the
+ * model). */
+static NaclipMatmul *
+fp32_handle (NaclipModel *model, guint threads)
+{
+  NaclipMatmul *mm = naclip_matmul_new (naclip_model_get_matmul_cache (model),
+      NACLIP_PRECISION_FP32, NACLIP_MATMUL_BACKEND_AUTO, threads, NULL);
+  g_assert_nonnull (mm);
+  return mm;
+}
+
 typedef struct
 {
   const char *name;   /* checkpoint directory name */
@@ -163,8 +174,9 @@ run_case (const Case *c)
   NaclipVisionScratch *s = naclip_vision_scratch_new ();
   g_autofree float *block = g_new (float, n_block);
   g_autofree float *features = g_new (float, n_features);
-  if (!naclip_vision_encode (model, s, &params, pixels, c->n_images, c->height,
-          c->width, features, block, &error))
+  NaclipMatmul *mm = fp32_handle (model, params.threads);
+  if (!naclip_vision_encode (model, s, mm, &params, pixels, c->n_images,
+          c->height, c->width, features, block, NULL, &error))
     g_error ("%s: %s", tag, error->message);
 
   double block_tol = c->block_tol;
@@ -174,6 +186,7 @@ run_case (const Case *c)
   pyhelper_assert_close (
       "features", features, want_features, n_features, c->feature_tol, 0.0);
 
+  naclip_matmul_free (mm);
   naclip_vision_scratch_free (s);
   naclip_model_unref (model);
 }
@@ -259,16 +272,18 @@ test_cache (void)
   gsize max_features = (max_px / 256) * info->embed_dim;
   g_autofree float *first = g_new (float, max_features);
   g_autofree float *again = g_new (float, max_features);
+  NaclipMatmul *mm = fp32_handle (model, 2);
   GError *error = NULL;
 
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
     float *out = i == 0 ? first : again;
-    g_assert_true (naclip_vision_encode (model, s, &params, pixels, 1,
-        sizes[i][0], sizes[i][1], out, NULL, &error));
+    g_assert_true (naclip_vision_encode (model, s, mm, &params, pixels, 1,
+        sizes[i][0], sizes[i][1], out, NULL, NULL, &error));
     g_assert_no_error (error);
   }
   gsize n = (80 / 16) * (48 / 16) * info->embed_dim;
   g_assert_cmpmem (first, n * sizeof (float), again, n * sizeof (float));
+  naclip_matmul_free (mm);
   naclip_vision_scratch_free (s);
   naclip_model_unref (model);
 }
@@ -284,8 +299,10 @@ test_too_small (void)
   float features[64];
   GError *error = NULL;
 
+  NaclipMatmul *mm = fp32_handle (model, 1);
   g_assert_false (naclip_vision_encode (
-      model, s, &params, pixels, 1, 31, 200, features, NULL, &error));
+      model, s, mm, &params, pixels, 1, 31, 200, features, NULL, NULL, &error));
+  naclip_matmul_free (mm);
   g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT);
   g_assert_nonnull (strstr (error->message, "200x31"));
   g_assert_nonnull (strstr (error->message, "32x32"));
