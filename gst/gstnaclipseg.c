@@ -218,6 +218,13 @@ struct _GstNaclipSeg
   gboolean running_async;
   Inferrer inf;
 
+  /* Cancellation (any thread): set from PAUSED->READY until the next
+   * READY->PAUSED, so that an inference or class encoding running in the
+   * streaming thread or the worker returns within one transformer block
+   * and none starts; the cancellable stops class encodings. */
+  gint shutting_down;
+  GCancellable *cancellable;
+
   /* Shared with the worker (wlock). */
   GMutex wlock;
   GCond wcond;
@@ -485,7 +492,8 @@ image_from_frame (const GstVideoFrame *frame, NaclipImage *image)
 /* Parses the class list of @job, loads its templates and encodes the
  * queries (slow: seconds for a real model, cached on disk). Any thread. */
 static NaclipQueries *
-encode_classes (NaclipModel *model, const ClassJob *job, GError **error)
+encode_classes (NaclipModel *model, const ClassJob *job,
+    GCancellable *cancellable, GError **error)
 {
   NaclipClasses *classes = NULL;
   NaclipTemplates *templates = NULL;
@@ -509,6 +517,7 @@ encode_classes (NaclipModel *model, const ClassJob *job, GError **error)
   options.threads = job->threads;
   options.precision = job->precision;
   options.truncate = TRUE;
+  options.cancellable = cancellable;
   queries = naclip_queries_encode (model, classes, templates, &options, error);
 
 out:
@@ -649,6 +658,11 @@ infer (GstNaclipSeg *self, Inferrer *inf, const NaclipImage *image,
   const float *probs;
 
   *too_small = FALSE;
+  if (g_atomic_int_get (&self->shutting_down)) {
+    g_set_error (
+        error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED, "the element is stopping");
+    return NULL;
+  }
   if (memcmp (&inf->params, &snap->params, sizeof (NaclipParams)) != 0) {
     if (!naclip_context_set_params (inf->ctx, &snap->params, error))
       return NULL;
@@ -749,9 +763,16 @@ static void
 run_class_job (GstNaclipSeg *self, ClassJob *job)
 {
   GError *error = NULL;
-  NaclipQueries *queries = encode_classes (self->model, job, &error);
+  NaclipQueries *queries
+      = encode_classes (self->model, job, self->cancellable, &error);
   guint64 class_set;
 
+  if (queries == NULL
+      && g_error_matches (error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED)) {
+    GST_DEBUG_OBJECT (self, "class encoding cancelled: %s", error->message);
+    g_clear_error (&error);
+    return;
+  }
   if (queries == NULL) {
     g_autofree char *text = g_strdup_printf (
         "Could not use the new classes (%s); keeping the previous ones",
@@ -814,8 +835,9 @@ run_frame_job (GstNaclipSeg *self)
   gst_buffer_unref (staging);
 
   if (pub == NULL && !too_small && error != NULL) {
-    post_naclip_message (
-        self, GST_MESSAGE_WARNING, error, "Segmentation failed");
+    if (!g_error_matches (error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED))
+      post_naclip_message (
+          self, GST_MESSAGE_WARNING, error, "Segmentation failed");
     g_clear_error (&error);
   }
   GST_OBJECT_LOCK (self);
@@ -1037,7 +1059,10 @@ gst_naclip_seg_start (GstBaseTransform *trans)
         "Could not create the segmentation context");
     goto fail;
   }
-  queries = encode_classes (self->model, job, &error);
+  GST_INFO_OBJECT (self, "matrix products in %s on %u threads",
+      naclip_precision_to_string (naclip_context_get_precision (self->inf.ctx)),
+      self->inf.params.threads);
+  queries = encode_classes (self->model, job, self->cancellable, &error);
   if (queries == NULL) {
     g_autofree char *text
         = g_strdup_printf ("Could not use the classes: %s", error->message);
@@ -1522,6 +1547,13 @@ process_sync (GstNaclipSeg *self, GstVideoFrame *frame, GstBuffer *buf,
     *fresh = FALSE;
     return GST_FLOW_OK;
   }
+  if (pub == NULL
+      && g_error_matches (error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED)) {
+    /* stopping or flushing: the frame is dropped */
+    GST_DEBUG_OBJECT (self, "%s", error->message);
+    g_clear_error (&error);
+    return GST_FLOW_FLUSHING;
+  }
   if (pub == NULL) {
     post_naclip_message (self, GST_MESSAGE_ERROR, error, "Segmentation failed");
     g_clear_error (&error);
@@ -1699,6 +1731,10 @@ gst_naclip_seg_sink_event (GstBaseTransform *trans, GstEvent *event)
 {
   GstNaclipSeg *self = GST_NACLIP_SEG (trans);
 
+  /* A flush drops the frame being segmented: stop it (inf.ctx lives from
+   * start() to stop(), which never run while pads are active). */
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START && self->inf.ctx != NULL)
+    naclip_context_cancel (self->inf.ctx);
   if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP) {
     GST_OBJECT_LOCK (self);
     self->qos_earliest = GST_CLOCK_TIME_NONE;
@@ -1965,10 +2001,22 @@ gst_naclip_seg_set_property (
       trial.threads = g_value_get_uint (value);
       store_params (self, pspec, &trial);
       break;
-    case PROP_PRECISION:
+    case PROP_PRECISION: {
+      NaclipPrecision resolved;
+      GError *error = NULL;
       trial.precision = g_value_get_enum (value);
+      /* bf16 on a CPU or build without it is refused here, with the
+       * reason, rather than failing every frame */
+      if (!naclip_precision_resolve (trial.precision, &resolved, &error)) {
+        GST_OBJECT_UNLOCK (self);
+        refuse_property (self, pspec, error->message);
+        g_clear_error (&error);
+        GST_OBJECT_LOCK (self);
+        break;
+      }
       store_params (self, pspec, &trial);
       break;
+    }
     case PROP_OUTPUT:
       reconfigure = self->output != (GstNaclipSegOutput)g_value_get_enum (value)
                     && (self->output == OUTPUT_LABELS
@@ -2144,7 +2192,34 @@ gst_naclip_seg_finalize (GObject *object)
   g_free (self->pamr_dilations);
   g_mutex_clear (&self->wlock);
   g_cond_clear (&self->wcond);
+  g_object_unref (self->cancellable);
   G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+/* PAUSED->READY first cancels what runs (the streaming thread may be in an
+ * inference, holding the stream lock the pad deactivation waits for; the
+ * worker may be in one that stop() joins), so that PLAYING->NULL takes at
+ * most one transformer block or PAMR iteration more. */
+static GstStateChangeReturn
+gst_naclip_seg_change_state (GstElement *element, GstStateChange transition)
+{
+  GstNaclipSeg *self = GST_NACLIP_SEG (element);
+
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      g_atomic_int_set (&self->shutting_down, 0);
+      g_cancellable_reset (self->cancellable);
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      g_atomic_int_set (&self->shutting_down, 1);
+      g_cancellable_cancel (self->cancellable);
+      if (self->inf.ctx != NULL)
+        naclip_context_cancel (self->inf.ctx);
+      break;
+    default:
+      break;
+  }
+  return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
 }
 
 static char *
@@ -2175,6 +2250,7 @@ gst_naclip_seg_init (GstNaclipSeg *self)
   self->qos_earliest = GST_CLOCK_TIME_NONE;
   g_mutex_init (&self->wlock);
   g_cond_init (&self->wcond);
+  self->cancellable = g_cancellable_new ();
   gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
 }
 
@@ -2200,6 +2276,7 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
   gobject_class->set_property = gst_naclip_seg_set_property;
   gobject_class->get_property = gst_naclip_seg_get_property;
   gobject_class->finalize = gst_naclip_seg_finalize;
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_naclip_seg_change_state);
 
   /**
    * GstNaclipSeg:model-file:

@@ -821,6 +821,69 @@ test_no_realloc (void)
   g_assert_cmpuint (naclip_context_get_n_allocations (ctx), ==, n_alloc);
 }
 
+typedef struct
+{
+  NaclipContext *ctx;
+  const Fixture *f;
+  const NaclipImage *image;
+  guint8 *labels;
+  guint w, h;
+  GError *error;
+  gboolean ok;
+  gint started; /* atomic */
+} SlowCall;
+
+static gpointer
+slow_call_main (gpointer data)
+{
+  SlowCall *c = data;
+  g_atomic_int_set (&c->started, 1);
+  c->ok = naclip_context_segment (c->ctx, c->f->queries, c->image, c->w, c->h,
+      c->labels, c->w, NULL, &c->error);
+  return NULL;
+}
+
+/* naclip_context_cancel() from another thread stops a slow call (1000
+ * PAMR steps at 640x480, seconds of work) within 100 ms with
+ * NACLIP_ERROR_CANCELLED; the next call runs to the end (the flag is
+ * cleared when a call starts). */
+static void
+test_cancel (void)
+{
+  const Fixture *f = get_fixture ();
+  const guint w = 640, h = 480;
+  g_autofree guint8 *rgb = make_rgb (w, h, 9);
+  g_autofree guint8 *labels = g_new (guint8, w * h);
+  NaclipImage image = rgb_image (rgb, w, h);
+  g_autoptr (NaclipContext) ctx = naclip_context_new (f->model, NULL);
+  NaclipParams p = naclip_params_default ();
+  SlowCall c = { ctx, f, &image, labels, w, h, NULL, FALSE, 0 };
+
+  p.inference_size = 64;
+  p.pamr_steps = 1000;
+  g_assert_true (naclip_context_set_params (ctx, &p, NULL));
+  GThread *thread = g_thread_new ("slow", slow_call_main, &c);
+  while (!g_atomic_int_get (&c.started))
+    g_usleep (1000);
+  g_usleep (300 * 1000);
+  gint64 t0 = g_get_monotonic_time ();
+  naclip_context_cancel (ctx);
+  g_thread_join (thread);
+  gint64 took = g_get_monotonic_time () - t0;
+  g_test_message ("cancelled call returned after %.1f ms", took / 1000.0);
+  g_assert_false (c.ok);
+  g_assert_error (c.error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED);
+  g_assert_cmpint (took, <, 100 * 1000);
+  g_clear_error (&c.error);
+
+  /* a cancel with no call running is forgotten by the next call */
+  naclip_context_cancel (ctx);
+  p.pamr_steps = 2;
+  g_assert_true (naclip_context_set_params (ctx, &p, NULL));
+  g_assert_true (naclip_context_segment (
+      ctx, f->queries, &image, w, h, labels, w, NULL, NULL));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -834,6 +897,7 @@ main (int argc, char **argv)
   g_test_add_func ("/segment/threads-agree", test_threads_agree);
   g_test_add_func ("/segment/parity", test_parity);
   g_test_add_func ("/segment/no-realloc", test_no_realloc);
+  g_test_add_func ("/segment/cancel", test_cancel);
   status = g_test_run ();
   free_fixture ();
   return status;

@@ -1588,6 +1588,61 @@ GST_START_TEST (test_state_cycles)
 }
 GST_END_TEST;
 
+typedef struct
+{
+  GstHarness *h;
+  GstBuffer *buf;
+  gint started; /* atomic */
+} Pusher;
+
+static gpointer
+pusher_main (gpointer data)
+{
+  Pusher *p = data;
+  g_atomic_int_set (&p->started, 1);
+  /* FLUSHING (sync mode, stopped) or OK (async: the worker has it) */
+  gst_harness_push (p->h, p->buf);
+  return NULL;
+}
+
+/* PLAYING->NULL during a slow inference (1000 PAMR steps on a 640x480
+ * frame, seconds) returns within one frame time (30 fps) + 100 ms, in
+ * sync mode (the streaming thread is in the inference) and in async mode
+ * (the worker is) (BAD-INPUTS H08). */
+GST_START_TEST (test_stop_during_inference)
+{
+  const char *caps
+      = "video/x-raw,format=RGB,width=640,height=480,framerate=30/1";
+  GstVideoInfo info = info_for ("RGB", 640, 480);
+
+  for (guint async = 0; async < 2; async++) {
+    GstElement *e = make_element ();
+    GstHarness *h;
+    Pusher p = { NULL, NULL, 0 };
+
+    g_object_set (e, "output-size", 1, "pamr-steps", 0, NULL);
+    h = make_harness (e, caps);
+    gst_buffer_unref (labels_of (h, make_frame (&info, 0)));
+    g_object_set (e, "pamr-steps", 1000, "async", (gboolean)async, NULL);
+    p.h = h;
+    p.buf = make_frame (&info, 1);
+    GThread *thread = g_thread_new ("push", pusher_main, &p);
+    while (!g_atomic_int_get (&p.started))
+      g_usleep (1000);
+    g_usleep (400 * 1000);
+    gint64 t0 = g_get_monotonic_time ();
+    fail_unless_equals_int (
+        gst_element_set_state (e, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    gint64 took = g_get_monotonic_time () - t0;
+    g_thread_join (thread);
+    GST_INFO ("async %u: PLAYING->NULL took %.1f ms", async, took / 1000.0);
+    fail_unless (took < (33 + 100) * 1000,
+        "async %u: PLAYING->NULL took %.1f ms", async, took / 1000.0);
+    gst_harness_teardown (h);
+  }
+}
+GST_END_TEST;
+
 /* Two elements on one model file (shared while both run): stopping one
  * leaves the other working, and a later start loads it again (H10). */
 GST_START_TEST (test_two_elements)
@@ -1721,6 +1776,7 @@ naclipseg_suite (void)
   tcase_add_test (tc, test_model_errors);
   tcase_add_test (tc, test_state_cycles);
   tcase_add_test (tc, test_two_elements);
+  tcase_add_test (tc, test_stop_during_inference);
   tcase_add_test (tc, test_eos_and_flush);
   tcase_add_test (tc, test_meta_transform);
   return s;
