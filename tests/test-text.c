@@ -235,6 +235,38 @@ test_no_text (void)
 }
 
 /* naclip_queries_new copies, checks the count, and refcounting works. */
+/* A cancelled GCancellable stops the encoding with
+ * NACLIP_ERROR_CANCELLED; a bf16 request where bf16 cannot run fails with
+ * NACLIP_ERROR_UNSUPPORTED before any work. */
+static void
+test_queries_cancel (void)
+{
+  GError *error = NULL;
+  g_autoptr (NaclipClasses) classes
+      = naclip_classes_parse (classes_str, NULL, &error);
+  g_autoptr (NaclipModel) model = load (models[0]);
+  g_autoptr (NaclipTemplates) t = naclip_templates_load ("single", &error);
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  NaclipEncodeOptions options = naclip_encode_options_default ();
+  NaclipPrecision resolved;
+
+  g_assert_no_error (error);
+  options.use_cache = FALSE;
+  options.cancellable = cancellable;
+  g_cancellable_cancel (cancellable);
+  g_assert_null (naclip_queries_encode (model, classes, t, &options, &error));
+  g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED);
+  g_clear_error (&error);
+
+  options.cancellable = NULL;
+  options.precision = NACLIP_PRECISION_BF16;
+  if (!naclip_precision_resolve (NACLIP_PRECISION_BF16, &resolved, NULL)) {
+    g_assert_null (naclip_queries_encode (model, classes, t, &options, &error));
+    g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED);
+    g_clear_error (&error);
+  }
+}
+
 static void
 test_queries_new (void)
 {
@@ -281,6 +313,7 @@ main (int argc, char **argv)
     run_reference ();
     g_test_add_func ("/text/tower", test_tower);
     g_test_add_func ("/text/queries", test_queries);
+    g_test_add_func ("/text/queries-cancel", test_queries_cancel);
     g_test_add_func ("/text/too-long", test_too_long);
     g_test_add_func ("/text/no-text", test_no_text);
   }
