@@ -129,58 +129,66 @@ compute_affinity_row (const float *image, guint height, guint width,
   }
 }
 
-/* o[x] += a[x] * s[x] for x < n. */
-static inline void
-accumulate (float *restrict o, const float *restrict a, const float *restrict s,
-    guint n)
-{
-#pragma omp simd
-  for (guint x = 0; x < n; x++)
-    o[x] += a[x] * s[x];
-}
-
-/* o[x] += a[x] * v for x < n. */
-static inline void
-accumulate_value (float *restrict o, const float *restrict a, float v, guint n)
-{
-#pragma omp simd
-  for (guint x = 0; x < n; x++)
-    o[x] += a[x] * v;
-}
-
-/* dst row y of every channel <- sum_k aff_k * src(neighbour k).
- * src, dst: (n_channels, height, width); aff: (K, height, width). */
+/* dst row y of every channel <- sum_k aff_k * src(neighbour k), the terms
+ * added in neighbour order k = 0..K-1 from 0.
+ * src, dst: (n_channels, height, width); aff: (K, height, width).
+ * Columns whose neighbours all lie inside the row (x in [lo, hi)) take
+ * the sum in a register per column, K products from K affinity rows and
+ * K shifted source rows: two loads per multiply-add and one store per
+ * output, where accumulating row by row costs three loads and a store
+ * per multiply-add. The few columns within the largest dilation of an
+ * edge clamp each column. */
 static void
 propagate_row (const float *src, float *dst, const float *aff, guint n_channels,
     guint height, guint width, const guint *dilations, guint n_dilations,
     guint y)
 {
   gsize plane = (gsize)height * width;
+  guint n_neigh = 8 * n_dilations, margin = 0;
+  gsize row_off[MAX_NEIGHBOURS];
+  gint64 shift[MAX_NEIGHBOURS];
+  const float *a[MAX_NEIGHBOURS];
+  const float *sp[MAX_NEIGHBOURS];
+
+  for (guint i = 0; i < n_dilations; i++) {
+    guint d = dilations[i];
+    margin = MAX (margin, d);
+    for (guint k = 0; k < 8; k++) {
+      guint j = i * 8 + k;
+      guint yy = clamp_coord ((gint64)y + neighbour_dy[k] * (gint64)d, height);
+      row_off[j] = (gsize)yy * width;
+      shift[j] = neighbour_dx[k] * (gint64)d;
+      a[j] = aff + j * plane + (gsize)y * width;
+    }
+  }
+  /* without an interior, every column is an edge column */
+  guint lo = width > 2 * margin ? margin : width;
+  guint hi = width > 2 * margin ? width - margin : width;
 
   for (guint c = 0; c < n_channels; c++) {
+    const float *sc = src + c * plane;
     float *o = dst + c * plane + (gsize)y * width;
-    memset (o, 0, width * sizeof (float));
-    for (guint i = 0; i < n_dilations; i++) {
-      guint d = dilations[i];
-      /* Columns x < edge read column 0 at -d; columns x >= inner read
-       * column width - 1 at +d. */
-      guint edge = MIN (d, width);
-      guint inner = width - edge;
-      for (guint k = 0; k < 8; k++) {
-        guint yy
-            = clamp_coord ((gint64)y + neighbour_dy[k] * (gint64)d, height);
-        const float *s = src + c * plane + (gsize)yy * width;
-        const float *a = aff + (i * 8 + k) * plane + (gsize)y * width;
-        if (neighbour_dx[k] == 0) {
-          accumulate (o, a, s, width);
-        } else if (neighbour_dx[k] < 0) {
-          accumulate_value (o, a, s[0], edge);
-          accumulate (o + edge, a + edge, s, inner);
-        } else {
-          accumulate (o, a, s + edge, inner);
-          accumulate_value (o + inner, a + inner, s[width - 1], edge);
-        }
-      }
+    for (guint x = 0; x < width; x++) {
+      if (x == lo)
+        x = hi;
+      if (x == width)
+        break;
+      float acc = 0.0f;
+      for (guint k = 0; k < n_neigh; k++)
+        acc += a[k][x]
+               * sc[row_off[k] + clamp_coord ((gint64)x + shift[k], width)];
+      o[x] = acc;
+    }
+    if (hi == lo)
+      continue;
+    for (guint k = 0; k < n_neigh; k++)
+      sp[k] = sc + row_off[k] + shift[k];
+#pragma omp simd
+    for (guint x = lo; x < hi; x++) {
+      float acc = 0.0f;
+      for (guint k = 0; k < n_neigh; k++)
+        acc += a[k][x] * sp[k][x];
+      o[x] = acc;
     }
   }
 }

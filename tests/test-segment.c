@@ -844,9 +844,10 @@ slow_call_main (gpointer data)
 }
 
 /* naclip_context_cancel() from another thread stops a slow call (1000
- * PAMR steps at 640x480, seconds of work) within 100 ms with
- * NACLIP_ERROR_CANCELLED; the next call runs to the end (the flag is
- * cleared when a call starts). */
+ * PAMR steps at 640x480, seconds of work) with NACLIP_ERROR_CANCELLED
+ * within 500 ms (one PAMR step is milliseconds: 6 ms measured when quiet,
+ * 140 ms seen with the 2 cores loaded 2x); the next call runs to the end
+ * (the flag is cleared when a call starts). */
 static void
 test_cancel (void)
 {
@@ -873,7 +874,7 @@ test_cancel (void)
   g_test_message ("cancelled call returned after %.1f ms", took / 1000.0);
   g_assert_false (c.ok);
   g_assert_error (c.error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED);
-  g_assert_cmpint (took, <, 100 * 1000);
+  g_assert_cmpint (took, <, 500 * 1000);
   g_clear_error (&c.error);
 
   /* a cancel with no call running is forgotten by the next call */
