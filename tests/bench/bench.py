@@ -2,7 +2,8 @@
 """Speed of naclipseg against the PyTorch reference, same checkpoint, one run.
 
     /usr/bin/python3 tests/bench/bench.py --build BUILD_DIR [--repeat N]
-        [--threads 2] [--workdir DIR] [--skip-torch] [--skip-element]
+        [--threads 2] [--workdir DIR] [--skip-torch] [--skip-torch-bf16]
+        [--skip-element]
 
 Generates the ViT-B/16-shaped seeded random checkpoint
 (tests/fixtures/make_checkpoint.py --preset b16, cached in the work dir,
@@ -212,6 +213,9 @@ def main():
     ap.add_argument("--frames", type=int, default=60,
                     help="extra frames of the longer element run")
     ap.add_argument("--skip-torch", action="store_true")
+    ap.add_argument("--skip-torch-bf16", action="store_true",
+                    help="no PyTorch bf16 autocast run (it is emulated, and "
+                    "slower than fp32, on CPUs without bf16 instructions)")
     ap.add_argument("--skip-element", action="store_true")
     ap.add_argument("--torch-worker", choices=("fp32", "bf16"),
                     help=argparse.SUPPRESS)
@@ -241,7 +245,7 @@ def main():
 
     torch_res = {"fp32": {}, "bf16": {}}
     if not args.skip_torch:
-        for p in ("fp32", "bf16"):
+        for p in ("fp32",) if args.skip_torch_bf16 else ("fp32", "bf16"):
             torch_res[p] = run_torch(args, p)
     naclip_res = {"fp32": run_naclip(args, "fp32"),
                   "bf16": run_naclip(args, "bf16") if bf16_ok else {}}
