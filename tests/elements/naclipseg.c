@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
@@ -270,9 +271,45 @@ check_luma_overlay (
   fail_unless_equals_int (n_diff, 0);
 }
 
+/* Buffers without PTS or duration and with the DISCONT flag are segmented
+ * like any other; a GAP event is forwarded downstream (BAD-INPUTS G11). */
+GST_START_TEST (test_G11_no_timestamps_discont_gap)
+{
+  GstVideoInfo info = info_for ("RGB", 64, 48);
+  GstHarness *h = make_harness (make_element (),
+      "video/x-raw,format=RGB,width=64,height=48,framerate=30/1");
+  GstEvent *ev;
+  gboolean gap = FALSE;
+
+  for (guint i = 0; i < 2; i++) {
+    GstBuffer *in = make_frame (&info, i);
+    GstBuffer *out;
+    GST_BUFFER_PTS (in) = GST_CLOCK_TIME_NONE;
+    GST_BUFFER_DURATION (in) = GST_CLOCK_TIME_NONE;
+    if (i == 0)
+      GST_BUFFER_FLAG_SET (in, GST_BUFFER_FLAG_DISCONT);
+    fail_unless_equals_int (gst_harness_push (h, in), GST_FLOW_OK);
+    out = gst_harness_pull (h);
+    fail_unless (out != NULL);
+    fail_unless (gst_buffer_get_naclip_seg_meta (out) != NULL,
+        "frame %u without PTS has no result", i);
+    fail_if (GST_BUFFER_PTS_IS_VALID (out));
+    gst_buffer_unref (out);
+  }
+  fail_unless (gst_harness_push_event (
+      h, gst_event_new_gap (GST_SECOND, GST_SECOND / 30)));
+  while ((ev = gst_harness_try_pull_event (h)) != NULL) {
+    gap |= GST_EVENT_TYPE (ev) == GST_EVENT_GAP;
+    gst_event_unref (ev);
+  }
+  fail_unless (gap, "GAP event not forwarded");
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 /* Every format at every size (renegotiating between sizes): each frame
  * comes out with its size and a fresh result covering it. */
-GST_START_TEST (test_formats_and_sizes)
+GST_START_TEST (test_G01_formats_and_sizes)
 {
   const char *format = formats[__i__];
   GstElement *e = make_element ();
@@ -311,7 +348,7 @@ GST_END_TEST;
 
 /* With inference-size 0 (frame size kept) frames below one patch pass
  * untouched and unsegmented, counted, with a single warning. */
-GST_START_TEST (test_too_small)
+GST_START_TEST (test_G01_too_small)
 {
   GstElement *e = make_element ();
   GstBus *bus = gst_bus_new ();
@@ -364,7 +401,7 @@ GST_END_TEST;
 
 /* Caps the element must refuse: a format outside the template, interlaced
  * video, absurd sizes. */
-GST_START_TEST (test_refused_caps)
+GST_START_TEST (test_G05_G07_refused_caps)
 {
   const char *bad[] = {
     "video/x-raw,format=GRAY16_LE,width=64,height=64,framerate=30/1",
@@ -391,7 +428,7 @@ GST_START_TEST (test_refused_caps)
 GST_END_TEST;
 
 /* A buffer smaller than its caps say passes with a warning (G04). */
-GST_START_TEST (test_truncated_buffer)
+GST_START_TEST (test_G04_truncated_buffer)
 {
   GstElement *e = make_element ();
   GstBus *bus = gst_bus_new ();
@@ -509,7 +546,7 @@ same_labels (GstBuffer *a, GstBuffer *b, guint w, guint h)
 
 /* Padded strides, plane offsets and separate memories give the same labels
  * and the same overlay as the packed frame (G02, G03). */
-GST_START_TEST (test_strided_buffers)
+GST_START_TEST (test_G02_G03_strided_buffers)
 {
   const char *fmts[] = { "RGB", "BGRx", "I420", "NV12" };
 
@@ -578,7 +615,7 @@ GST_END_TEST;
  * then a still-image stream (framerate 0/1, G10):
  * every frame gets a result for its own size; no result crosses a caps
  * change (G06). */
-GST_START_TEST (test_renegotiation)
+GST_START_TEST (test_G06_G10_renegotiation)
 {
   struct
   {
@@ -763,7 +800,7 @@ GST_START_TEST (test_selected_and_passthrough)
 GST_END_TEST;
 
 /* A buffer the test still references is not drawn on (G08). */
-GST_START_TEST (test_non_writable_input)
+GST_START_TEST (test_G08_non_writable_input)
 {
   GstVideoInfo info = info_for ("BGRx", 64, 64);
   GstElement *e = make_element ();
@@ -785,7 +822,7 @@ GST_START_TEST (test_non_writable_input)
 GST_END_TEST;
 
 /* Read-only memory (G09) is never written: the overlay goes to a copy. */
-GST_START_TEST (test_readonly_memory)
+GST_START_TEST (test_G09_readonly_memory)
 {
   GstVideoInfo info = info_for ("RGB", 64, 48);
   GstElement *e = make_element ();
@@ -1075,7 +1112,7 @@ GST_END_TEST;
 
 /* Properties set from other threads at about 1 kHz while frames flow:
  * every frame uses one consistent class set and parameter snapshot (H04). */
-GST_START_TEST (test_property_stress)
+GST_START_TEST (test_H04_property_stress)
 {
   GstVideoInfo info = info_for ("RGB", 64, 48);
   GstElement *e = make_element ();
@@ -1126,7 +1163,7 @@ GST_END_TEST;
 
 /* async: the streaming thread never waits for an inference; frames carry
  * the latest finished result (never fresh). */
-GST_START_TEST (test_async)
+GST_START_TEST (test_H09_async)
 {
   GstVideoInfo info = info_for ("RGB", 640, 480);
   GstElement *e = make_element ();
@@ -1197,7 +1234,7 @@ GST_END_TEST;
 
 /* async with the worker busy: a flush drops the results from before it,
  * and EOS passes at once, exactly once (H06, H07). */
-GST_START_TEST (test_async_flush_and_eos)
+GST_START_TEST (test_H06_H07_async_flush_and_eos)
 {
   GstVideoInfo info = info_for ("RGB", 640, 480);
   GstElement *e = make_element ();
@@ -1309,7 +1346,7 @@ GST_END_TEST;
 
 /* A QoS event saying frames are late: the next late frame reuses the last
  * result instead of waiting for an inference, and is counted (H09). */
-GST_START_TEST (test_qos_skips)
+GST_START_TEST (test_H09_qos_skips)
 {
   GstVideoInfo info = info_for ("RGB", 64, 48);
   GstElement *e = make_element ();
@@ -1466,7 +1503,7 @@ expect_state_error (GstElement *e, GstBus *bus)
 /* Missing and bad models fail READY->PAUSED with an error naming the file
  * and the download helper; fixing the property makes the element usable
  * (H01, H02). Changing the model above READY is refused (H05). */
-GST_START_TEST (test_model_errors)
+GST_START_TEST (test_H01_H02_H05_model_errors)
 {
   GstElement *e = make_element ();
   GstBus *bus = gst_bus_new ();
@@ -1561,8 +1598,67 @@ GST_START_TEST (test_model_errors)
 }
 GST_END_TEST;
 
+/* The address space in use (VmSize of /proc/self/status), in bytes. */
+static guint64
+vm_size (void)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+
+  fail_unless (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  line = strstr (status, "VmSize:");
+  fail_unless (line != NULL);
+  return g_ascii_strtoull (line + strlen ("VmSize:"), NULL, 10) * 1024;
+}
+
+/* An address-space limit (ulimit -v) below what the model needs: starting
+ * fails with an error message naming the model, never an abort
+ * (BAD-INPUTS H13). Skipped under ASan and valgrind, whose shadow
+ * mappings make any such limit meaningless. */
+GST_START_TEST (test_H13_address_space_limit)
+{
+  GstElement *e;
+  GstBus *bus;
+  GstMessage *msg;
+  GError *err = NULL;
+  char *debug = NULL;
+  struct rlimit old_limit, limit;
+  const char *preload = g_getenv ("LD_PRELOAD");
+
+#if defined(__SANITIZE_ADDRESS__)
+  return;
+#endif
+  if (preload != NULL && strstr (preload, "vgpreload") != NULL)
+    return;
+  e = make_element ();
+  bus = gst_bus_new ();
+  gst_element_set_bus (e, bus);
+  fail_unless_equals_int (
+      gst_element_set_state (e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  fail_unless_equals_int (getrlimit (RLIMIT_AS, &old_limit), 0);
+  limit = old_limit;
+  /* 4 MiB above what is mapped now; the tiny checkpoint alone is 15 MB. */
+  limit.rlim_cur = vm_size () + (4u << 20);
+  fail_unless (old_limit.rlim_cur == RLIM_INFINITY
+               || limit.rlim_cur < old_limit.rlim_cur);
+  fail_unless_equals_int (setrlimit (RLIMIT_AS, &limit), 0);
+  msg = expect_state_error (e, bus);
+  fail_unless_equals_int (setrlimit (RLIMIT_AS, &old_limit), 0);
+  gst_message_parse_error (msg, &err, &debug);
+  GST_INFO ("under the limit: %s", err->message);
+  fail_unless (strstr (err->message, model_dir) != NULL, "%s", err->message);
+  g_clear_error (&err);
+  g_free (debug);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+}
+GST_END_TEST;
+
 /* NULL <-> PLAYING cycles with and without data (H03). */
-GST_START_TEST (test_state_cycles)
+GST_START_TEST (test_H03_state_cycles)
 {
   GstVideoInfo info = info_for ("I420", 64, 48);
   GstElement *e = make_element ();
@@ -1609,7 +1705,7 @@ pusher_main (gpointer data)
  * frame, seconds) returns within one frame time (30 fps) + 100 ms, in
  * sync mode (the streaming thread is in the inference) and in async mode
  * (the worker is) (BAD-INPUTS H08). */
-GST_START_TEST (test_stop_during_inference)
+GST_START_TEST (test_H08_stop_during_inference)
 {
   const char *caps
       = "video/x-raw,format=RGB,width=640,height=480,framerate=30/1";
@@ -1645,7 +1741,7 @@ GST_END_TEST;
 
 /* Two elements on one model file (shared while both run): stopping one
  * leaves the other working, and a later start loads it again (H10). */
-GST_START_TEST (test_two_elements)
+GST_START_TEST (test_H10_two_elements)
 {
   GstVideoInfo info = info_for ("RGB", 64, 48);
   const char *caps = "video/x-raw,format=RGB,width=64,height=48,framerate=30/1";
@@ -1669,7 +1765,7 @@ GST_END_TEST;
 
 /* EOS is forwarded once; a flush drops the old result and the stream
  * continues (H06, H07). */
-GST_START_TEST (test_eos_and_flush)
+GST_START_TEST (test_H06_H07_eos_and_flush)
 {
   GstVideoInfo info = info_for ("RGB", 64, 48);
   GstElement *e = make_element ();
@@ -1704,7 +1800,7 @@ GST_END_TEST;
 
 /* The meta survives videoscale-like scaling and gst_buffer_copy, and is
  * freed with the last buffer (G12; the leaks tracer checks the rest). */
-GST_START_TEST (test_meta_transform)
+GST_START_TEST (test_G12_meta_transform)
 {
   GstVideoInfo info = info_for ("RGB", 64, 48);
   GstElement *e = make_element ();
@@ -1748,37 +1844,40 @@ naclipseg_suite (void)
 
   tcase_set_timeout (tc, 120);
   suite_add_tcase (s, tc);
-  tcase_add_loop_test (tc, test_formats_and_sizes, 0, G_N_ELEMENTS (formats));
-  tcase_add_test (tc, test_too_small);
-  tcase_add_test (tc, test_refused_caps);
-  tcase_add_test (tc, test_truncated_buffer);
-  tcase_add_test (tc, test_strided_buffers);
-  tcase_add_test (tc, test_renegotiation);
+  tcase_add_loop_test (
+      tc, test_G01_formats_and_sizes, 0, G_N_ELEMENTS (formats));
+  tcase_add_test (tc, test_G01_too_small);
+  tcase_add_test (tc, test_G05_G07_refused_caps);
+  tcase_add_test (tc, test_G04_truncated_buffer);
+  tcase_add_test (tc, test_G02_G03_strided_buffers);
+  tcase_add_test (tc, test_G06_G10_renegotiation);
   tcase_add_test (tc, test_labels_equal_library);
   tcase_add_test (tc, test_overlay_equals_label_map);
   tcase_add_test (tc, test_selected_and_passthrough);
-  tcase_add_test (tc, test_non_writable_input);
-  tcase_add_test (tc, test_readonly_memory);
+  tcase_add_test (tc, test_G08_non_writable_input);
+  tcase_add_test (tc, test_G09_readonly_memory);
   tcase_add_test (tc, test_metadata);
   tcase_add_test (tc, test_post_messages);
   tcase_add_test (tc, test_interval_and_expiry);
   tcase_add_test (tc, test_classes_file);
   tcase_add_test (tc, test_class_change_playing);
-  tcase_add_test (tc, test_property_stress);
-  tcase_add_test (tc, test_async);
-  tcase_add_test (tc, test_async_flush_and_eos);
+  tcase_add_test (tc, test_H04_property_stress);
+  tcase_add_test (tc, test_H09_async);
+  tcase_add_test (tc, test_H06_H07_async_flush_and_eos);
   tcase_add_test (tc, test_smoothing);
   tcase_add_test (tc, test_latency_query);
-  tcase_add_test (tc, test_qos_skips);
+  tcase_add_test (tc, test_H09_qos_skips);
   tcase_add_test (tc, test_output_switch);
   tcase_add_test (tc, test_bad_property_values);
   tcase_add_test (tc, test_enum_names);
-  tcase_add_test (tc, test_model_errors);
-  tcase_add_test (tc, test_state_cycles);
-  tcase_add_test (tc, test_two_elements);
-  tcase_add_test (tc, test_stop_during_inference);
-  tcase_add_test (tc, test_eos_and_flush);
-  tcase_add_test (tc, test_meta_transform);
+  tcase_add_test (tc, test_H01_H02_H05_model_errors);
+  tcase_add_test (tc, test_H13_address_space_limit);
+  tcase_add_test (tc, test_H03_state_cycles);
+  tcase_add_test (tc, test_H10_two_elements);
+  tcase_add_test (tc, test_H08_stop_during_inference);
+  tcase_add_test (tc, test_H06_H07_eos_and_flush);
+  tcase_add_test (tc, test_G12_meta_transform);
+  tcase_add_test (tc, test_G11_no_timestamps_discont_gap);
   return s;
 }
 
