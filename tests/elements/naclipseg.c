@@ -14,7 +14,9 @@
 #include <math.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <glib/gstdio.h>
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
@@ -27,6 +29,8 @@
 #define PAMR_STEPS 2
 
 static char *model_dir;
+/* The same checkpoint in F16: loading widens it to F32 in owned memory. */
+static char *f16_model_dir;
 
 /* ------------------------------------------------------------------ */
 /* Fixtures                                                            */
@@ -1611,42 +1615,124 @@ vm_size (void)
   return g_ascii_strtoull (line + strlen ("VmSize:"), NULL, 10) * 1024;
 }
 
-/* An address-space limit (ulimit -v) below what the model needs: starting
- * fails with an error message naming the model, never an abort
- * (BAD-INPUTS H13). Skipped under ASan and valgrind, whose shadow
- * mappings make any such limit meaningless. */
-GST_START_TEST (test_H13_address_space_limit)
+/* Starts an element on the model in @dir with the address space limited
+ * to @headroom bytes above what is mapped now: it must fail. Returns the
+ * error it posted (caller frees). */
+static GError *
+start_under_limit (const char *dir, guint64 headroom)
 {
-  GstElement *e;
-  GstBus *bus;
+  GstElement *e = make_element ();
+  GstBus *bus = gst_bus_new ();
   GstMessage *msg;
   GError *err = NULL;
   char *debug = NULL;
   struct rlimit old_limit, limit;
-  const char *preload = g_getenv ("LD_PRELOAD");
 
-#if defined(__SANITIZE_ADDRESS__)
-  return;
-#endif
-  if (preload != NULL && strstr (preload, "vgpreload") != NULL)
-    return;
-  e = make_element ();
-  bus = gst_bus_new ();
+  g_object_set (e, "model-file", dir, NULL);
   gst_element_set_bus (e, bus);
   fail_unless_equals_int (
       gst_element_set_state (e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
   fail_unless_equals_int (getrlimit (RLIMIT_AS, &old_limit), 0);
   limit = old_limit;
-  /* 4 MiB above what is mapped now; the tiny checkpoint alone is 15 MB. */
-  limit.rlim_cur = vm_size () + (4u << 20);
+  limit.rlim_cur = vm_size () + headroom;
   fail_unless (old_limit.rlim_cur == RLIM_INFINITY
                || limit.rlim_cur < old_limit.rlim_cur);
   fail_unless_equals_int (setrlimit (RLIMIT_AS, &limit), 0);
   msg = expect_state_error (e, bus);
   fail_unless_equals_int (setrlimit (RLIMIT_AS, &old_limit), 0);
   gst_message_parse_error (msg, &err, &debug);
-  GST_INFO ("under the limit: %s", err->message);
+  GST_INFO ("%s under the limit: %s", dir, err->message);
+  g_free (debug);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+  return err;
+}
+
+/* An address-space limit (ulimit -v) below what the model needs: starting
+ * fails with an error message, never an abort (BAD-INPUTS H13). With 4 MiB
+ * of headroom the 15 MB F32 checkpoint cannot even be mapped; with the F16
+ * file's size + 4 MiB it is mapped, and widening it to F32 (15 MB) fails
+ * as RESOURCE/NO_SPACE_LEFT naming a tensor. Skipped under ASan and
+ * valgrind, whose shadow mappings make any such limit meaningless. */
+GST_START_TEST (test_H13_address_space_limit)
+{
+  g_autofree char *f16_file
+      = g_build_filename (f16_model_dir, "model.safetensors", NULL);
+  const char *preload = g_getenv ("LD_PRELOAD");
+  GStatBuf sb;
+  GError *err;
+
+#if defined(__SANITIZE_ADDRESS__)
+  return;
+#endif
+  if (preload != NULL && strstr (preload, "vgpreload") != NULL)
+    return;
+
+  err = start_under_limit (model_dir, 4u << 20);
   fail_unless (strstr (err->message, model_dir) != NULL, "%s", err->message);
+  g_clear_error (&err);
+
+  fail_unless_equals_int (g_stat (f16_file, &sb), 0);
+  err = start_under_limit (f16_model_dir, (guint64)sb.st_size + (4u << 20));
+  fail_unless (g_error_matches (
+                   err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT),
+      "%s", err->message);
+  fail_unless (strstr (err->message, "cannot allocate") != NULL
+                   && strstr (err->message, "tensor '") != NULL,
+      "%s", err->message);
+  g_clear_error (&err);
+}
+GST_END_TEST;
+
+/* A model directory under the build dir named @name: the text files of
+ * the tiny model and a model.safetensors made by the caller. Returns its
+ * path and the checkpoint's in *@file (caller frees both). */
+static char *
+faulty_model_dir (const char *name, char **file)
+{
+  static const char *const texts[]
+      = { "config.json", "merges.txt", "vocab.json" };
+  char *dir = g_build_filename (
+      g_getenv ("NACLIP_BUILD_ROOT"), "tests", "elements", name, NULL);
+
+  fail_unless_equals_int (g_mkdir_with_parents (dir, 0755), 0);
+  for (guint i = 0; i < G_N_ELEMENTS (texts); i++) {
+    g_autofree char *src = g_build_filename (model_dir, texts[i], NULL);
+    g_autofree char *dst = g_build_filename (dir, texts[i], NULL);
+    g_autofree char *contents = NULL;
+    gsize len;
+    if (!g_file_get_contents (src, &contents, &len, NULL))
+      continue;
+    fail_unless (g_file_set_contents (dst, contents, len, NULL));
+  }
+  *file = g_build_filename (dir, "model.safetensors", NULL);
+  g_unlink (*file);
+  return dir;
+}
+
+/* The error a start on @dir posts, which must be RESOURCE/OPEN_READ naming
+ * @file. */
+static void
+expect_read_error (const char *dir, const char *file)
+{
+  GstElement *e = make_element ();
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GError *err = NULL;
+  char *debug = NULL;
+
+  g_object_set (e, "model-file", dir, NULL);
+  gst_element_set_bus (e, bus);
+  msg = expect_state_error (e, bus);
+  gst_message_parse_error (msg, &err, &debug);
+  GST_INFO ("%s: %s", dir, err->message);
+  fail_unless (
+      g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ),
+      "%s", err->message);
+  fail_unless (strstr (err->message, file) != NULL, "%s", err->message);
   g_clear_error (&err);
   g_free (debug);
   gst_message_unref (msg);
@@ -1654,6 +1740,30 @@ GST_START_TEST (test_H13_address_space_limit)
   gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
   gst_object_unref (e);
+}
+
+/* EIO and EACCES on the checkpoint are RESOURCE/OPEN_READ errors naming it
+ * (BAD-INPUTS H14). EIO is real: reading /proc/self/mem at offset 0 (an
+ * unmapped address) fails with EIO. EACCES (mode 000) is only checked
+ * when not running as root, who may read any file. */
+GST_START_TEST (test_H14_eio_eacces)
+{
+  char *file = NULL;
+  char *dir = faulty_model_dir ("h14-eio", &file);
+
+  fail_unless_equals_int (symlink ("/proc/self/mem", file), 0);
+  expect_read_error (dir, file);
+  g_free (dir);
+  g_free (file);
+
+  if (geteuid () != 0) {
+    dir = faulty_model_dir ("h14-eacces", &file);
+    fail_unless (g_file_set_contents (file, "x", 1, NULL));
+    fail_unless_equals_int (g_chmod (file, 0), 0);
+    expect_read_error (dir, file);
+    g_free (dir);
+    g_free (file);
+  }
 }
 GST_END_TEST;
 
@@ -1872,6 +1982,7 @@ naclipseg_suite (void)
   tcase_add_test (tc, test_enum_names);
   tcase_add_test (tc, test_H01_H02_H05_model_errors);
   tcase_add_test (tc, test_H13_address_space_limit);
+  tcase_add_test (tc, test_H14_eio_eacces);
   tcase_add_test (tc, test_H03_state_cycles);
   tcase_add_test (tc, test_H10_two_elements);
   tcase_add_test (tc, test_H08_stop_during_inference);
@@ -1881,37 +1992,42 @@ naclipseg_suite (void)
   return s;
 }
 
-/* Generates the tiny checkpoint (cached under the build dir) before the
- * tests fork. */
-static void
-make_model (void)
+/* Generates the tiny checkpoint in @dtype under fixtures/@name of the
+ * build dir (cached there) and returns its directory (caller frees). Runs
+ * before the tests fork. */
+static char *
+make_checkpoint (const char *name, const char *dtype)
 {
   const char *build = g_getenv ("NACLIP_BUILD_ROOT");
   const char *source = g_getenv ("NACLIP_SOURCE_ROOT");
   const char *python = g_getenv ("NACLIP_PYTHON");
   g_autofree char *script = NULL;
-  char *argv[10];
+  char *dir;
+  char *argv[12];
   gint status = 0;
   GError *error = NULL;
 
   g_assert (build != NULL && source != NULL && python != NULL);
-  model_dir = g_build_filename (build, "fixtures", "element-tiny", NULL);
+  dir = g_build_filename (build, "fixtures", name, NULL);
   script = g_build_filename (
       source, "tests", "fixtures", "make_checkpoint.py", NULL);
   argv[0] = (char *)python;
   argv[1] = script;
-  argv[2] = model_dir;
+  argv[2] = dir;
   argv[3] = (char *)"--preset";
   argv[4] = (char *)"tiny";
   argv[5] = (char *)"--layout";
   argv[6] = (char *)"hf";
   argv[7] = (char *)"--seed";
   argv[8] = (char *)"1";
-  argv[9] = NULL;
+  argv[9] = (char *)"--dtype";
+  argv[10] = (char *)dtype;
+  argv[11] = NULL;
   if (!g_spawn_sync (NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL,
           &status, &error)
       || !g_spawn_check_wait_status (status, &error))
     g_error ("make_checkpoint.py failed: %s", error->message);
+  return dir;
 }
 
 int
@@ -1922,9 +2038,11 @@ main (int argc, char **argv)
 
   g_unsetenv ("NACLIP_MODEL");
   gst_check_init (&argc, &argv);
-  make_model ();
+  model_dir = make_checkpoint ("element-tiny", "F32");
+  f16_model_dir = make_checkpoint ("element-tiny-f16", "F16");
   s = naclipseg_suite ();
   n_failed = gst_check_run_suite (s, "naclipseg", __FILE__);
   g_free (model_dir);
+  g_free (f16_model_dir);
   return n_failed;
 }
