@@ -1833,6 +1833,25 @@ GST_START_TEST (test_H14_eio_eacces)
 }
 GST_END_TEST;
 
+/* The suite runs as BAD-INPUTS H15 requires (tests/elements/meson.build):
+ * the leaks tracer active, warnings fatal and a check timeout set, so a
+ * leaked object, a warning or a hang fails the run. Fails if the
+ * environment of the suite loses any of them. */
+GST_START_TEST (test_H15_leaks_tracer_and_fatal_warnings)
+{
+  GList *tracers = gst_tracing_get_active_tracers ();
+  gboolean leaks = FALSE;
+
+  for (GList *l = tracers; l != NULL; l = l->next)
+    leaks |= g_str_equal (G_OBJECT_TYPE_NAME (l->data), "GstLeaksTracer");
+  g_list_free_full (tracers, gst_object_unref);
+  fail_unless (leaks, "the leaks tracer is not active");
+  fail_unless (g_getenv ("G_DEBUG") != NULL
+               && strstr (g_getenv ("G_DEBUG"), "fatal-warnings") != NULL);
+  fail_unless (g_getenv ("CK_DEFAULT_TIMEOUT") != NULL);
+}
+GST_END_TEST;
+
 /* NULL <-> PLAYING cycles with and without data (H03). */
 GST_START_TEST (test_H03_state_cycles)
 {
@@ -2050,6 +2069,7 @@ naclipseg_suite (void)
   tcase_add_test (tc, test_H12_load_allocation_failures);
   tcase_add_test (tc, test_H13_address_space_limit);
   tcase_add_test (tc, test_H14_eio_eacces);
+  tcase_add_test (tc, test_H15_leaks_tracer_and_fatal_warnings);
   tcase_add_test (tc, test_H03_state_cycles);
   tcase_add_test (tc, test_H10_two_elements);
   tcase_add_test (tc, test_H08_stop_during_inference);
