@@ -158,7 +158,8 @@ naclip_cache_model_fingerprint (NaclipModel *model)
 
 char *
 naclip_cache_key (const char *model_fingerprint,
-    const NaclipTemplates *templates, const char *query, gboolean truncate)
+    const NaclipTemplates *templates, const char *query, gboolean truncate,
+    NaclipPrecision precision)
 {
   GChecksum *sum = g_checksum_new (G_CHECKSUM_SHA256);
   guint32 n = naclip_templates_get_n (templates);
@@ -173,6 +174,9 @@ naclip_cache_key (const char *model_fingerprint,
   }
   g_checksum_update (sum, (const guchar *)query, strlen (query) + 1);
   g_checksum_update (sum, (const guchar *)(truncate ? "T" : "F"), 1);
+  g_return_val_if_fail (precision != NACLIP_PRECISION_AUTO, NULL);
+  g_checksum_update (
+      sum, (const guchar *)(precision == NACLIP_PRECISION_BF16 ? "B" : "F"), 1);
   hex = g_strdup (g_checksum_get_string (sum));
   g_checksum_free (sum);
   return hex;

@@ -232,9 +232,11 @@ gboolean naclip_text_encode (const NaclipModel *model, NaclipMatmul *mm,
 /* Hex fingerprint of the model's text weights (computed once). Borrowed
  * until the model is freed. */
 const char *naclip_cache_model_fingerprint (NaclipModel *model);
-/* Hex key of one query embedding. g_free. */
+/* Hex key of one query embedding computed at @precision (resolved: FP32 or
+ * BF16, whose embeddings differ). g_free. */
 char *naclip_cache_key (const char *model_fingerprint,
-    const NaclipTemplates *templates, const char *query, gboolean truncate);
+    const NaclipTemplates *templates, const char *query, gboolean truncate,
+    NaclipPrecision precision);
 /* @cache_dir, or $XDG_CACHE_HOME/naclipseg when NULL. g_free. */
 char *naclip_cache_dir (const char *cache_dir);
 /* Reads the entry of @key into @out (dim floats); FALSE when missing,

@@ -281,6 +281,7 @@ naclip_queries_encode (NaclipModel *model, const NaclipClasses *classes,
   g_autoptr (GPtrArray) keys = NULL;
   g_autoptr (NaclipMatmul) mm = NULL;
   const char *fingerprint = NULL;
+  NaclipPrecision precision = NACLIP_PRECISION_FP32;
   float *emb = NULL;
   guint n, dim, n_todo = 0;
 
@@ -308,6 +309,10 @@ naclip_queries_encode (NaclipModel *model, const NaclipClasses *classes,
   keys = g_ptr_array_new_with_free_func (g_free);
   todo = g_new (guint, n);
   if (options->use_cache) {
+    if (!naclip_precision_resolve (options->precision, &precision, error)) {
+      g_free (emb);
+      return NULL;
+    }
     dir = naclip_cache_dir (options->cache_dir);
     fingerprint = naclip_cache_model_fingerprint (model);
   }
@@ -315,7 +320,8 @@ naclip_queries_encode (NaclipModel *model, const NaclipClasses *classes,
     const char *name = naclip_classes_get_query (classes, i);
     char *key = NULL;
     if (options->use_cache) {
-      key = naclip_cache_key (fingerprint, templates, name, options->truncate);
+      key = naclip_cache_key (
+          fingerprint, templates, name, options->truncate, precision);
       if (naclip_cache_read (dir, key, dim, emb + (gsize)i * dim)) {
         g_free (key);
         continue;

@@ -79,8 +79,9 @@ entry_file (NaclipModel *model, const char *cache_dir, const char *templates,
     const char *query)
 {
   g_autoptr (NaclipTemplates) t = naclip_templates_load (templates, NULL);
-  g_autofree char *key = naclip_cache_key (
-      naclip_cache_model_fingerprint (model), t, query, FALSE);
+  g_autofree char *key
+      = naclip_cache_key (naclip_cache_model_fingerprint (model), t, query,
+          FALSE, NACLIP_PRECISION_FP32);
   g_autofree char *name = g_strconcat (key, ".emb", NULL);
   return g_build_filename (cache_dir, name, NULL);
 }
@@ -145,8 +146,9 @@ test_entry_used (void)
   guint dim = naclip_model_get_info (model)->embed_dim;
   g_autofree float *planted = g_new0 (float, dim);
   g_autoptr (NaclipTemplates) t = naclip_templates_load ("single", NULL);
-  g_autofree char *key = naclip_cache_key (
-      naclip_cache_model_fingerprint (model), t, "cat", FALSE);
+  g_autofree char *key
+      = naclip_cache_key (naclip_cache_model_fingerprint (model), t, "cat",
+          FALSE, NACLIP_PRECISION_FP32);
   g_autoptr (NaclipQueries) q = NULL;
 
   planted[3] = 1.0f;
@@ -225,28 +227,27 @@ test_keys (void)
   g_autoptr (NaclipTemplates) single = naclip_templates_load ("single", NULL);
   g_autoptr (NaclipTemplates) t80 = naclip_templates_load ("imagenet80", NULL);
   const char *fa = naclip_cache_model_fingerprint (a);
-  g_autofree char *k = naclip_cache_key (fa, single, "cat", FALSE);
-  const char *other[6];
-  char *keys[6];
+  g_autofree char *k
+      = naclip_cache_key (fa, single, "cat", FALSE, NACLIP_PRECISION_FP32);
+  char *keys[7];
 
   /* computed once: the same pointer on the second call */
   g_assert_true (fa == naclip_cache_model_fingerprint (a));
   /* the same weights in the other key layout: the same fingerprint */
   g_assert_cmpstr (fa, ==, naclip_cache_model_fingerprint (a_openai));
   g_assert_cmpstr (fa, !=, naclip_cache_model_fingerprint (b));
-  keys[0] = naclip_cache_key (
-      naclip_cache_model_fingerprint (b), single, "cat", FALSE);
-  keys[1] = naclip_cache_key (fa, t80, "cat", FALSE);
-  keys[2] = naclip_cache_key (fa, single, "Cat", FALSE);
-  keys[3] = naclip_cache_key (fa, single, "cat", TRUE);
-  keys[4] = naclip_cache_key (fa, single, "cat ", FALSE);
-  keys[5] = naclip_cache_key (fa, single, "cat", FALSE);
-  for (guint i = 0; i < 5; i++)
-    other[i] = keys[i];
-  for (guint i = 0; i < 5; i++)
-    g_assert_cmpstr (other[i], !=, k);
-  g_assert_cmpstr (keys[5], ==, k);
+  keys[0] = naclip_cache_key (naclip_cache_model_fingerprint (b), single, "cat",
+      FALSE, NACLIP_PRECISION_FP32);
+  keys[1] = naclip_cache_key (fa, t80, "cat", FALSE, NACLIP_PRECISION_FP32);
+  keys[2] = naclip_cache_key (fa, single, "Cat", FALSE, NACLIP_PRECISION_FP32);
+  keys[3] = naclip_cache_key (fa, single, "cat", TRUE, NACLIP_PRECISION_FP32);
+  keys[4] = naclip_cache_key (fa, single, "cat ", FALSE, NACLIP_PRECISION_FP32);
+  keys[5] = naclip_cache_key (fa, single, "cat", FALSE, NACLIP_PRECISION_BF16);
+  keys[6] = naclip_cache_key (fa, single, "cat", FALSE, NACLIP_PRECISION_FP32);
   for (guint i = 0; i < 6; i++)
+    g_assert_cmpstr (keys[i], !=, k);
+  g_assert_cmpstr (keys[6], ==, k);
+  for (guint i = 0; i < 7; i++)
     g_free (keys[i]);
 }
 
