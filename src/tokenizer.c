@@ -355,7 +355,13 @@ naclip_tokenizer_new_from_data (
           what, size, MAX_MERGES_BYTES >> 20);
       return NULL;
     }
-    text = g_malloc (size + 1);
+    text = g_try_malloc (size + 1);
+    if (text == NULL) {
+      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
+          "%s: cannot allocate %" G_GSIZE_FORMAT " bytes for the merges", what,
+          size + 1);
+      return NULL;
+    }
     if (size > 0)
       memcpy (text, data, size);
     text[size] = '\0';
@@ -363,7 +369,15 @@ naclip_tokenizer_new_from_data (
   }
 
   tok = g_new0 (NaclipTokenizer, 1);
-  tok->pairs = g_new (PairSlot, PAIR_TABLE_SIZE);
+  tok->pairs = g_try_new (PairSlot, PAIR_TABLE_SIZE);
+  if (tok->pairs == NULL) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
+        "%s: cannot allocate the merge table (%" G_GSIZE_FORMAT " bytes)", what,
+        sizeof (PairSlot) * PAIR_TABLE_SIZE);
+    g_free (tok);
+    g_free (text);
+    return NULL;
+  }
   memset (tok->pairs, 0xFF, sizeof (PairSlot) * PAIR_TABLE_SIZE);
   g_mutex_init (&tok->cache_lock);
   tok->cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
