@@ -112,7 +112,7 @@ run_asan () {
     rm -f "$asan"/tests/elements/registry-*.bin
     echo "json $asan/meson-logs/asan-elements.json" >> "$results"
     ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0" \
-    GST_REGISTRY_FORK=no meson test -C "$asan" --no-rebuild \
+    NACLIP_TEST_SLOWDOWN=4 GST_REGISTRY_FORK=no meson test -C "$asan" --no-rebuild \
         --print-errorlogs --timeout-multiplier 4 --logbase asan-elements \
         element-naclipseg || status=1
   fi

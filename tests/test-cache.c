@@ -133,6 +133,7 @@ test_round_trip (void)
   {
     g_autoptr (NaclipQueries) more
         = encode (model, "puppy,cat,bird", "single", cache);
+    g_assert_cmpuint (naclip_queries_get_n (more), ==, 3);
     g_assert_cmpuint (count_entries (cache), ==, 4);
   }
 }

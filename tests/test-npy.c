@@ -94,8 +94,9 @@ test_bad_files (void)
     "",
     "\x93NUMPY\x01\x00\xff\xff",
     "\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'}",
-    "\x93NUMPY\x01\x00\x3c\x00{'descr': '<f4', 'fortran_order': False, "
-    "'shape': (2,), }     \n",
+    /* a valid header whose shape needs 8 data bytes, and none */
+    ("\x93NUMPY\x01\x00\x3c\x00{'descr': '<f4', 'fortran_order': False, "
+     "'shape': (2,), }     \n"),
   };
   gsize got[8];
   guint n_dims;

@@ -92,8 +92,8 @@ static const char *const prompts[] = {
   "",
   "a photo of a cat.",
   "a bad photo of the pneumonoultramicroscopicsilicovolcanoconiosis.",
-  "itap of my tv monitor, which is very large and very old and very "
-  "dusty and quite broken, sadly.",
+  ("itap of my tv monitor, which is very large and very old and very "
+   "dusty and quite broken, sadly."),
   "dog",
 };
 
