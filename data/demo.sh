@@ -36,29 +36,14 @@ fi
 frames=${NACLIP_DEMO_FRAMES:-30}
 source=${1:-}
 
-# The packages of tests/run-suite.sh (read from it, so the lists cannot
-# drift apart) plus the "ugly" set for x264enc, the H.264 encoder (Debian's
-# -base and -good have none; mp4mux is in -good).
-packages="$(sed -n '/^packages="/,/"$/p' "$top/tests/run-suite.sh" \
-  | sed 's/^packages=//; s/"//g') gstreamer1.0-plugins-ugly"
-
 say() {
   printf '\n== %s\n' "$*"
 }
 
-missing=""
-for p in $packages; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
-    missing="$missing $p"
-  fi
-done
-if [ -n "$missing" ]; then
-  say "Installing:$missing"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
-fi
+say "Checking the packages"
+# The suite's packages plus the "ugly" set for x264enc, the H.264 encoder
+# (Debian's -base and -good have none; mp4mux is in -good).
+"$top/tests/install-deps.sh" gstreamer1.0-plugins-ugly
 
 say "Building into $build"
 if [ -d "$build" ]; then

@@ -32,27 +32,7 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-"$top/build-suite"}
 
-packages="meson ninja-build pkg-config gcc clang clang-format
-  libglib2.0-dev libjson-glib-dev libopenblas-openmp-dev liborc-0.4-dev
-  liborc-0.4-dev-bin libdnnl-dev libgstreamer1.0-dev
-  libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  python3 python3-torch python3-numpy python3-pil python3-gst-1.0 python3-regex
-  valgrind"
-
-missing=""
-for p in $packages; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
-    missing="$missing $p"
-  fi
-done
-if [ -n "$missing" ]; then
-  echo "Installing:$missing"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
-fi
+"$top/tests/install-deps.sh"
 
 if [ -d "$build" ]; then
   meson setup --reconfigure "$build" "$top"

@@ -1,0 +1,28 @@
+#!/bin/sh
+# tests/install-deps.sh [EXTRA_PACKAGE...]: installs, with apt-get (through
+# sudo when not root), the Debian 12 packages that building naclipseg and
+# running its suite need, plus the extra packages named, when any of them
+# is missing. Used by tests/run-suite.sh and data/demo.sh.
+set -eu
+
+packages="meson ninja-build pkg-config gcc clang clang-format
+  libglib2.0-dev libjson-glib-dev libopenblas-openmp-dev liborc-0.4-dev
+  liborc-0.4-dev-bin libdnnl-dev libgstreamer1.0-dev
+  libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  python3 python3-torch python3-numpy python3-pil python3-gst-1.0 python3-regex
+  valgrind $*"
+
+missing=""
+for p in $packages; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing="$missing $p"
+  fi
+done
+if [ -n "$missing" ]; then
+  echo "Installing:$missing"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
+fi
