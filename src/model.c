@@ -795,6 +795,32 @@ config_tower (Binder *b, const Config *cfg, const char *section,
 /* ------------------------------------------------------------------ */
 /* Towers                                                              */
 
+/* Derives a tower's n_layers from its layers "<layers>N." and its
+ * mlp_width from the rows of layer 0's fc1 ("<layers>0.<fc1>.weight").
+ * Returns that tensor's name (g_free), or NULL with b->error set. */
+static char *
+bind_depth_and_mlp (Binder *b, const char *layers, const char *fc1_suffix,
+    const char *tower, NaclipTowerInfo *info)
+{
+  g_autofree char *fc1 = NULL;
+  const guint64 *s;
+
+  info->n_layers = count_layers (b, layers, tower);
+  if (b->error != NULL)
+    return NULL;
+  fc1 = g_strdup_printf ("%s0.%s.weight", layers, fc1_suffix);
+  if ((s = shape_of (b, fc1, 2, "MLP fc1")) == NULL)
+    return NULL;
+  if (s[0] == 0 || s[0] > 16 * (guint64)MAX_CONFIG_DIM) {
+    bind_fail (b, NACLIP_ERROR_MODEL,
+        "tensor '%s' has %" G_GUINT64_FORMAT " rows, an impossible MLP width",
+        fc1, s[0]);
+    return NULL;
+  }
+  info->mlp_width = (guint)s[0];
+  return g_steal_pointer (&fc1);
+}
+
 static void
 bind_vision (Binder *b, const Config *cfg)
 {
@@ -841,19 +867,9 @@ bind_vision (Binder *b, const Config *cfg)
   }
   vt->grid_size = (guint)g;
   vt->image_size = vt->grid_size * vt->patch_size;
-  info->n_layers = count_layers (b, l->vision_layers, "vision");
-  if (b->error != NULL)
+  fc1 = bind_depth_and_mlp (b, l->vision_layers, l->fc1, "vision", info);
+  if (fc1 == NULL)
     return;
-  fc1 = g_strdup_printf ("%s0.%s.weight", l->vision_layers, l->fc1);
-  if ((s = shape_of (b, fc1, 2, "MLP fc1")) == NULL)
-    return;
-  if (s[0] == 0 || s[0] > 16 * (guint64)MAX_CONFIG_DIM) {
-    bind_fail (b, NACLIP_ERROR_MODEL,
-        "tensor '%s' has %" G_GUINT64_FORMAT " rows, an impossible MLP width",
-        fc1, s[0]);
-    return;
-  }
-  info->mlp_width = (guint)s[0];
   if ((s = shape_of (b, l->vision_proj, 2, "vision projection")) == NULL)
     return;
   if ((l->proj_transposed ? s[0] : s[1]) != info->width
@@ -953,19 +969,9 @@ bind_text (Binder *b, const Config *cfg)
     return;
   }
   tt->context_length = NACLIP_CONTEXT_LENGTH;
-  info->n_layers = count_layers (b, l->text_layers, "text");
-  if (b->error != NULL)
+  fc1 = bind_depth_and_mlp (b, l->text_layers, l->fc1, "text", info);
+  if (fc1 == NULL)
     return;
-  fc1 = g_strdup_printf ("%s0.%s.weight", l->text_layers, l->fc1);
-  if ((s = shape_of (b, fc1, 2, "MLP fc1")) == NULL)
-    return;
-  if (s[0] == 0 || s[0] > 16 * (guint64)MAX_CONFIG_DIM) {
-    bind_fail (b, NACLIP_ERROR_MODEL,
-        "tensor '%s' has %" G_GUINT64_FORMAT " rows, an impossible MLP width",
-        fc1, s[0]);
-    return;
-  }
-  info->mlp_width = (guint)s[0];
   if ((s = shape_of (b, l->text_proj, 2, "text projection")) == NULL)
     return;
   embed_dim = l->proj_transposed ? s[1] : s[0];
