@@ -5,11 +5,12 @@
 # is missing. Used by tests/run-suite.sh and data/demo.sh.
 set -eu
 
-packages="meson ninja-build pkg-config gcc clang clang-format
+packages="meson ninja-build pkg-config gcc clang libclang-rt-14-dev clang-format
   libglib2.0-dev libjson-glib-dev libopenblas-openmp-dev liborc-0.4-dev
   liborc-0.4-dev-bin libdnnl-dev libgstreamer1.0-dev
   libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   python3 python3-torch python3-numpy python3-pil python3-gst-1.0 python3-regex
   valgrind $*"
 
