@@ -14,6 +14,22 @@
 
 G_BEGIN_DECLS
 
+/* Size arithmetic for scratch sizing: saturates at G_MAXSIZE, so that a
+ * huge request fails to allocate instead of wrapping to a small one. */
+static inline gsize
+naclip_size_mul_sat (gsize a, gsize b)
+{
+  gsize r;
+  return g_size_checked_mul (&r, a, b) ? r : G_MAXSIZE;
+}
+
+static inline gsize
+naclip_size_add_sat (gsize a, gsize b)
+{
+  gsize r;
+  return g_size_checked_add (&r, a, b) ? r : G_MAXSIZE;
+}
+
 /* ------------------------------------------------------------------ */
 /* safetensors.c: the container format                                 */
 

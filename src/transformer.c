@@ -33,20 +33,6 @@
 
 #include "naclip-private.h"
 
-static gsize
-mul_sat (gsize a, gsize b)
-{
-  gsize r;
-  return g_size_checked_mul (&r, a, b) ? r : G_MAXSIZE;
-}
-
-static gsize
-add_sat (gsize a, gsize b)
-{
-  gsize r;
-  return g_size_checked_add (&r, a, b) ? r : G_MAXSIZE;
-}
-
 /* Score floats one batched attention product may use (16 MiB): whole
  * sequences are batched up to it, at least one. */
 #define SCORES_CHUNK_FLOATS ((gsize)4 << 20)
@@ -54,7 +40,8 @@ add_sat (gsize a, gsize b)
 static gsize
 attention_chunk (gsize n_seq, gsize n_tokens, guint n_heads)
 {
-  gsize per_seq = mul_sat (n_heads, mul_sat (n_tokens, n_tokens));
+  gsize per_seq
+      = naclip_size_mul_sat (n_heads, naclip_size_mul_sat (n_tokens, n_tokens));
   gsize chunk = per_seq > 0 ? SCORES_CHUNK_FLOATS / per_seq : n_seq;
   return CLAMP (chunk, 1, MAX (n_seq, 1));
 }
@@ -63,13 +50,15 @@ gsize
 naclip_transformer_scratch_size (
     const NaclipTowerInfo *info, gsize n_seq, gsize n_tokens)
 {
-  gsize rows = mul_sat (n_seq, n_tokens);
-  gsize md = mul_sat (rows, info->width);
+  gsize rows = naclip_size_mul_sat (n_seq, n_tokens);
+  gsize md = naclip_size_mul_sat (rows, info->width);
   gsize chunk = attention_chunk (n_seq, n_tokens, info->n_heads);
-  gsize scores
-      = mul_sat (chunk, mul_sat (info->n_heads, mul_sat (n_tokens, n_tokens)));
-  gsize attention = add_sat (mul_sat (5, md), scores);
-  gsize mlp = mul_sat (rows, add_sat (info->width, info->mlp_width));
+  gsize scores = naclip_size_mul_sat (
+      chunk, naclip_size_mul_sat (
+                 info->n_heads, naclip_size_mul_sat (n_tokens, n_tokens)));
+  gsize attention = naclip_size_add_sat (naclip_size_mul_sat (5, md), scores);
+  gsize mlp = naclip_size_mul_sat (
+      rows, naclip_size_add_sat (info->width, info->mlp_width));
   return MIN (MAX (attention, mlp), G_MAXSIZE / sizeof (float));
 }
 
@@ -77,7 +66,9 @@ gsize
 naclip_transformer_scores_size (gsize n_seq, gsize n_tokens, guint n_heads)
 {
   gsize chunk = attention_chunk (n_seq, n_tokens, n_heads);
-  return MIN (mul_sat (chunk, mul_sat (n_heads, mul_sat (n_tokens, n_tokens))),
+  return MIN (naclip_size_mul_sat (
+                  chunk, naclip_size_mul_sat (n_heads,
+                             naclip_size_mul_sat (n_tokens, n_tokens))),
       G_MAXSIZE / sizeof (float));
 }
 

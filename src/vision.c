@@ -90,20 +90,6 @@ naclip_vision_scratch_free (NaclipVisionScratch *s)
 /* ------------------------------------------------------------------ */
 /* Buffers and caches                                                  */
 
-static gsize
-mul_sat (gsize a, gsize b)
-{
-  gsize r;
-  return g_size_checked_mul (&r, a, b) ? r : G_MAXSIZE;
-}
-
-static gsize
-add_sat (gsize a, gsize b)
-{
-  gsize r;
-  return g_size_checked_add (&r, a, b) ? r : G_MAXSIZE;
-}
-
 /* Grows *buf to hold @n floats (contents not kept). */
 static gboolean
 ensure_floats (
@@ -131,9 +117,10 @@ ensure_floats (
 static gsize
 work_floats (const NaclipTowerInfo *info, gsize n_images, gsize n_tokens)
 {
-  gsize rows = mul_sat (n_images, n_tokens);
-  gsize last = add_sat (mul_sat (5, mul_sat (rows, info->width)),
-      mul_sat (2, mul_sat (n_tokens, n_tokens)));
+  gsize rows = naclip_size_mul_sat (n_images, n_tokens);
+  gsize last = naclip_size_add_sat (
+      naclip_size_mul_sat (5, naclip_size_mul_sat (rows, info->width)),
+      naclip_size_mul_sat (2, naclip_size_mul_sat (n_tokens, n_tokens)));
   return MAX (naclip_transformer_scratch_size (info, n_images, n_tokens), last);
 }
 
@@ -269,7 +256,8 @@ get_positions (NaclipVisionScratch *s, const NaclipVisionTower *vt,
       vt->position_embedding, grid_h, grid_w, 0.0f, &found);
   if (found)
     return e->data;
-  gsize n = mul_sat (add_sat ((gsize)grid_h * grid_w, 1), width);
+  gsize n = naclip_size_mul_sat (
+      naclip_size_add_sat ((gsize)grid_h * grid_w, 1), width);
   float *data = cache_refill (e, &s->clock, vt->position_embedding, grid_h,
       grid_w, 0.0f, n, "positional embedding", error);
   if (data == NULL)
@@ -295,7 +283,7 @@ get_window (NaclipVisionScratch *s, guint grid_h, guint grid_w, float sigma,
     return e->data;
   gsize rows = 2 * (gsize)grid_h - 1, cols = 2 * (gsize)grid_w - 1;
   float *w = cache_refill (e, &s->clock, NULL, grid_h, grid_w, sigma,
-      mul_sat (rows, cols), "Gaussian window", error);
+      naclip_size_mul_sat (rows, cols), "Gaussian window", error);
   if (w == NULL)
     return NULL;
   double denom = 2.0 * (double)sigma * sigma;
@@ -538,11 +526,12 @@ naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
     return FALSE;
   }
   gsize n_patches = (gsize)grid_h * grid_w, n_tokens = n_patches + 1;
-  gsize rows = mul_sat (n_images, n_tokens);
+  gsize rows = naclip_size_mul_sat (n_images, n_tokens);
   gsize patch_len = 3 * (gsize)patch * patch;
-  if (!ensure_floats (&s->x, &s->x_cap, mul_sat (rows, dim), "tokens", error)
+  if (!ensure_floats (
+          &s->x, &s->x_cap, naclip_size_mul_sat (rows, dim), "tokens", error)
       || !ensure_floats (&s->patches, &s->patches_cap,
-          mul_sat (n_patches, patch_len), "patches", error)
+          naclip_size_mul_sat (n_patches, patch_len), "patches", error)
       || !ensure_floats (&s->work, &s->work_cap,
           work_floats (info, n_images, n_tokens), "block scratch", error))
     return FALSE;
