@@ -37,127 +37,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
-
 #if HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
 #endif
 
 #include "naclip-private.h"
-
-/* ------------------------------------------------------------------ */
-/* Precision: what the CPU and the build allow                          */
-
-/* TRUE if the CPU executes AMX-BF16 tiles or AVX512-BF16 instructions and
- * the OS saves their state (XCR0). */
-static gboolean
-cpu_has_bf16 (gboolean *amx)
-{
-  *amx = FALSE;
-#if defined(__x86_64__) || defined(__i386__)
-  unsigned int eax, ebx, ecx, edx;
-  if (!__get_cpuid_count (1, 0, &eax, &ebx, &ecx, &edx) || !(ecx & bit_OSXSAVE))
-    return FALSE;
-  unsigned int xcr0_lo, xcr0_hi;
-  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-  gboolean os_avx512 = (xcr0_lo & 0xe6) == 0xe6; /* SSE, AVX, opmask, ZMM */
-  gboolean os_amx = (xcr0_lo & (3u << 17)) == (3u << 17); /* XTILECFG/DATA */
-  if (!__get_cpuid_count (7, 0, &eax, &ebx, &ecx, &edx))
-    return FALSE;
-  gboolean avx512f = (ebx >> 16) & 1;
-  gboolean amx_bf16 = (edx >> 22) & 1;
-  gboolean amx_tile = (edx >> 24) & 1;
-  unsigned int eax1 = 0, ebx1, ecx1, edx1;
-  gboolean avx512_bf16 = FALSE;
-  if (eax >= 1 && __get_cpuid_count (7, 1, &eax1, &ebx1, &ecx1, &edx1))
-    avx512_bf16 = (eax1 >> 5) & 1;
-  *amx = amx_bf16 && amx_tile && os_amx;
-  return *amx || (avx512f && avx512_bf16 && os_avx512);
-#else
-  return FALSE;
-#endif
-}
-
-typedef struct
-{
-  gboolean cpu_bf16, cpu_amx, dnnl_bf16;
-} Capabilities;
-
-#if HAVE_DNNL
-static gboolean probe_dnnl_bf16 (void);
-#endif
-
-static const Capabilities *
-get_capabilities (void)
-{
-  static Capabilities caps;
-  static gsize done = 0;
-  if (g_once_init_enter (&done)) {
-    caps.cpu_bf16 = cpu_has_bf16 (&caps.cpu_amx);
-#if HAVE_DNNL
-    caps.dnnl_bf16 = caps.cpu_bf16 && probe_dnnl_bf16 ();
-#endif
-    g_once_init_leave (&done, 1);
-  }
-  return &caps;
-}
-
-gboolean
-naclip_precision_resolve (
-    NaclipPrecision requested, NaclipPrecision *out, GError **error)
-{
-  g_return_val_if_fail (out != NULL, FALSE);
-  const Capabilities *caps = get_capabilities ();
-  switch (requested) {
-    case NACLIP_PRECISION_AUTO:
-      *out = caps->dnnl_bf16 ? NACLIP_PRECISION_BF16 : NACLIP_PRECISION_FP32;
-      return TRUE;
-    case NACLIP_PRECISION_FP32:
-      *out = NACLIP_PRECISION_FP32;
-      return TRUE;
-    case NACLIP_PRECISION_BF16:
-      if (caps->dnnl_bf16) {
-        *out = NACLIP_PRECISION_BF16;
-        return TRUE;
-      }
-      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
-          "precision bf16: %s",
-          !HAVE_DNNL        ? "this build has no oneDNN (meson -Ddnnl=enabled)"
-          : !caps->cpu_bf16 ? "the CPU has neither AMX-BF16 nor AVX512-BF16"
-                            : "oneDNN has no bf16 matmul for this CPU");
-      return FALSE;
-    default:
-      g_return_val_if_reached (FALSE);
-  }
-}
-
-char *
-naclip_precision_describe (void)
-{
-  const Capabilities *caps = get_capabilities ();
-  NaclipPrecision p;
-  naclip_precision_resolve (NACLIP_PRECISION_AUTO, &p, NULL);
-  GString *s = g_string_new (naclip_precision_to_string (p));
-  g_string_append (s, " (CPU: ");
-  g_string_append (s, caps->cpu_amx    ? "AMX-BF16"
-                      : caps->cpu_bf16 ? "AVX512-BF16"
-                                       : "no bf16 instructions");
-#if HAVE_DNNL
-  const dnnl_version_t *v = dnnl_version ();
-  g_string_append_printf (s, "; oneDNN %d.%d.%d%s", v->major, v->minor,
-      v->patch, caps->dnnl_bf16 ? " with bf16" : "");
-#else
-  g_string_append (s, "; no oneDNN");
-#endif
-  int par = openblas_get_parallel ();
-  g_string_append_printf (s, "; OpenBLAS %s)",
-      par == 2   ? "OpenMP"
-      : par == 1 ? "pthreads"
-                 : "sequential");
-  return g_string_free (s, FALSE);
-}
 
 /* ------------------------------------------------------------------ */
 /* Threads                                                             */
@@ -394,9 +278,8 @@ pd_impl_name (const_dnnl_primitive_desc_t pd)
   return name;
 }
 
-/* Can a small bf16 matmul be created with a real (non-reference) kernel? */
-static gboolean
-probe_dnnl_bf16 (void)
+gboolean
+naclip_matmul_probe_dnnl_bf16 (void)
 {
   dnnl_engine_t engine = NULL;
   dnnl_primitive_desc_t pd = NULL;

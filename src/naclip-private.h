@@ -303,6 +303,11 @@ typedef struct
  * pages released with madvise(MADV_DONTNEED) once packed to bf16 (they
  * fault back in from the file if an fp32 path reads them again); pass
  * NULL, 0 to never release anything. Never fails. */
+/* TRUE if oneDNN creates a small bf16 matmul with a real (not reference)
+ * kernel at its current ISA cap. Only in builds with oneDNN; for cpu.c,
+ * once. */
+gboolean naclip_matmul_probe_dnnl_bf16 (void);
+
 NaclipMatmulCache *naclip_matmul_cache_new (
     const void *mapped, gsize mapped_size);
 void naclip_matmul_cache_free (NaclipMatmulCache *cache);

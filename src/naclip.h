@@ -260,16 +260,46 @@ NACLIP_API gboolean naclip_precision_from_string (
     const char *s, NaclipPrecision *out);
 NACLIP_API const char *naclip_precision_to_string (NaclipPrecision p);
 
+/* CPU levels, in increasing order, named as oneDNN names them. The library
+ * uses the CPU's level, capped by the environment variable
+ * NACLIP_MAX_CPU_ISA (one of the names below, case-insensitive, or "all";
+ * read once, at the first call that needs it; an unknown name is ignored
+ * with a warning): the precision AUTO resolves to, the library's own
+ * vectorised kernels and oneDNN (passed on with dnnl_set_max_cpu_isa(),
+ * the one process-wide effect of the library, only when the variable caps
+ * the CPU) all follow it, so that a capable CPU behaves as a lesser one.
+ * OpenBLAS chooses its kernels when it is loaded: cap it with
+ * OPENBLAS_CORETYPE (Haswell for avx2). */
+typedef enum
+{
+  NACLIP_CPU_ISA_BASELINE,         /* "sse41": below AVX2, or not x86 */
+  NACLIP_CPU_ISA_AVX2,             /* "avx2": AVX2 and FMA */
+  NACLIP_CPU_ISA_AVX512_CORE,      /* "avx512_core": F, CD, BW, DQ, VL */
+  NACLIP_CPU_ISA_AVX512_CORE_VNNI, /* "avx512_core_vnni" */
+  NACLIP_CPU_ISA_AVX512_CORE_BF16, /* "avx512_core_bf16" */
+  NACLIP_CPU_ISA_AVX512_CORE_AMX,  /* "avx512_core_amx": AMX BF16, INT8 */
+} NaclipCpuIsa;
+
+/* The level the library uses (the CPU's, capped); @detected, if not NULL,
+ * receives the CPU's own. Thread-safe. */
+NACLIP_API NaclipCpuIsa naclip_cpu_get_isa (NaclipCpuIsa *detected);
+NACLIP_API const char *naclip_cpu_isa_to_string (NaclipCpuIsa isa);
+/* Also accepts oneDNN's "all" (the highest level), "avx" (baseline) and
+ * "avx2_vnni" (avx2). */
+NACLIP_API gboolean naclip_cpu_isa_from_string (
+    const char *s, NaclipCpuIsa *out);
+
 /* The precision @requested runs at in this build on this CPU: AUTO becomes
- * BF16 when oneDNN is built, the CPU has AMX-BF16 or AVX512-BF16 (cpuid,
- * with the OS saving the state) and oneDNN has a bf16 matmul for it, else
- * FP32; FP32 stays FP32; BF16 stays BF16 when available, else FALSE with
- * NACLIP_ERROR_UNSUPPORTED saying what is missing. Thread-safe. */
+ * BF16 when oneDNN is built, the level of naclip_cpu_get_isa() is at least
+ * avx512_core_bf16 (cpuid, with the OS saving the state) and oneDNN has a
+ * bf16 matmul for it, else FP32; FP32 stays FP32; BF16 stays BF16 when
+ * available, else FALSE with NACLIP_ERROR_UNSUPPORTED saying what is
+ * missing. Thread-safe. */
 NACLIP_API gboolean naclip_precision_resolve (
     NaclipPrecision requested, NaclipPrecision *out, GError **error);
 
-/* One line for humans: what AUTO resolves to and why (CPU features, oneDNN
- * version, OpenBLAS threading). Caller frees. */
+/* One line for humans: what AUTO resolves to and why (CPU level and cap,
+ * oneDNN version, OpenBLAS threading and kernels). Caller frees. */
 NACLIP_API char *naclip_precision_describe (void);
 
 /* Parses "8,16" into @out (at most NACLIP_MAX_PAMR_DILATIONS values, each

@@ -40,9 +40,9 @@
 /* Eight floats. GCC/clang vector extensions: exp() is written on these
  * explicitly because, with the default -ftrapping-math, GCC will not
  * if-convert the clamps of a scalar version, so `omp simd` cannot vectorise
- * it. The exp-heavy kernels are compiled twice (target_clones, chosen at
- * load time by the CPU): with AVX2 one vector is one register, on the
- * x86-64 baseline the compiler splits it into two SSE2 halves. Vectors
+ * it. The exp-heavy kernels are compiled twice (below): with AVX2 one
+ * vector is one register, on the x86-64 baseline the compiler splits it
+ * into two SSE2 halves. Vectors
  * never cross a function boundary (memory in, memory out): 32-byte vector
  * arguments have a different ABI with and without AVX, which clang
  * rejects in the baseline clone. */
@@ -50,11 +50,38 @@
 typedef float vec_f __attribute__ ((vector_size (4 * LANES)));
 typedef gint32 vec_i __attribute__ ((vector_size (4 * LANES)));
 
-#if defined(__x86_64__) && (defined(__clang__) || __GNUC__ >= 6)
-#define EXP_KERNEL __attribute__ ((target_clones ("avx2", "default")))
+/* The exp-heavy kernels are written once as always-inline bodies and
+ * compiled twice: a baseline function and, on x86-64, one with AVX2
+ * enabled. The caller picks one per call from naclip_cpu_get_isa(), so
+ * that NACLIP_MAX_CPU_ISA reaches them (GCC's target_clones would ask the
+ * CPU itself). */
+#define KERNEL_BODY static inline __attribute__ ((always_inline))
+#if defined(__x86_64__)
+#define HAVE_AVX2_CLONES 1
+#define DEFINE_CLONES(name, params, args)                                      \
+  static void name##_baseline params                                           \
+  {                                                                            \
+    name##_body args;                                                          \
+  }                                                                            \
+  __attribute__ ((target ("avx2"))) static void name##_avx2 params             \
+  {                                                                            \
+    name##_body args;                                                          \
+  }
 #else
-#define EXP_KERNEL
+#define HAVE_AVX2_CLONES 0
+#define DEFINE_CLONES(name, params, args)                                      \
+  static void name##_baseline params                                           \
+  {                                                                            \
+    name##_body args;                                                          \
+  }
 #endif
+
+/* TRUE when the AVX2 clones may run. */
+static gboolean
+use_avx2 (void)
+{
+  return HAVE_AVX2_CLONES && naclip_cpu_get_isa (NULL) >= NACLIP_CPU_ISA_AVX2;
+}
 
 /* mask ? a : b, lane-wise (mask lanes are 0 or -1) */
 #define SELECT(mask, a, b)                                                     \
@@ -62,7 +89,7 @@ typedef gint32 vec_i __attribute__ ((vector_size (4 * LANES)));
 
 /* x[0..LANES) <- exp (x - shift), Cephes expf lane-wise: within 2 ulp of
  * libm on [EXP_LO, EXP_HI]; 0 below, +Inf above. */
-static inline void
+KERNEL_BODY void
 exp_lanes (float *x, float shift)
 {
   const vec_f zero = { 0.0f };
@@ -90,7 +117,7 @@ exp_lanes (float *x, float shift)
 }
 
 /* x[0..LANES) <- x * sigmoid (1.702 x), as x / (1 + exp (-1.702 x)). */
-static inline void
+KERNEL_BODY void
 quick_gelu_lanes (float *x)
 {
   vec_f v, e;
@@ -182,8 +209,8 @@ softmax_row_nonfinite (float *row, gsize n, float max)
   }
 }
 
-EXP_KERNEL static void
-softmax_row (float *row, gsize n)
+KERNEL_BODY void
+softmax_row_body (float *row, gsize n)
 {
   /* the max on vectors: an `omp simd` max reduction is not vectorised by
    * clang without -ffast-math (NaN lanes are skipped either way) */
@@ -223,12 +250,16 @@ softmax_row (float *row, gsize n)
     row[j] *= inv;
 }
 
+DEFINE_CLONES (softmax_row, (float *row, gsize n), (row, n))
+
 void
 naclip_ops_softmax_rows (
     float *x, gsize n_rows, gsize n_cols, gsize ld, guint n_threads)
 {
   /* x: (n_rows, n_cols), row stride ld */
   int nt = threads_for (n_rows * n_cols, n_threads);
+  void (*softmax_row) (float *, gsize)
+      = use_avx2 () ? softmax_row_avx2 : softmax_row_baseline;
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (gsize r = 0; r < n_rows; r++)
     softmax_row (x + r * ld, n_cols);
@@ -263,8 +294,8 @@ naclip_ops_softmax_rows_ref (float *x, gsize n_rows, gsize n_cols, gsize ld)
 #define ACTIVATION_CHUNK 4096
 
 /* x (n) <- x * sigmoid (1.702 x), as x / (1 + exp (-1.702 x)). */
-EXP_KERNEL static void
-quick_gelu (float *x, gsize n)
+KERNEL_BODY void
+quick_gelu_body (float *x, gsize n)
 {
   gsize i = 0;
   for (; i + LANES <= n; i += LANES)
@@ -277,12 +308,16 @@ quick_gelu (float *x, gsize n)
   }
 }
 
+DEFINE_CLONES (quick_gelu, (float *x, gsize n), (x, n))
+
 void
 naclip_ops_activation (float *x, gsize n, NaclipActivation act, guint n_threads)
 {
   /* x: (n), in place */
   gsize n_chunks = (n + ACTIVATION_CHUNK - 1) / ACTIVATION_CHUNK;
   int nt = threads_for (n, n_threads);
+  void (*quick_gelu) (float *, gsize)
+      = use_avx2 () ? quick_gelu_avx2 : quick_gelu_baseline;
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (gsize c = 0; c < n_chunks; c++) {
     float *xc = x + c * ACTIVATION_CHUNK;

@@ -1,12 +1,15 @@
-/* cmd-info.c: "naclip info MODEL", the architecture of a checkpoint.
+/* cmd-info.c: "naclip info [MODEL]", the architecture of a checkpoint and
+ * what this CPU runs.
  *
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Loads the model exactly as the element would (all validation included)
  * and prints one "key: value" line per fact of NaclipModelInfo, so that
- * scripts can grep it. Exit status 0 on success, 1 if the model cannot be
- * loaded (the error goes to stderr), 2 on a usage error.
+ * scripts can grep it; then the CPU level the library uses and what
+ * precision auto resolves to (these lines alone without MODEL). Exit
+ * status 0 on success, 1 if the model cannot be loaded (the error goes to
+ * stderr), 2 on a usage error.
  */
 
 #include "config.h"
@@ -48,36 +51,15 @@ print_tower (const char *tower, const NaclipTowerInfo *info)
   printf ("%s parameters: %" G_GUINT64_FORMAT "\n", tower, info->n_params);
 }
 
-int
-naclip_cmd_info (int argc, char **argv)
+/* Prints the facts of the model at @path; 0, or 1 if it cannot be loaded. */
+static int
+print_model (const char *path, gboolean check_weights)
 {
-  gboolean no_check_weights = FALSE;
-  GOptionEntry entries[] = {
-    { "no-check-weights", 0, 0, G_OPTION_ARG_NONE, &no_check_weights,
-        "Skip the NaN/Inf scan of the weights", NULL },
-    { NULL, 0, 0, 0, NULL, NULL, NULL },
-  };
-  g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (NaclipModel) model = NULL;
   const NaclipModelInfo *info;
 
-  context = g_option_context_new ("MODEL");
-  g_option_context_set_summary (context,
-      "Describes the CLIP checkpoint MODEL: a directory (model.safetensors,\n"
-      "config.json, merges.txt) or a .safetensors file with merges.txt\n"
-      "beside it. Prints one \"key: value\" line per fact.");
-  g_option_context_add_main_entries (context, entries, NULL);
-  if (!g_option_context_parse (context, &argc, &argv, &error)) {
-    fprintf (stderr, "naclip info: %s\n", error->message);
-    return 2;
-  }
-  if (argc != 2) {
-    fprintf (stderr, "naclip info: expected one MODEL argument (see --help)\n");
-    return 2;
-  }
-
-  model = naclip_model_load (argv[1], !no_check_weights, &error);
+  model = naclip_model_load (path, check_weights, &error);
   if (model == NULL) {
     fprintf (stderr, "naclip info: %s\n", error->message);
     return 1;
@@ -104,6 +86,41 @@ naclip_cmd_info (int argc, char **argv)
     printf ("context length: %u\n", info->context_length);
     printf ("vocab size: %u\n", info->vocab_size);
   }
+  return 0;
+}
+
+int
+naclip_cmd_info (int argc, char **argv)
+{
+  gboolean no_check_weights = FALSE;
+  GOptionEntry entries[] = {
+    { "no-check-weights", 0, 0, G_OPTION_ARG_NONE, &no_check_weights,
+        "Skip the NaN/Inf scan of the weights", NULL },
+    { NULL, 0, 0, 0, NULL, NULL, NULL },
+  };
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+
+  context = g_option_context_new ("[MODEL]");
+  g_option_context_set_summary (context,
+      "Describes the CLIP checkpoint MODEL: a directory (model.safetensors,\n"
+      "config.json, merges.txt) or a .safetensors file with merges.txt\n"
+      "beside it, and the CPU level and precision this machine runs.\n"
+      "Prints one \"key: value\" line per fact.");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error)) {
+    fprintf (stderr, "naclip info: %s\n", error->message);
+    return 2;
+  }
+  if (argc > 2) {
+    fprintf (stderr, "naclip info: expected at most one MODEL (see --help)\n");
+    return 2;
+  }
+  if (argc == 2 && print_model (argv[1], !no_check_weights) != 0)
+    return 1;
+  NaclipCpuIsa detected, isa = naclip_cpu_get_isa (&detected);
+  printf ("cpu isa: %s\n", naclip_cpu_isa_to_string (detected));
+  printf ("cpu isa used: %s\n", naclip_cpu_isa_to_string (isa));
   g_autofree char *precision = naclip_precision_describe ();
   printf ("precision auto: %s\n", precision);
   return 0;
