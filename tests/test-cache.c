@@ -9,7 +9,8 @@
  * weights, the template set, the query and truncation, that the cache can
  * be disabled, and that an unwritable cache directory does not fail the
  * encoding. Fixtures: seeded "tiny" checkpoints under
- * $NACLIP_BUILD_ROOT/tests/tmp-cache.
+ * $NACLIP_BUILD_ROOT/tests/tmp-cache. Embeddings are computed in fp32 (the
+ * precision is part of the key, /cache/key).
  */
 
 #include <string.h>
@@ -67,6 +68,7 @@ encode (NaclipModel *model, const char *classes_str, const char *templates,
   GError *error = NULL;
   NaclipQueries *q;
 
+  options.precision = NACLIP_PRECISION_FP32; /* the key of entry_file () */
   options.cache_dir = cache_dir;
   options.use_cache = cache_dir != NULL;
   q = naclip_queries_encode (model, classes, t, &options, &error);
@@ -264,6 +266,7 @@ test_disabled_and_unwritable (void)
   NaclipEncodeOptions options = naclip_encode_options_default ();
   NaclipQueries *q;
 
+  options.precision = NACLIP_PRECISION_FP32;
   options.cache_dir = cache;
   options.use_cache = FALSE;
   q = naclip_queries_encode (model, classes, t, &options, NULL);

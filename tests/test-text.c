@@ -11,7 +11,8 @@
  * names with its own tokenizer (end-to-end parity).
  *
  * Tolerance: 1e-4 absolute on unnormalised tower outputs and on normalised
- * query embeddings (fp32 both sides; the differences are summation order).
+ * query embeddings (fp32 both sides, pinned: the differences are summation
+ * order; bf16 is tests/parity/precision.py's).
  */
 
 #include <string.h>
@@ -167,6 +168,7 @@ test_queries (void)
 
   g_assert_no_error (error);
   options.use_cache = FALSE;
+  options.precision = NACLIP_PRECISION_FP32;
   for (guint m = 0; m < G_N_ELEMENTS (models); m++) {
     g_autoptr (NaclipModel) model = load (models[m]);
     /* the 80 templates on one model, the single one on all */
@@ -209,6 +211,7 @@ test_too_long (void)
   classes = naclip_classes_parse (name->str, NULL, &error);
   g_assert_no_error (error);
   options.use_cache = FALSE;
+  options.precision = NACLIP_PRECISION_FP32;
   q = naclip_queries_encode (model, classes, t, &options, &error);
   g_assert_null (q);
   g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_TEXT);

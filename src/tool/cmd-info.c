@@ -89,6 +89,27 @@ print_model (const char *path, gboolean check_weights)
   return 0;
 }
 
+/* "precisions: fp32 bf16", the precisions this build runs on this CPU,
+ * then a "precision P: why" line for each of the others. */
+static void
+print_precisions (void)
+{
+  const NaclipPrecision all[]
+      = { NACLIP_PRECISION_FP32, NACLIP_PRECISION_BF16 };
+  g_autoptr (GString) why = g_string_new (NULL);
+  NaclipPrecision p;
+
+  printf ("precisions:");
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++) {
+    g_autoptr (GError) error = NULL;
+    if (naclip_precision_resolve (all[i], &p, &error))
+      printf (" %s", naclip_precision_to_string (all[i]));
+    else
+      g_string_append_printf (why, "%s\n", error->message);
+  }
+  printf ("\n%s", why->str);
+}
+
 int
 naclip_cmd_info (int argc, char **argv)
 {
@@ -123,5 +144,6 @@ naclip_cmd_info (int argc, char **argv)
   printf ("cpu isa used: %s\n", naclip_cpu_isa_to_string (isa));
   g_autofree char *precision = naclip_precision_describe ();
   printf ("precision auto: %s\n", precision);
+  print_precisions ();
   return 0;
 }

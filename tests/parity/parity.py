@@ -262,8 +262,9 @@ def queries(c, embed_dim, out_dir):
     return path
 
 
-def segment_args(c, model, work, embed_dim):
-    """The arguments both sides get (the image goes last)."""
+def segment_args(c, model, work, embed_dim, queries_path=None):
+    """The arguments both sides get (the image goes last); random queries
+    of @embed_dim unless @queries_path is given."""
     o = c["options"]
     text = c["text"]
     args = ["--model", model]
@@ -275,7 +276,7 @@ def segment_args(c, model, work, embed_dim):
     if c["background"]:
         args += ["--background", c["background"]]
     if text is None:
-        args += ["--queries", queries(c, embed_dim, work)]
+        args += ["--queries", queries_path or queries(c, embed_dim, work)]
     elif isinstance(text["templates"], list):
         args += ["--templates", write_lines(
             os.path.join(work, "templates.txt"), text["templates"])]
