@@ -26,9 +26,8 @@
  * multiple of 8): those tensors are copied once to aligned buffers, as are
  * tensors holding subnormal values when the weights are scanned (they are
  * flushed to zero). F16 and BF16 tensors are widened once to F32.
- * OpenAI's projections are
- * transposed once so that every NaclipLinear is [out, in]. All such
- * buffers live in model->owned. The OpenAI fused in_proj is not copied:
+ * OpenAI's projections are transposed once so that every NaclipLinear is
+ * [out, in]. All such buffers live in model->owned. The OpenAI fused in_proj is not copied:
  * q, k and v point at its three row blocks.
  *
  * Policies (README.md "Model files", shared/BAD-INPUTS.md A-D):
