@@ -6,9 +6,16 @@
 #
 #   tests/run-suite.sh [BUILD_DIR]
 #
-# Variants, after the main suite (NACLIP_CI_VARIANTS picks them, default
-# "asan valgrind fuzz soak"; each meson test of a variant, each fuzz target
-# and the soak count as tests):
+# The main suite runs at the CPU's own level. Variants, after it
+# (NACLIP_CI_VARIANTS picks them, default "capped asan valgrind fuzz soak";
+# each meson test of a variant, each fuzz target and the soak count as
+# tests):
+#   capped    when the CPU is above AVX2 (AVX-512, AVX512-BF16, AMX), the
+#             numeric suites (lib, parity, precision, elements) again with
+#             the library capped at avx2 (NACLIP_MAX_CPU_ISA, passed on to
+#             oneDNN; OPENBLAS_CORETYPE=Haswell for OpenBLAS), so that a
+#             green run means green on an AVX2-only CPU too. Each level
+#             run prints what `auto` resolved to there.
 #   asan      BUILD_DIR-asan with -Db_sanitize=address,undefined plus
 #             float-divide-by-zero, float-cast-overflow and no recovery:
 #             the "lib" suite and the gst-check element test (the full-size
@@ -41,7 +48,14 @@ else
 fi
 meson compile -C "$build"
 
+naclip="$build/src/tool/naclip"
+# Prints the CPU level the library runs at and what auto resolves to.
+describe_level () {
+  "$naclip" info | sed -n 's/^cpu isa used: /=== CPU level: /p; s/^precision auto: /=== precision auto: /p; s/^precisions: /=== precisions: /p'
+}
+
 status=0
+describe_level
 meson test -C "$build" --print-errorlogs --num-processes 2 || status=$?
 
 # Every variant appends "json PATH" (a meson test log to count) or
@@ -68,6 +82,23 @@ setup_dir () {
   else
     meson setup "$dir" "$top" "$@"
   fi
+}
+
+run_capped () {
+  level=$("$naclip" info | sed -n 's/^cpu isa: //p')
+  case $level in
+    sse41|avx2)
+      echo "the CPU is at $level: no capped run"
+      return 0 ;;
+  esac
+  (
+    export NACLIP_MAX_CPU_ISA=avx2 OPENBLAS_CORETYPE=Haswell
+    describe_level
+    meson test -C "$build" --no-rebuild --print-errorlogs --num-processes 2 \
+        --logbase capped-avx2 --suite lib --suite parity --suite precision \
+        --suite elements
+  ) || status=1
+  echo "json $build/meson-logs/capped-avx2.json" >> "$results"
 }
 
 run_asan () {
@@ -170,9 +201,10 @@ run_soak () {
   tail -n 8 "$build/meson-logs/soak.txt"
 }
 
-for variant in ${NACLIP_CI_VARIANTS-asan valgrind fuzz soak}; do
+for variant in ${NACLIP_CI_VARIANTS-capped asan valgrind fuzz soak}; do
   echo "=== variant: $variant"
   case $variant in
+    capped) run_capped ;;
     asan) run_asan ;;
     valgrind) run_valgrind ;;
     fuzz) run_fuzz ;;

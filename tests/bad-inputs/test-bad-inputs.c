@@ -526,6 +526,7 @@ test_class_counts (void)
   p.inference_size = 0;
   p.pamr_steps = 0;
   p.threads = 1;
+  p.precision = NACLIP_PRECISION_FP32;
   p.class_confidence_threshold = 1.0f;
   g_assert_true (naclip_context_set_params (ctx, &p, &error));
   g_assert_true (

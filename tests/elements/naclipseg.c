@@ -124,6 +124,11 @@ get_u64 (GstElement *e, const char *name)
 /* ------------------------------------------------------------------ */
 /* The library on the same frame: the expected values                  */
 
+/* The element runs at its default precision (auto: bf16 on AVX512-BF16
+ * and AMX CPUs, fp32 elsewhere) and so does the library here: the element
+ * must give the library's numbers at whatever auto means on the CPU (the
+ * suite runs again capped at avx2, where it means fp32). */
+
 typedef struct
 {
   NaclipModel *model;
