@@ -30,6 +30,8 @@ import zlib
 import numpy as np
 from PIL import Image
 
+from tap import check, done
+
 NACLIP, MAKE_CKPT = sys.argv[1], sys.argv[2]
 BUILD = os.environ.get("NACLIP_BUILD_ROOT", os.getcwd())
 WORK = os.path.join(BUILD, "tests", "eval-data")
@@ -60,20 +62,6 @@ DATASETS = {
 }
 
 SIZES = [(40, 56), (48, 36), (37, 61)]  # (height, width), odd on purpose
-
-n_tests = 0
-n_failed = 0
-
-
-def check(ok, what, detail=""):
-    global n_tests, n_failed
-    n_tests += 1
-    print(f"{'ok' if ok else 'not ok'} {n_tests} - {what}", flush=True)
-    if not ok:
-        n_failed += 1
-        for line in str(detail).splitlines()[:40]:
-            print(f"# {line}", flush=True)
-
 
 # ---------------------------------------------------------------- PNG writer
 def png_chunk(kind, data):
@@ -424,8 +412,7 @@ def main():
               f"a {what} annotation PNG is an error naming the file",
               r.stderr)
 
-    print(f"1..{n_tests}")
-    return 1 if n_failed else 0
+    return done()
 
 
 if __name__ == "__main__":

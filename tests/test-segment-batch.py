@@ -20,22 +20,11 @@ import sys
 import numpy as np
 from PIL import Image
 
+from tap import check, done
+
 NACLIP, MAKE_CKPT = sys.argv[1], sys.argv[2]
 BUILD = os.environ.get("NACLIP_BUILD_ROOT", os.getcwd())
 WORK = os.path.join(BUILD, "tests", "segment-batch")
-
-n_tests = 0
-n_failed = 0
-
-
-def check(ok, what, detail=""):
-    global n_tests, n_failed
-    n_tests += 1
-    print(f"{'ok' if ok else 'not ok'} {n_tests} - {what}", flush=True)
-    if not ok:
-        n_failed += 1
-        for line in str(detail).splitlines()[:30]:
-            print(f"# {line}", flush=True)
 
 
 def voc_colour(k):
@@ -102,8 +91,7 @@ def main():
     if r.returncode != 0:
         check(False, "single image with --dump-dir and --overlay",
               r.stdout + r.stderr)
-        print(f"1..{n_tests}")
-        return 1
+        return done()
     ours = np.load(os.path.join(dump, "labels.npy")).astype(np.int64)
     img = np.array(Image.open(single).convert("RGB")).astype(np.float64)
     h, w = ours.shape
@@ -152,8 +140,7 @@ def main():
     check(r.returncode == 2 and "no image" in r.stderr,
           "a directory without images is refused", r.stderr)
 
-    print(f"1..{n_tests}")
-    return 1 if n_failed else 0
+    return done()
 
 
 if __name__ == "__main__":
