@@ -34,6 +34,7 @@
 
 #include "naclip-private.h"
 #include "naclip-tool.h"
+#include "precision-option.h"
 
 static int
 compare_double (const void *a, const void *b)
@@ -215,6 +216,7 @@ bench_pipeline (const PipelineOptions *o)
   g_autofree float *emb = NULL;
   g_autofree double *times = NULL;
   g_autofree char *desc = NULL;
+  g_autofree char *precision = NULL;
   GRand *rand = g_rand_new_with_seed (7);
   NaclipParams params = naclip_params_default ();
   NaclipImage image = { 0 };
@@ -222,16 +224,17 @@ bench_pipeline (const PipelineOptions *o)
   guint pw, ph;
   int status = 1;
 
+  if (!naclip_precision_option_resolve (o->precision, &resolved, &error))
+    goto out;
+  desc = naclip_precision_describe ();
+  precision = naclip_precision_option_describe (resolved, o->precision);
+  printf (
+      "# precision %s, %u threads; auto: %s\n", precision, o->threads, desc);
   double t0 = now_ms ();
   model = naclip_model_load (o->model, TRUE, &error);
   if (model == NULL)
     goto out;
   printf ("load %.3f\n", now_ms () - t0);
-  if (!naclip_precision_resolve (o->precision, &resolved, &error))
-    goto out;
-  desc = naclip_precision_describe ();
-  printf ("# precision %s (auto: %s), %u threads\n",
-      naclip_precision_to_string (resolved), desc, o->threads);
 
   for (guint c = 0; c < o->n_classes; c++)
     g_string_append_printf (names, "%sclass %u", c > 0 ? "," : "", c + 1);
@@ -350,9 +353,8 @@ naclip_cmd_bench (int argc, char **argv)
     fprintf (stderr, "naclip bench: %s\n", error->message);
     goto out;
   }
-  if (precision_s != NULL
-      && !naclip_precision_from_string (precision_s, &precision)) {
-    fprintf (stderr, "naclip bench: unknown precision '%s'\n", precision_s);
+  if (!naclip_precision_option_parse (precision_s, &precision, &error)) {
+    fprintf (stderr, "naclip bench: %s\n", error->message);
     goto out;
   }
   if (threads < 1 || threads > 1024 || repeat < 1 || repeat > 100000) {

@@ -13,8 +13,9 @@
  * annotation in mmseg's confusion counts (eval-metric.c). Any knob given
  * on the command line overrides the preset.
  *
- * Output: progress on stderr (a bar on a terminal); on stdout the per-class
- * table, aAcc, mAcc and the line "mIoU: <value in %>"; optionally a JSON
+ * Output: progress on stderr (a bar on a terminal); on stdout the protocol
+ * (with the precision run at and the one requested), the per-class table,
+ * aAcc, mAcc and the line "mIoU: <value in %>"; optionally a JSON
  * report (--json) and the predictions as PNGs in the dataset's file
  * numbering (--predictions). Exit status 0, 1 on any error (a missing or
  * unreadable file stops the run, as it stops mmseg), 2 on a usage error.
@@ -42,6 +43,7 @@
 #include "image-io.h"
 #include "label-png.h"
 #include "naclip-tool.h"
+#include "precision-option.h"
 #include "progress.h"
 
 typedef struct
@@ -155,18 +157,16 @@ make_params (const NaclipEvalDataset *ds, const Options *o, NaclipParams *p,
         "--arch '%s' is not one of reduced, vanilla", o->arch);
     return FALSE;
   }
-  if (o->precision != NULL
-      && !naclip_precision_from_string (o->precision, &p->precision)) {
-    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-        "--precision '%s' is not one of auto, fp32, bf16", o->precision);
+  if (!naclip_precision_option_parse (o->precision, &p->precision, error))
     return FALSE;
-  }
   return naclip_params_validate (p, error);
 }
 
+/* The protocol line; @resolved is the precision p->precision runs at. */
 static char *
-describe_params (const NaclipParams *p)
+describe_params (const NaclipParams *p, NaclipPrecision resolved)
 {
+  g_autofree char *precision = NULL;
   GString *s = g_string_new (NULL);
 
   g_string_append_printf (s, "short side %u, ", p->inference_size);
@@ -185,13 +185,13 @@ describe_params (const NaclipParams *p)
           s, "%s%u", i > 0 ? "," : "", p->pamr_dilations[i]);
     g_string_append (s, "), ");
   }
+  precision = naclip_precision_option_describe (resolved, p->precision);
   g_string_append_printf (s,
       "attention %s, arch %s, gaussian std %g, logit scale %g, %u threads, "
       "precision %s",
       naclip_attention_to_string (p->attention),
       naclip_arch_to_string (p->arch), (double)p->gaussian_std,
-      (double)p->logit_scale, p->threads,
-      naclip_precision_to_string (p->precision));
+      (double)p->logit_scale, p->threads, precision);
   return g_string_free (s, FALSE);
 }
 
@@ -232,14 +232,15 @@ json_add_number_or_null (JsonBuilder *b, const char *key, double v)
 
 static gboolean
 write_json (const char *path, const NaclipEvalDataset *ds, const Options *o,
-    const NaclipParams *p, const NaclipClasses *classes, guint n_images,
-    const NaclipIouMetric *m, const NaclipIouResult *r, double seconds,
-    double segment_seconds, GError **error)
+    const NaclipParams *p, NaclipPrecision resolved,
+    const NaclipClasses *classes, guint n_images, const NaclipIouMetric *m,
+    const NaclipIouResult *r, double seconds, double segment_seconds,
+    GError **error)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonGenerator) gen = json_generator_new ();
   g_autoptr (JsonNode) root = NULL;
-  g_autofree char *protocol = describe_params (p);
+  g_autofree char *protocol = describe_params (p, resolved);
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "dataset");
@@ -277,6 +278,10 @@ write_json (const char *path, const NaclipEvalDataset *ds, const Options *o,
   json_builder_add_double_value (b, p->gaussian_std);
   json_builder_set_member_name (b, "logit_scale");
   json_builder_add_double_value (b, p->logit_scale);
+  json_builder_set_member_name (b, "precision");
+  json_builder_add_string_value (b, naclip_precision_to_string (resolved));
+  json_builder_set_member_name (b, "requested_precision");
+  json_builder_add_string_value (b, naclip_precision_to_string (p->precision));
   json_builder_end_object (b);
 
   json_builder_set_member_name (b, "classes");
@@ -431,6 +436,7 @@ naclip_cmd_eval (int argc, char **argv)
   const NaclipEvalDataset *ds;
   NaclipEncodeOptions enc;
   NaclipParams params;
+  NaclipPrecision resolved;
   g_autofree char *protocol = NULL;
   guint8 *labels = NULL, *pred = NULL, *gt_eval = NULL;
   gsize buf_pixels = 0;
@@ -489,6 +495,8 @@ naclip_cmd_eval (int argc, char **argv)
     status = 2;
     goto out;
   }
+  if (!naclip_precision_option_resolve (params.precision, &resolved, &error))
+    goto fail;
 
   items = naclip_eval_dataset_list (ds, o.root, &error);
   if (items == NULL)
@@ -519,7 +527,7 @@ naclip_cmd_eval (int argc, char **argv)
   if (templates == NULL)
     goto fail;
 
-  protocol = describe_params (&params);
+  protocol = describe_params (&params, resolved);
   printf ("dataset: %s (%s), %u images under %s\n", ds->name, ds->title,
       n_images, o.root);
   printf ("protocol: %s\n", protocol);
@@ -630,8 +638,8 @@ naclip_cmd_eval (int argc, char **argv)
   fflush (stdout);
 
   if (o.json != NULL
-      && !write_json (o.json, ds, &o, &params, classes, n_images, metric,
-          result, seconds, segment_seconds, &error))
+      && !write_json (o.json, ds, &o, &params, resolved, classes, n_images,
+          metric, result, seconds, segment_seconds, &error))
     goto fail;
   status = 0;
   goto out;

@@ -20,6 +20,9 @@
  * segmented one after the other with the same context: -o and --overlay
  * then name directories that receive <name>-labels.png and
  * <name>-overlay.png, and a progress bar runs on stderr (progress.c).
+ * Before segmenting, one line on stderr names the precision the context
+ * runs at and the requested one ("precision: bf16 (requested auto)");
+ * stdout keeps what scripts read.
  * Exit status 0 on success, 1 on a failure (message on stderr; a batch
  * stops at the first image that fails), 2 on a usage error.
  */
@@ -37,6 +40,7 @@
 #include "naclip-private.h"
 #include "naclip-tool.h"
 #include "overlay.h"
+#include "precision-option.h"
 #include "progress.h"
 #include "segment-batch.h"
 
@@ -180,6 +184,7 @@ naclip_cmd_segment (int argc, char **argv)
   NaclipImage image = { 0 };
   guint width = 0, height = 0, out_w = 0, out_h = 0;
   NaclipTimings timings;
+  g_autofree char *precision_desc = NULL;
   int status = 1;
 
   context = g_option_context_new ("IMAGE|DIR...");
@@ -242,9 +247,8 @@ naclip_cmd_segment (int argc, char **argv)
     fprintf (stderr, "naclip segment: unknown --arch '%s'\n", arch);
     goto out;
   }
-  if (precision != NULL
-      && !naclip_precision_from_string (precision, &params.precision)) {
-    fprintf (stderr, "naclip segment: unknown --precision '%s'\n", precision);
+  if (!naclip_precision_option_parse (precision, &params.precision, &error)) {
+    fprintf (stderr, "naclip segment: %s\n", error->message);
     goto out;
   }
   if (output_size != NULL && strcmp (output_size, "original") != 0
@@ -267,6 +271,8 @@ naclip_cmd_segment (int argc, char **argv)
   }
 
   status = 1;
+  if (!naclip_precision_option_resolve (params.precision, NULL, &error))
+    goto fail;
   if (!gst_init_check (NULL, NULL, &error))
     goto fail;
   if (classes_str != NULL)
@@ -297,6 +303,9 @@ naclip_cmd_segment (int argc, char **argv)
   ctx = naclip_context_new (model, &error);
   if (ctx == NULL || !naclip_context_set_params (ctx, &params, &error))
     goto fail;
+  precision_desc = naclip_precision_option_describe (
+      naclip_context_get_precision (ctx), params.precision);
+  fprintf (stderr, "naclip segment: precision: %s\n", precision_desc);
   if (dump_dir != NULL) {
     if (g_mkdir_with_parents (dump_dir, 0755) != 0) {
       int err = errno;

@@ -10,9 +10,11 @@
  *     the merges of $NACLIP_MERGES.
  *   naclip embed --model M (--classes "a,b|b2" | --classes-file F)
  *       [--background "x|y"] [--templates imagenet80|single|FILE]
- *       [--no-cache] [--cache-dir D] [--truncate] [--threads N] -o OUT.npy
+ *       [--no-cache] [--cache-dir D] [--truncate] [--threads N]
+ *       [--precision auto|fp32|bf16] -o OUT.npy
  *     writes the query embeddings [Q, E] (float32 .npy) in query order
- *     (background names first) and prints the time it took.
+ *     (background names first) and prints on stderr the precision it ran
+ *     at and the time it took.
  * Exit status 0 on success, 1 on an error (message on stderr), 2 on a
  * usage error.
  */
@@ -23,6 +25,7 @@
 
 #include "naclip-private.h"
 #include "naclip-tool.h"
+#include "precision-option.h"
 
 int
 naclip_cmd_tokenize (int argc, char **argv)
@@ -116,7 +119,7 @@ naclip_cmd_embed (int argc, char **argv)
 {
   char *model_path = NULL, *classes_str = NULL, *classes_file = NULL;
   char *background = NULL, *templates_name = NULL, *cache_dir = NULL;
-  char *output = NULL;
+  char *output = NULL, *precision = NULL;
   gboolean no_cache = FALSE, truncate = FALSE;
   gint threads = 2;
   GOptionEntry entries[] = {
@@ -139,6 +142,8 @@ naclip_cmd_embed (int argc, char **argv)
     { "truncate", 0, 0, G_OPTION_ARG_NONE, &truncate,
         "Truncate prompts longer than the context", NULL },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads (default 2)", "N" },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, "auto, fp32 or bf16",
+        "P" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
         "Output .npy file [Q, E]", "OUT" },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -150,6 +155,8 @@ naclip_cmd_embed (int argc, char **argv)
   g_autoptr (NaclipTemplates) templates = NULL;
   g_autoptr (NaclipQueries) queries = NULL;
   NaclipEncodeOptions options = naclip_encode_options_default ();
+  NaclipPrecision resolved;
+  g_autofree char *precision_desc = NULL;
   gint64 t0;
   int status = 1;
 
@@ -168,7 +175,13 @@ naclip_cmd_embed (int argc, char **argv)
     status = 2;
     goto out;
   }
-  model = naclip_model_load (model_path, TRUE, &error);
+  if (!naclip_precision_option_parse (precision, &options.precision, &error)) {
+    fprintf (stderr, "naclip embed: %s\n", error->message);
+    status = 2;
+    goto out;
+  }
+  if (naclip_precision_option_resolve (options.precision, &resolved, &error))
+    model = naclip_model_load (model_path, TRUE, &error);
   if (model != NULL)
     classes = classes_file != NULL
                   ? naclip_classes_load (classes_file, background, &error)
@@ -181,6 +194,9 @@ naclip_cmd_embed (int argc, char **argv)
     options.cache_dir = cache_dir;
     options.truncate = truncate;
     options.threads = (guint)threads;
+    precision_desc
+        = naclip_precision_option_describe (resolved, options.precision);
+    fprintf (stderr, "naclip embed: precision: %s\n", precision_desc);
     t0 = g_get_monotonic_time ();
     queries
         = naclip_queries_encode (model, classes, templates, &options, &error);
@@ -208,5 +224,6 @@ out:
   g_free (templates_name);
   g_free (cache_dir);
   g_free (output);
+  g_free (precision);
   return status;
 }
