@@ -39,8 +39,11 @@
  *   - a text tower needs merges.txt (or OpenAI's
  *     bpe_simple_vocab_16e6.txt.gz) beside the weights (error naming it);
  *     a vision-only checkpoint needs none and has no tokenizer;
- *   - the CLIP tokenizer fixes the text context at 77 and the vocabulary
- *     at 49408 tokens, so the text tower must match them;
+ *   - the CLIP tokenizer fixes the text context at 77, so the text tower
+ *     must match it; the token-embedding rows give the vocabulary size
+ *     (514 byte symbols and specials plus the merges: 49408 for CLIP, up
+ *     to 65536, the 16-bit ids), and the tokenizer reads that many merges
+ *     from the merges file;
  *   - pickle checkpoints (zip or pickle magic) and sharded checkpoints are
  *     refused with NACLIP_ERROR_UNSUPPORTED; a pickle is identified from
  *     its first bytes only and never parsed;
@@ -68,9 +71,6 @@
 
 /* CLIP's fixed head size, used when no config.json gives the head count. */
 #define CLIP_HEAD_DIM 64
-/* The vocabulary of CLIP's BPE: 256 bytes, 256 bytes + </w>, 48894 merges,
- * start and end of text. */
-#define CLIP_VOCAB_SIZE 49408
 /* Bounds on config.json values that keep every size computation exact. */
 #define MAX_CONFIG_DIM (1u << 20)
 /* Largest config.json accepted. */
@@ -995,14 +995,15 @@ bind_text (Binder *b, const Config *cfg)
     return;
   }
   info->width = (guint)s[1];
-  if (s[0] != CLIP_VOCAB_SIZE) {
+  if (s[0] < NACLIP_VOCAB_BASE || s[0] > NACLIP_MAX_VOCAB) {
     bind_fail (b, NACLIP_ERROR_MODEL,
-        "tensor '%s' has %" G_GUINT64_FORMAT " rows; CLIP's tokenizer needs "
-        "a vocabulary of %d",
-        l->token_embedding, s[0], CLIP_VOCAB_SIZE);
+        "tensor '%s' has %" G_GUINT64_FORMAT " rows; the tokenizer needs a "
+        "vocabulary of %d to %d (the 512 byte symbols, the merges and 2 "
+        "specials; CLIP's is 49408)",
+        l->token_embedding, s[0], NACLIP_VOCAB_BASE, NACLIP_MAX_VOCAB);
     return;
   }
-  tt->vocab_size = CLIP_VOCAB_SIZE;
+  tt->vocab_size = (guint)s[0];
   if ((s = shape_of (b, l->text_position, 2, "text position embedding"))
       == NULL)
     return;
@@ -1408,7 +1409,8 @@ naclip_model_load (const char *path, gboolean check_weights, GError **error)
           "%s: the merges file is not a regular file", merges_path);
       goto out;
     }
-    model->tokenizer = naclip_tokenizer_load (merges_path, error);
+    model->tokenizer = naclip_tokenizer_load (
+        merges_path, model->text.vocab_size - NACLIP_VOCAB_BASE, error);
     if (model->tokenizer == NULL)
       goto out;
   }

@@ -192,17 +192,27 @@ struct _NaclipModel
 /* ------------------------------------------------------------------ */
 /* tokenizer.c: CLIP's byte-level BPE                                  */
 
+/* A vocabulary of n merges has n + NACLIP_VOCAB_BASE tokens: the 256 byte
+ * symbols, the same 256 with "</w>", the merges in file order, then the
+ * start and end of text (ids 512 + n and 513 + n). Ids are 16-bit. */
+#define NACLIP_VOCAB_BASE 514
+#define NACLIP_MAX_VOCAB 65536
+/* CLIP's vocabulary (49408 tokens) and its start and end ids. */
+#define NACLIP_CLIP_N_MERGES 48894
 #define NACLIP_TOKEN_SOT 49406
 #define NACLIP_TOKEN_EOT 49407
 #define NACLIP_CONTEXT_LENGTH 77
 
-/* Loads merges from a Hugging Face merges.txt or OpenAI's gzipped
- * bpe_simple_vocab_16e6.txt.gz. NULL with NACLIP_ERROR_IO or _FORMAT
- * (naming the line). */
-NaclipTokenizer *naclip_tokenizer_load (const char *path, GError **error);
+/* Loads the first @n_merges merges (at most NACLIP_MAX_VOCAB -
+ * NACLIP_VOCAB_BASE; later lines are ignored) from a Hugging Face
+ * merges.txt or OpenAI's gzipped bpe_simple_vocab_16e6.txt.gz. NULL with
+ * NACLIP_ERROR_IO or _FORMAT (naming the line, or both counts when the
+ * file holds fewer merges). */
+NaclipTokenizer *naclip_tokenizer_load (
+    const char *path, guint n_merges, GError **error);
 /* The same from bytes already in memory (for the fuzzer). */
-NaclipTokenizer *naclip_tokenizer_new_from_data (
-    const guint8 *data, gsize size, const char *what, GError **error);
+NaclipTokenizer *naclip_tokenizer_new_from_data (const guint8 *data, gsize size,
+    guint n_merges, const char *what, GError **error);
 void naclip_tokenizer_free (NaclipTokenizer *tok);
 /* Encodes @text (@len bytes, or -1 for NUL-terminated) into
  * [SOT, tokens..., EOT, 0...] of @context ids. Thread-safe. Returns the

@@ -19,16 +19,20 @@
  *
  * Merges file (BAD-INPUTS C): Hugging Face merges.txt or OpenAI's gzipped
  * bpe_simple_vocab_16e6.txt.gz (detected by the gzip magic, inflated with
- * GZlibDecompressor, at most MAX_MERGES_BYTES). Choices:
- *   C03 lines after the first 48894 merges are ignored without being
- *       read, as the reference's slice does.
+ * GZlibDecompressor, at most MAX_MERGES_BYTES). The caller says how many
+ * merges the vocabulary holds: the model's token-embedding rows minus the
+ * 512 byte symbols and the 2 specials (48894 for CLIP), whose ids follow
+ * the merges (CLIP: 49406, 49407). Choices:
+ *   C03 lines after the first n_merges merges are ignored without being
+ *       read, as the reference's slice does (OpenAI's file holds more than
+ *       CLIP's 48894).
  *   C05 a UTF-8 BOM and CR before LF are stripped; a missing final newline
  *       is accepted.
  *   C07 a duplicate merge pair takes the last rank, as the reference's dict.
  *   C08 the first line must contain "#version" (HF: "#version: 0.2";
  *       OpenAI: "\"bpe_simple_vocab_16e6.txt#version: 0.2"). A file without
  *       it is an error: the reference would silently drop its first merge.
- *   Each of the 48894 lines must be two non-empty symbols separated by one
+ *   Each of the n_merges lines must be two non-empty symbols separated by one
  *   space, valid UTF-8, and each symbol must be a byte symbol or the result
  *   of some merge; errors name the line.
  *
@@ -69,8 +73,6 @@
 
 #include "naclip-private.h"
 
-#define N_MERGES 48894 /* 49152 - 256 - 2 */
-#define N_VOCAB 49408
 #define MAX_MERGES_BYTES (64u << 20)
 #define MAX_PIECE_BYTES 4096
 #define MAX_TEXT_BYTES (256u << 10)
@@ -78,7 +80,9 @@
 #define CACHE_MAX_PIECE 64
 #define NO_RANK G_MAXUINT32
 #define EMPTY_KEY G_MAXUINT32
-#define PAIR_TABLE_SIZE (1u << 17) /* > 2 * N_MERGES, power of two */
+/* > 2 * the most merges (NACLIP_MAX_VOCAB - NACLIP_VOCAB_BASE), power of
+ * two */
+#define PAIR_TABLE_SIZE (1u << 17)
 
 typedef struct
 {
@@ -98,6 +102,8 @@ struct _NaclipTokenizer
   guint16 byte_sym[256];     /* id of byte b inside a word */
   guint16 byte_sym_end[256]; /* id of byte b + "</w>" (last of a word) */
   PairSlot *pairs;           /* PAIR_TABLE_SIZE slots */
+  guint n_merges;            /* merges read from the file */
+  guint16 sot, eot;          /* 512 + n_merges, 513 + n_merges */
   GMutex cache_lock;
   GHashTable *cache; /* piece bytes -> CachedPiece */
 };
@@ -234,7 +240,7 @@ parse_merges (NaclipTokenizer *tok, char *text, gsize size, const char *what,
 
   /* Pass 1: split the lines in place, build the vocabulary (last id of a
    * string wins, as dict(zip(vocab, range(...)))). */
-  while (left->len < N_MERGES) {
+  while (line_no == 0 || left->len < tok->n_merges) {
     char *nl, *line, *space;
     gsize len;
 
@@ -291,10 +297,10 @@ parse_merges (NaclipTokenizer *tok, char *text, gsize size, const char *what,
         "%s: the merges file is empty", what);
     return FALSE;
   }
-  if (left->len < N_MERGES) {
+  if (left->len < tok->n_merges) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
         "%s: expected %u merges to match vocab_size %u, found %u", what,
-        N_MERGES, N_VOCAB, left->len);
+        tok->n_merges, tok->n_merges + NACLIP_VOCAB_BASE, left->len);
     return FALSE;
   }
 
@@ -309,7 +315,7 @@ parse_merges (NaclipTokenizer *tok, char *text, gsize size, const char *what,
   }
 
   /* Pass 2: the pair table (a duplicate pair takes the last rank). */
-  for (guint i = 0; i < N_MERGES; i++) {
+  for (guint i = 0; i < tok->n_merges; i++) {
     const char *a = left->pdata[i], *b = right->pdata[i];
     g_autofree char *ab = g_strconcat (a, b, NULL);
     guint ia = GPOINTER_TO_UINT (g_hash_table_lookup (vocab, a));
@@ -333,14 +339,15 @@ parse_merges (NaclipTokenizer *tok, char *text, gsize size, const char *what,
 }
 
 NaclipTokenizer *
-naclip_tokenizer_new_from_data (
-    const guint8 *data, gsize size, const char *what, GError **error)
+naclip_tokenizer_new_from_data (const guint8 *data, gsize size, guint n_merges,
+    const char *what, GError **error)
 {
   NaclipTokenizer *tok = NULL;
   char *text = NULL;
   gsize text_size = 0;
 
   g_return_val_if_fail (data != NULL || size == 0, NULL);
+  g_return_val_if_fail (n_merges <= NACLIP_MAX_VOCAB - NACLIP_VOCAB_BASE, NULL);
   g_return_val_if_fail (what != NULL, NULL);
 
   if (size >= 2 && data[0] == 0x1F && data[1] == 0x8B) {
@@ -369,6 +376,9 @@ naclip_tokenizer_new_from_data (
   }
 
   tok = g_new0 (NaclipTokenizer, 1);
+  tok->n_merges = n_merges;
+  tok->sot = (guint16)(512 + n_merges);
+  tok->eot = (guint16)(513 + n_merges);
   tok->pairs = g_try_new (PairSlot, PAIR_TABLE_SIZE);
   if (tok->pairs == NULL) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
@@ -388,7 +398,7 @@ naclip_tokenizer_new_from_data (
 }
 
 NaclipTokenizer *
-naclip_tokenizer_load (const char *path, GError **error)
+naclip_tokenizer_load (const char *path, guint n_merges, GError **error)
 {
   g_autoptr (GMappedFile) file = NULL;
   GError *local = NULL;
@@ -404,7 +414,7 @@ naclip_tokenizer_load (const char *path, GError **error)
   }
   return naclip_tokenizer_new_from_data (
       (const guint8 *)g_mapped_file_get_contents (file),
-      g_mapped_file_get_length (file), path, error);
+      g_mapped_file_get_length (file), n_merges, path, error);
 }
 
 void
@@ -1262,9 +1272,9 @@ naclip_tokenizer_encode (NaclipTokenizer *tok, const char *text, gssize len,
       continue;
     }
     if ((n = match_literal (clean, i, "<|startoftext|>")) > 0) {
-      special = NACLIP_TOKEN_SOT;
+      special = tok->sot;
     } else if ((n = match_literal (clean, i, "<|endoftext|>")) > 0) {
-      special = NACLIP_TOKEN_EOT;
+      special = tok->eot;
     } else if ((n = match_literal (clean, i, "'s")) > 0
                || (n = match_literal (clean, i, "'t")) > 0
                || (n = match_literal (clean, i, "'re")) > 0
@@ -1290,8 +1300,8 @@ naclip_tokenizer_encode (NaclipTokenizer *tok, const char *text, gssize len,
      * reference finds them in its BPE cache); a folded spelling such as
      * U+017F is an ordinary piece. */
     if (special != 0
-        && strcmp (piece->str, special == NACLIP_TOKEN_SOT ? "<|startoftext|>"
-                                                           : "<|endoftext|>")
+        && strcmp (piece->str,
+               special == tok->sot ? "<|startoftext|>" : "<|endoftext|>")
                == 0)
       g_array_append_val (out, special);
     else
@@ -1306,11 +1316,11 @@ naclip_tokenizer_encode (NaclipTokenizer *tok, const char *text, gssize len,
         context, limit);
     goto out;
   }
-  ids[0] = NACLIP_TOKEN_SOT;
+  ids[0] = tok->sot;
   for (gsize k = 0; k < MIN (out->len, limit); k++)
     ids[k + 1] = g_array_index (out, guint16, k);
   result = (gint)MIN (out->len, limit) + 1;
-  ids[result] = NACLIP_TOKEN_EOT;
+  ids[result] = tok->eot;
   for (guint k = (guint)result + 1; k < context; k++)
     ids[k] = 0;
 

@@ -33,6 +33,8 @@ static const char setup_script[]
       "mc.ensure('tiny128-noconfig', P['tiny128'], 'openai', 'F32', 4,\n"
       "          with_config=False)\n"
       "mc.ensure('tiny-gelu', dict(P['tiny'], act='gelu'), 'hf', 'F32', 5)\n"
+      "mc.ensure('tiny-vocab1000', dict(P['tiny'], vocab=1000), 'hf', 'F32',\n"
+      "          7)\n"
       "mc.ensure('tiny-vision', dict(P['tiny'], with_text=False, "
       "vision_heads=1,\n"
       "          text_heads=1), 'openai',\n"
@@ -342,6 +344,28 @@ test_openai_gz (void)
   g_assert_cmpuint (model->info.text.n_heads, ==, 1);
 }
 
+/* The token-embedding rows give the vocabulary: 1000 rows read the first
+ * 486 of CLIP's merges (the rest of the file is ignored) and put the start
+ * and end of text at 998 and 999. */
+static void
+test_small_vocabulary (void)
+{
+  g_autoptr (NaclipModel) model = load ("tiny-vocab1000", TRUE);
+  g_autoptr (GError) error = NULL;
+  gint32 ids[NACLIP_CONTEXT_LENGTH];
+  gint eot;
+
+  g_assert_cmpuint (model->info.vocab_size, ==, 1000);
+  eot = naclip_tokenizer_encode (model->tokenizer, "a photograph of cats", -1,
+      FALSE, ids, NACLIP_CONTEXT_LENGTH, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (eot, >, 4);
+  g_assert_cmpint (ids[0], ==, 998);
+  g_assert_cmpint (ids[eot], ==, 999);
+  for (gint i = 1; i < eot; i++)
+    g_assert_cmpint (ids[i], <, 998);
+}
+
 /* A .safetensors path uses the config.json and merges.txt beside it. */
 static void
 test_file_path (void)
@@ -591,6 +615,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model/load/vision-only", test_vision_only);
   g_test_add_func ("/model/load/file-path", test_file_path);
   g_test_add_func ("/model/load/openai-gz", test_openai_gz);
+  g_test_add_func ("/model/load/small-vocabulary", test_small_vocabulary);
   g_test_add_func ("/model/tool-info", test_tool_info);
   g_test_add_func ("/model/truncated-after-load", test_truncated_after_load);
   g_test_add_func ("/model/full-size", test_full_size);

@@ -193,7 +193,7 @@ test_threads (void)
 
   if (!need_tokenizer ())
     return;
-  tok = naclip_tokenizer_load (path, &error);
+  tok = naclip_tokenizer_load (path, NACLIP_CLIP_N_MERGES, &error);
   g_assert_no_error (error);
   for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
     threads[i] = g_thread_new ("tok", golden_thread, tok);
@@ -227,8 +227,8 @@ test_plain_variants (void)
       g_string_prepend (s, "\xEF\xBB\xBF");
       g_string_truncate (s, s->len - 1);
     }
-    tok = naclip_tokenizer_new_from_data (
-        (const guint8 *)s->str, s->len, "merges.txt", &error);
+    tok = naclip_tokenizer_new_from_data ((const guint8 *)s->str, s->len,
+        NACLIP_CLIP_N_MERGES, "merges.txt", &error);
     g_assert_no_error (error);
     {
       g_autoptr (GArray) got = encode_big (tok, text, -1);
@@ -242,8 +242,8 @@ static void
 expect_merges_error (const GString *s, const char *needle)
 {
   GError *error = NULL;
-  NaclipTokenizer *tok = naclip_tokenizer_new_from_data (
-      (const guint8 *)s->str, s->len, "merges.txt", &error);
+  NaclipTokenizer *tok = naclip_tokenizer_new_from_data ((const guint8 *)s->str,
+      s->len, NACLIP_CLIP_N_MERGES, "merges.txt", &error);
   g_assert_null (tok);
   g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT);
   if (strstr (error->message, needle) == NULL)
@@ -310,8 +310,8 @@ test_bad_merges (void)
     /* C03: extra lines (even malformed ones) are ignored */
     g_autoptr (GString) s = g_string_new_len (good->str, good->len);
     g_string_append (s, "garbage line with many fields\n\n\n");
-    tok = naclip_tokenizer_new_from_data (
-        (const guint8 *)s->str, s->len, "merges.txt", &error);
+    tok = naclip_tokenizer_new_from_data ((const guint8 *)s->str, s->len,
+        NACLIP_CLIP_N_MERGES, "merges.txt", &error);
     g_assert_no_error (error);
     naclip_tokenizer_free (tok);
   }
@@ -323,8 +323,8 @@ test_bad_merges (void)
     g_autoptr (GArray) a = encode_big (shared_tok, "pins", -1);
     g_autoptr (GArray) b = NULL;
     replace_line (s, 48895, "i n");
-    tok = naclip_tokenizer_new_from_data (
-        (const guint8 *)s->str, s->len, "merges.txt", &error);
+    tok = naclip_tokenizer_new_from_data ((const guint8 *)s->str, s->len,
+        NACLIP_CLIP_N_MERGES, "merges.txt", &error);
     g_assert_no_error (error);
     b = encode_big (tok, "pins", -1);
     g_assert_false (
@@ -336,12 +336,14 @@ test_bad_merges (void)
     gsize len;
     const guint8 *gz = g_bytes_get_data (shared_merges, &len);
     g_autofree guint8 *copy = g_memdup2 (gz, len / 2);
-    tok = naclip_tokenizer_new_from_data (copy, len / 2, "x.gz", &error);
+    tok = naclip_tokenizer_new_from_data (
+        copy, len / 2, NACLIP_CLIP_N_MERGES, "x.gz", &error);
     g_assert_null (tok);
     g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT);
     g_clear_error (&error);
   }
-  tok = naclip_tokenizer_load ("/nonexistent/merges.txt", &error);
+  tok = naclip_tokenizer_load (
+      "/nonexistent/merges.txt", NACLIP_CLIP_N_MERGES, &error);
   g_assert_null (tok);
   g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_IO);
   g_clear_error (&error);
@@ -558,6 +560,55 @@ test_cache_bounded (void)
   g_assert_cmpuint (naclip_tokenizer_cache_size (shared_tok), <=, 16384);
 }
 
+/* A vocabulary of its own: the caller's count of merges sets the ids of
+ * the specials (512 + n, 513 + n); a file with more merges has the rest
+ * ignored, one with fewer is an error naming both counts. */
+static void
+test_small_vocabulary (void)
+{
+  static const char merges[]
+      = "#version: 0.2\nr e\nre d</w>\nb l\nbl u\nblu e</w>\n";
+  const guint8 *data = (const guint8 *)merges;
+  gint32 ids[NACLIP_CONTEXT_LENGTH];
+  GError *error = NULL;
+  NaclipTokenizer *tok;
+
+  tok = naclip_tokenizer_new_from_data (
+      data, sizeof merges - 1, 5, "merges.txt", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (naclip_tokenizer_encode (tok, "Red blue reds", -1, FALSE,
+                       ids, NACLIP_CONTEXT_LENGTH, &error),
+      ==, 6);
+  g_assert_no_error (error);
+  /* red</w> is merge 1, blue</w> merge 4; "reds" stays re, d, s</w>. */
+  g_assert_cmpint (ids[0], ==, 517);
+  g_assert_cmpint (ids[1], ==, 513);
+  g_assert_cmpint (ids[2], ==, 516);
+  g_assert_cmpint (ids[3], ==, 512);
+  g_assert_cmpint (ids[4], ==, 67);
+  g_assert_cmpint (ids[5], ==, 256 + 82);
+  g_assert_cmpint (ids[6], ==, 518);
+  naclip_tokenizer_free (tok);
+
+  tok = naclip_tokenizer_new_from_data (
+      data, sizeof merges - 1, 2, "merges.txt", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (naclip_tokenizer_encode (tok, "blue", -1, FALSE, ids,
+                       NACLIP_CONTEXT_LENGTH, &error),
+      ==, 5);
+  g_assert_cmpint (ids[0], ==, 514);
+  g_assert_cmpint (ids[5], ==, 515);
+  naclip_tokenizer_free (tok);
+
+  tok = naclip_tokenizer_new_from_data (
+      data, sizeof merges - 1, 6, "merges.txt", &error);
+  g_assert_null (tok);
+  g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT);
+  g_assert_cmpstr (error->message, ==,
+      "merges.txt: expected 6 merges to match vocab_size 520, found 5");
+  g_clear_error (&error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -570,7 +621,7 @@ main (int argc, char **argv)
     GError *error = NULL;
     gchar *contents;
     gsize len;
-    shared_tok = naclip_tokenizer_load (path, &error);
+    shared_tok = naclip_tokenizer_load (path, NACLIP_CLIP_N_MERGES, &error);
     g_assert_no_error (error);
     g_assert_true (g_file_get_contents (path, &contents, &len, NULL));
     shared_merges = g_bytes_new_take (contents, len);
@@ -585,6 +636,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tokenizer/odd-prompts", test_odd_prompts);
   g_test_add_func ("/tokenizer/text-cap", test_text_cap);
   g_test_add_func ("/tokenizer/cache-bounded", test_cache_bounded);
+  g_test_add_func ("/tokenizer/small-vocabulary", test_small_vocabulary);
   ret = g_test_run ();
   naclip_tokenizer_free (shared_tok);
   if (shared_merges != NULL)

@@ -7,7 +7,8 @@
  *       TEXT...
  *     prints the ids of each TEXT on one line, separated by spaces: SOT,
  *     the tokens, EOT (no padding). Without --merges or --model it reads
- *     the merges of $NACLIP_MERGES.
+ *     the merges of $NACLIP_MERGES. A merges file alone is read as CLIP's
+ *     (48894 merges); --model uses as many as its vocabulary holds.
  *   naclip embed --model M (--classes "a,b|b2" | --classes-file F)
  *       [--background "x|y"] [--templates imagenet80|single|FILE]
  *       [--no-cache] [--cache-dir D] [--truncate] [--threads N]
@@ -38,7 +39,7 @@ naclip_cmd_tokenize (int argc, char **argv)
   g_auto (GStrv) texts = NULL;
   GOptionEntry entries[] = {
     { "merges", 0, 0, G_OPTION_ARG_FILENAME, &merges,
-        "merges.txt or bpe_simple_vocab_16e6.txt.gz", "F" },
+        "CLIP's merges.txt or bpe_simple_vocab_16e6.txt.gz", "F" },
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &model_path,
         "Use the merges of checkpoint M", "M" },
     { "context", 0, 0, G_OPTION_ARG_INT, &context,
@@ -80,7 +81,7 @@ naclip_cmd_tokenize (int argc, char **argv)
           "%s has no merges file", model_path);
     tok = model != NULL ? model->tokenizer : NULL;
   } else if (merges != NULL) {
-    tok = own = naclip_tokenizer_load (merges, &error);
+    tok = own = naclip_tokenizer_load (merges, NACLIP_CLIP_N_MERGES, &error);
   } else {
     g_set_error (&error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "no merges: give --merges, --model or $NACLIP_MERGES");

@@ -96,6 +96,7 @@ static const Row corpus_rows[] = {
   { "B09", "eps-and-logit-scale" },
   { "B10", "config-strict-json" },
   { "C01", "merges-missing-or-empty" },
+  { "C02", "merges-fewer-than-rows" },
   { "C09", "vocab-json-ignored" },
   { "D01", "pickle-refused" },
   { "F01", "non-finite-weights" },

@@ -38,7 +38,7 @@ init (void)
         "clip", "bpe_simple_vocab_16e6.txt.gz", NULL);
     path = gz_path;
   }
-  tok = naclip_tokenizer_load (path, NULL);
+  tok = naclip_tokenizer_load (path, NACLIP_CLIP_N_MERGES, NULL);
 }
 
 static gint

@@ -39,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fixtures"))
 import safetensors_io  # noqa: E402
-from tokenizer import Tokenizer  # noqa: E402
+from tokenizer import N_SYMBOLS, Tokenizer  # noqa: E402
 
 # Section 1: CLIP's mean and std on the 0..255 scale, RGB.
 MEAN = (122.771, 116.746, 104.094)
@@ -222,6 +222,13 @@ class Model:
             return own
         return os.path.join(shared_dir(), "clip", "bpe_simple_vocab_16e6.txt.gz")
 
+    def tokenizer(self):
+        """The tokenizer of the text tower: as many merges as its token
+        embedding has rows beyond the 512 byte symbols and 2 specials."""
+        if self.text is None:
+            raise ValueError("the checkpoint has no text tower")
+        return Tokenizer(self.merges_path(), self.text.tok.shape[0] - N_SYMBOLS)
+
 
 # ---------------------------------------------------------------------------
 # Transformer pieces shared by both towers
@@ -320,7 +327,7 @@ def read_templates(spec):
 def embed_queries(model, names, templates):
     """One L2-normalised embedding per name: each filled template encoded and
     normalised, the mean of those, normalised again. [Q, E]."""
-    tok = Tokenizer(model.merges_path())
+    tok = model.tokenizer()
     out = []
     for name in names:
         ids = tok.tokenize([t.replace("{}", name) for t in templates])
@@ -696,12 +703,12 @@ def cmd_embed(args):
 
 def cmd_tokenize(args):
     if args.merges:
-        path = args.merges
+        tok = Tokenizer(args.merges)
     elif args.model:
-        path = Model(args.model).merges_path()
+        tok = Model(args.model).tokenizer()
     else:
-        path = os.path.join(shared_dir(), "clip", "bpe_simple_vocab_16e6.txt.gz")
-    tok = Tokenizer(path)
+        tok = Tokenizer(os.path.join(shared_dir(), "clip",
+                                     "bpe_simple_vocab_16e6.txt.gz"))
     for text in args.text:
         ids = [tok.sot] + tok.encode(text) + [tok.eot]
         print(" ".join(str(i) for i in ids))

@@ -10,6 +10,7 @@ the text is stripped and lower-cased, split with CLIP's pattern, mapped
 byte-wise through GPT-2's byte-to-unicode table and merged by rank.
 
     tok = Tokenizer(merges_path)          # merges.txt or bpe_simple_vocab_16e6.txt.gz
+    tok = Tokenizer(path, n_merges=rows - N_SYMBOLS)  # a model's vocabulary
     tok.encode("a photo of a cat.")       # [320, 1125, ...] without the specials
     tok.tokenize(texts, context=77)       # int64 [n, 77], 49406 ... 49407 0 ...
 """
@@ -22,7 +23,8 @@ import unicodedata
 
 import regex
 
-N_MERGES = 49152 - 256 - 2
+N_MERGES = 49152 - 256 - 2  # CLIP's; a model's token-embedding rows minus 514
+N_SYMBOLS = 512 + 2  # byte symbols, the same with </w>, start and end of text
 SOT, EOT = "<|startoftext|>", "<|endoftext|>"
 
 SPLIT = regex.compile(
@@ -142,21 +144,23 @@ def byte_symbols():
     return symbols, order
 
 
-def read_merges(path):
-    """The first N_MERGES merges of a merges.txt or bpe_simple_vocab .gz,
-    both of which start with one header line."""
+def read_merges(path, n_merges=N_MERGES):
+    """The first n_merges merges of a merges.txt or bpe_simple_vocab .gz,
+    both of which start with one header line; later lines are ignored."""
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as f:
         lines = f.read().split("\n")
-    merges = [tuple(line.split()) for line in lines[1:1 + N_MERGES]]
-    if len(merges) != N_MERGES or any(len(m) != 2 for m in merges):
-        raise ValueError(f"{path}: expected {N_MERGES} merges after a header")
+    merges = [tuple(line.split()) for line in lines[1:1 + n_merges]]
+    found = sum(1 for m in merges if m)
+    if found != n_merges or any(len(m) != 2 for m in merges):
+        raise ValueError(f"{path}: expected {n_merges} merges after a header, "
+                         f"found {found}")
     return merges
 
 
 class Tokenizer:
-    def __init__(self, merges_path):
-        merges = read_merges(merges_path)
+    def __init__(self, merges_path, n_merges=N_MERGES):
+        merges = read_merges(merges_path, n_merges)
         symbols, order = byte_symbols()
         self.byte_symbol = {b: s for s, b in zip(symbols, order)}
         words = symbols + [s + "</w>" for s in symbols]
