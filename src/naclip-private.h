@@ -222,6 +222,10 @@ gint naclip_tokenizer_encode (NaclipTokenizer *tok, const char *text,
     gssize len, gboolean truncate, gint32 *ids, guint context, GError **error);
 /* Pieces held by the BPE cache (bounded; for tests). */
 guint naclip_tokenizer_cache_size (NaclipTokenizer *tok);
+/* The symbol of vocabulary id @id < 256 (GPT-2's byte-to-unicode table:
+ * the printable bytes first, id 0 is "!") as NUL-terminated UTF-8 in @out;
+ * id + 256 is the same symbol with "</w>". */
+void naclip_tokenizer_byte_symbol (guint id, char out[8]);
 
 /* ------------------------------------------------------------------ */
 /* classes.c: class lists, template sets, built-in data                */

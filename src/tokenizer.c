@@ -132,6 +132,20 @@ build_byte_table (gunichar chars[256], guint order[256])
   }
 }
 
+void
+naclip_tokenizer_byte_symbol (guint id, char out[8])
+{
+  gunichar chars[256];
+  guint order[256];
+  guint b = 0;
+
+  g_return_if_fail (id < 256);
+  build_byte_table (chars, order);
+  while (order[b] != id)
+    b++;
+  out[g_unichar_to_utf8 (chars[b], out)] = '\0';
+}
+
 /* ------------------------------------------------------------------ */
 /* Loading the merges                                                   */
 

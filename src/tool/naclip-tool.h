@@ -17,6 +17,7 @@ int naclip_cmd_info (int argc, char **argv);
 int naclip_cmd_tokenize (int argc, char **argv);
 int naclip_cmd_embed (int argc, char **argv);
 int naclip_cmd_bench (int argc, char **argv);
+int naclip_cmd_make_colour_model (int argc, char **argv);
 #if HAVE_GST
 int naclip_cmd_segment (int argc, char **argv);
 int naclip_cmd_eval (int argc, char **argv);

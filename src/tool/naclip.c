@@ -25,6 +25,8 @@ static const Command commands[] = {
   { "tokenize", naclip_cmd_tokenize, "print the CLIP token ids of texts" },
   { "embed", naclip_cmd_embed, "write the query embeddings of classes" },
   { "bench", naclip_cmd_bench, "time the pipeline stages and matrix products" },
+  { "make-colour-model", naclip_cmd_make_colour_model,
+      "write a small model that knows colour names (not CLIP)" },
 #if HAVE_GST
   { "segment", naclip_cmd_segment, "segment an image into classes" },
   { "eval", naclip_cmd_eval, "mIoU on a segmentation benchmark" },
@@ -36,7 +38,7 @@ print_usage (FILE *out)
 {
   fprintf (out, "Usage: naclip COMMAND [OPTIONS...]\n\nCommands:\n");
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
-    fprintf (out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf (out, "  %-18s %s\n", commands[i].name, commands[i].summary);
   fprintf (out, "\nRun 'naclip COMMAND --help' for the options of one.\n");
 }
 
