@@ -11,7 +11,8 @@
  * 224/112 windows, prob_thd, PAMR 10 steps at dilations 8 and 16), our
  * labels are mapped to the dataset's numbering and compared with its
  * annotation in mmseg's confusion counts (eval-metric.c). Any knob given
- * on the command line overrides the preset.
+ * on the command line overrides the preset. The "folder" layout takes any
+ * class list (--classes) and counts its classes from it.
  *
  * Output: progress on stderr (a bar on a terminal); on stdout the protocol
  * (with the precision run at and the one requested), the per-class table,
@@ -204,16 +205,29 @@ load_classes (const NaclipEvalDataset *ds, const Options *o, GError **error)
   NaclipClasses *classes;
   guint n, expected;
 
+  if (path == NULL) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
+        "--dataset %s needs a class list (--classes FILE)", ds->name);
+    return NULL;
+  }
   classes = naclip_classes_load (path, NULL, error);
   if (classes == NULL)
     return NULL;
 
   n = naclip_classes_get_n_classes (classes);
   expected = ds->list_has_background ? ds->n_classes - 1 : ds->n_classes;
-  if (n != expected) {
+  if (ds->n_classes != 0 && n != expected) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "%s: %u classes, but %s has %u%s", path, n, ds->name, expected,
         ds->list_has_background ? " besides the background" : "");
+    naclip_classes_free (classes);
+    return NULL;
+  }
+  if (ds->n_classes == 0 && n >= NACLIP_EVAL_IGNORE) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
+        "%s: %u classes; the %s layout takes at most %u (annotation value "
+        "%u marks ignored pixels)",
+        path, n, ds->name, NACLIP_EVAL_IGNORE - 1, NACLIP_EVAL_IGNORE);
     naclip_classes_free (classes);
     return NULL;
   }
@@ -369,7 +383,8 @@ naclip_cmd_eval (int argc, char **argv)
         "M" },
     { "dataset", 'd', 0, G_OPTION_ARG_STRING, &o.dataset,
         "voc21, voc20, context60, context59, coco-object, coco-stuff, "
-        "cityscapes or ade20k",
+        "cityscapes, ade20k, or folder (images/*.png, annotations/*.png, "
+        "--classes)",
         "NAME" },
     { "root", 'r', 0, G_OPTION_ARG_FILENAME, &o.root,
         "The dataset's directory (mmseg's data_root)", "DIR" },
@@ -441,7 +456,7 @@ naclip_cmd_eval (int argc, char **argv)
   guint8 *labels = NULL, *pred = NULL, *gt_eval = NULL;
   gsize buf_pixels = 0;
   double segment_seconds = 0.0, seconds;
-  guint n_images;
+  guint n_images, n_classes;
   int status = 1;
 
   o.limit = UNSET;
@@ -522,6 +537,8 @@ naclip_cmd_eval (int argc, char **argv)
   classes = load_classes (ds, &o, &error);
   if (classes == NULL)
     goto fail;
+  n_classes = ds->n_classes != 0 ? ds->n_classes
+                                 : naclip_classes_get_n_classes (classes) + 1;
   templates = naclip_templates_load (
       o.templates != NULL ? o.templates : "imagenet80", &error);
   if (templates == NULL)
@@ -548,7 +565,7 @@ naclip_cmd_eval (int argc, char **argv)
   if (ctx == NULL || !naclip_context_set_params (ctx, &params, &error))
     goto fail;
 
-  metric = naclip_iou_metric_new (ds->n_classes);
+  metric = naclip_iou_metric_new (n_classes);
   progress = naclip_progress_new (stderr, n_images, "img");
   for (guint i = 0; i < n_images; i++) {
     const NaclipEvalItem *item = g_ptr_array_index (items, i);
@@ -619,20 +636,21 @@ naclip_cmd_eval (int argc, char **argv)
   g_clear_pointer (&progress, naclip_progress_free);
 
   result = naclip_iou_metric_compute (metric);
-  print_table (ds, classes, result, ds->n_classes);
+  print_table (ds, classes, result, n_classes);
   printf ("aAcc: %.2f\n", 100.0 * result->aacc);
   printf ("mAcc: %.2f\n", 100.0 * result->macc);
   printf ("mIoU: %.2f\n", 100.0 * result->miou);
   printf ("classes in the mean: %u of %u (a class absent from both the "
           "ground truth and the predictions is NaN and left out, as in "
           "mmseg's IoUMetric)\n",
-      result->n_valid, ds->n_classes);
+      result->n_valid, n_classes);
   if (metric->n_stray_gt > 0)
     printf ("warning: %" G_GUINT64_FORMAT " annotation pixels hold values "
             "above the %u classes (not 255); is this the %s layout?\n",
-        metric->n_stray_gt, ds->n_classes, ds->name);
-  printf ("published (NACLIP, ViT-B/16, full val set): %.2f\n",
-      (double)ds->published_miou);
+        metric->n_stray_gt, n_classes, ds->name);
+  if (!isnan (ds->published_miou))
+    printf ("published (NACLIP, ViT-B/16, full val set): %.2f\n",
+        (double)ds->published_miou);
   printf ("time: %.1f s, %.3f s/image segmenting\n", seconds,
       segment_seconds / n_images);
   fflush (stdout);

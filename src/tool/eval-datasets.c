@@ -1,5 +1,6 @@
 /* eval-datasets.c: the eight benchmarks of the NACLIP paper as mmseg and
- * the authors' configurations define them.
+ * the authors' configurations define them, and a folder layout of one's
+ * own.
  *
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -46,6 +47,13 @@
  *   ade20k      ADE20KDataset: images/validation/<name>.jpg,
  *               annotations/validation/<name>.png (0 "other", 1..150),
  *               reduce_zero_label=True. 150 classes. Slide (2000 images).
+ *   folder      not a benchmark: images/<name>.png and
+ *               annotations/<name>.png (0 background, k the class k of
+ *               the --classes list, 255 ignored), for datasets of one's
+ *               own (the colour-model tests). The classes come from
+ *               --classes, background first: as many eval classes as the
+ *               list has classes, plus one. The library's defaults (short
+ *               side 336, whole image, threshold 0).
  *
  * Without a split file mmseg lists img_dir recursively, keeps the files
  * ending in img_suffix, derives the annotation path by swapping the
@@ -55,6 +63,7 @@
 
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 
 #include <glib/gstdio.h>
@@ -91,6 +100,9 @@ static const NaclipEvalDataset datasets[] = {
   { "ade20k", "ADE20K val, 150 classes", "ade20k", "images/validation",
       "annotations/validation", NULL, ".jpg", ".png", TRUE, FALSE, 150, 336,
       224, 112, 0.0f, 19.05f },
+  { "folder", "images/*.png with annotations/*.png, classes from --classes",
+      NULL, "images", "annotations", NULL, ".png", ".png", FALSE, TRUE, 0, 336,
+      0, 112, 0.0f, NAN },
 };
 
 const NaclipEvalDataset *

@@ -1,5 +1,6 @@
-/* eval-datasets.h: the eight benchmarks of the paper, their directory
- * layouts, label numberings and protocol presets, and the mIoU metric.
+/* eval-datasets.h: the eight benchmarks of the paper (and a folder of
+ * one's own), their directory layouts, label numberings and protocol
+ * presets, and the mIoU metric.
  *
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -27,7 +28,8 @@ typedef struct
 {
   const char *name;       /* --dataset value, e.g. "voc21" */
   const char *title;      /* for humans */
-  const char *class_file; /* data/classes/<class_file>.txt */
+  const char *class_file; /* data/classes/<class_file>.txt; NULL: the
+                           * user's list (--classes) is required */
   const char *img_dir;    /* relative to --root */
   const char *seg_dir;    /* relative to --root */
   const char *split;      /* list of image ids, relative to --root; NULL:
@@ -39,13 +41,15 @@ typedef struct
    * our label k is eval class k. Otherwise our label k is eval class k-1
    * and our background (0, thresholded pixels) is no class at all. */
   gboolean list_has_background;
-  guint n_classes; /* classes in the eval numbering */
+  guint n_classes; /* classes in the eval numbering; 0: those of the
+                    * user's list, plus background */
   /* Protocol preset (NACLIP-SPEC 1, 6; the authors' configs/cfg_*.py). */
   guint inference_size; /* short side, px */
   guint slide_crop;     /* 0: whole image */
   guint slide_stride;
   float class_confidence_threshold; /* prob_thd */
-  float published_miou;             /* NACLIP-SPEC 7, %, PAMR on */
+  float published_miou;             /* NACLIP-SPEC 7, %, PAMR on; NaN:
+                                     * none */
 } NaclipEvalDataset;
 
 /* The table of datasets; @n receives its length. */
