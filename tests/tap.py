@@ -3,6 +3,7 @@ this file, which Python finds as the scripts' own directory).
 
     import tap
     tap.check(ok, "what is checked", detail)   # "ok 1 - ..." or "not ok 1"
+    tap.note("a figure")                        # "# a figure"
     sys.exit(tap.done())                        # the plan; 1 if any failed
 """
 
@@ -20,6 +21,11 @@ def check(ok, what, detail=""):
         _n_failed += 1
         for line in str(detail).splitlines()[:40]:
             print(f"# {line}", flush=True)
+
+
+def note(text):
+    """Prints @text as a TAP comment."""
+    print(f"# {text}", flush=True)
 
 
 def done():
