@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from tap import check, done
+from voc_colours import voc_colour
 
 NACLIP, MAKE_CKPT = sys.argv[1], sys.argv[2]
 BUILD = os.environ.get("NACLIP_BUILD_ROOT", os.getcwd())
@@ -98,17 +99,8 @@ def write_label_png(path, labels, palette=False):
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 3 if palette else 0, 0, 0, 0)
     data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr)
     if palette:
-        pal = bytearray()
-        for k in range(256):  # the VOC colour map
-            r = g = b = 0
-            v = k
-            for bit in range(8):
-                r |= ((v >> 0) & 1) << (7 - bit)
-                g |= ((v >> 1) & 1) << (7 - bit)
-                b |= ((v >> 2) & 1) << (7 - bit)
-                v >>= 3
-            pal += bytes((r, g, b))
-        data += png_chunk(b"PLTE", bytes(pal))
+        pal = b"".join(bytes(voc_colour(k)) for k in range(256))
+        data += png_chunk(b"PLTE", pal)
     data += png_chunk(b"IDAT", zlib.compress(bytes(raw), 9))
     data += png_chunk(b"IEND", b"")
     with open(path, "wb") as f:

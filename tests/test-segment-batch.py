@@ -21,20 +21,11 @@ import numpy as np
 from PIL import Image
 
 from tap import check, done
+from voc_colours import voc_colour
 
 NACLIP, MAKE_CKPT = sys.argv[1], sys.argv[2]
 BUILD = os.environ.get("NACLIP_BUILD_ROOT", os.getcwd())
 WORK = os.path.join(BUILD, "tests", "segment-batch")
-
-
-def voc_colour(k):
-    r = g = b = 0
-    for bit in range(8):
-        r |= ((k >> 0) & 1) << (7 - bit)
-        g |= ((k >> 1) & 1) << (7 - bit)
-        b |= ((k >> 2) & 1) << (7 - bit)
-        k >>= 3
-    return (r, g, b)
 
 
 def run(args):
