@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 """Stage-by-stage parity of `naclip segment` with the PyTorch reference.
 
-For every case of a group: generate (cached) the seeded random checkpoint,
-a synthetic test image and seeded random query embeddings; run the C tool
+For every case of a group: generate (cached) the seeded random checkpoint
+(or the colour model of `naclip make-colour-model`), a synthetic test image
+(or coloured regions with a little noise, which keeps PAMR's local
+statistics above rounding noise) and seeded random query embeddings; run
+the C tool
 `$NACLIP_BUILD_ROOT/src/tool/naclip segment ... --dump-dir C` and the
 reference `tests/reference/naclip_ref.py segment ... --dump-dir REF` with
 the same arguments (both use --queries, so vision parity does not depend on
@@ -47,6 +50,7 @@ TESTS = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TESTS, "fixtures"))
 sys.path.insert(0, os.path.join(TESTS, "reference"))
 import make_checkpoint  # noqa: E402
+import make_colour_image  # noqa: E402
 import make_image  # noqa: E402
 
 SKIP = 77
@@ -69,14 +73,15 @@ STAGES = ("input", "block", "features", "queries", "logits", "refined",
 def case(name, ckpt="tiny", layout="hf", dtype="F32", config=True,
          ckpt_seed=0, overrides=None, image=(90, 120), image_seed=1,
          classes="cat,dog|puppy,sky", background="ground|floor", threads=2,
-         text=None, **options):
+         text=None, regions=None, **options):
     """One comparison. options are segment's knobs (defaults: the paper's,
     with a small inference size that suits the tiny models). Query
     embeddings are given (random, seeded) unless `text` is set: then both
     sides run their own text tower, with text["templates"] ("imagenet80",
     "single" or a list of lines for a file) and, if text["classes_file"]
     is a list of lines, a class file in the authors' format instead of
-    `classes`."""
+    `classes`. ckpt "colour" is the colour model; `regions`, a layout of
+    make_colour_image.py, replaces the random image."""
     opts = dict(inference_size=64, slide_crop=0, slide_stride=112,
                 attention="naclip", arch="reduced", gaussian_std=5.0,
                 pamr_steps=10, pamr_dilations="8,16",
@@ -90,9 +95,16 @@ def case(name, ckpt="tiny", layout="hf", dtype="F32", config=True,
                 config=config, ckpt_seed=ckpt_seed, overrides=overrides or {},
                 image=image, image_seed=image_seed, classes=classes,
                 background=background, threads=threads, text=text,
-                options=opts,
+                regions=regions, options=opts,
                 kind="full" if ckpt == "b16" else "tiny")
 
+
+# Coloured regions on white, with curved and straight edges.
+COLOUR_SHAPES = ("white", [
+    ("red", ("ellipse", .4, .3, .3, .22)),
+    ("green", ("rect", .5, .45, .95, .8)),
+    ("blue", ("ellipse", .3, .75, .22, .18)),
+    ("grey", ("ellipse", .8, .15, .15, .12))])
 
 # Groups run as separate meson tests (in parallel). Together they cover
 # issue 3's proof: tiny checkpoints of several widths, depths, head counts,
@@ -190,6 +202,24 @@ GROUPS = {
                                     "Café Terrace, 日本語のテキスト",
                                     "bicycle"]}),
     ],
+    # The colour model (naclip make-colour-model): its own small vocabulary
+    # through both tokenizers, a text tower that reads colour words, and
+    # features that are mostly equal within a region.
+    "colour": [
+        case("colour-whole", ckpt="colour", image=(120, 160),
+             inference_size=112, regions=COLOUR_SHAPES,
+             classes="red,green|lime,blue,grey|gray", background="white|sky",
+             text={"templates": "imagenet80"}),
+        case("colour-slide", ckpt="colour", image=(120, 160),
+             inference_size=150, slide_crop=96, slide_stride=48,
+             regions=COLOUR_SHAPES, classes="red,green,blue,white,grey",
+             background="", text={"templates": "single"}),
+        case("colour-threshold", ckpt="colour", image=(100, 200),
+             inference_size=100, regions=COLOUR_SHAPES,
+             classes="red,blue", background="",
+             class_confidence_threshold=0.6,
+             text={"templates": "imagenet80"}),
+    ],
     "b16": [
         # 224x224 at its size: grid 14x14 = pretrained.
         case("b16-224", ckpt="b16", image=(224, 224), inference_size=224,
@@ -223,6 +253,13 @@ def build_root():
 
 
 def checkpoint(c):
+    if c["ckpt"] == "colour":
+        out = os.path.join(build_root(), "tests", "fixtures", "checkpoints",
+                           "colour")
+        subprocess.run([naclip_binary(), "make-colour-model", out],
+                       check=True, capture_output=True, timeout=60)
+        with open(os.path.join(out, "config.json")) as f:
+            return out, {"embed_dim": json.load(f)["projection_dim"]}
     cfg = dict(make_checkpoint.PRESETS[c["ckpt"]])
     cfg.update(c["overrides"])
     key = json.dumps([cfg, c["layout"], c["dtype"], c["ckpt_seed"],
@@ -237,6 +274,12 @@ def checkpoint(c):
 
 def test_image(c):
     h, w = c["image"]
+    if c["regions"] is not None:
+        rgb, _, _ = make_colour_image.render(c["regions"], h, w, noise=6,
+                                             seed=c["image_seed"])
+        return make_colour_image.write_png(os.path.join(
+            build_root(), "tests", "fixtures", "images",
+            f"colour-{c['name']}-{h}x{w}.png"), rgb)
     path = os.path.join(build_root(), "tests", "fixtures", "images",
                         f"synthetic-{h}x{w}-s{c['image_seed']}.png")
     return make_image.make(path, h, w, c["image_seed"])
