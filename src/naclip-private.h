@@ -425,10 +425,6 @@ void naclip_ops_add_ref (float *x, const float *y, gsize n);
  * G_MAXSIZE / sizeof (float) instead of overflowing). */
 gsize naclip_transformer_scratch_size (
     const NaclipTowerInfo *info, gsize n_seq, gsize n_tokens);
-/* Floats of @scores naclip_transformer_attention() needs (a part of
- * naclip_transformer_scratch_size()). */
-gsize naclip_transformer_scores_size (
-    gsize n_seq, gsize n_tokens, guint n_heads);
 /* x (n_seq, n_tokens, width) <- x + Attn(LN1(x)); x <- x + MLP(LN2(x)),
  * with a causal mask (token i sees 0..i) when @causal; products through
  * @mm (its precision and threads). @scratch holds
@@ -441,7 +437,9 @@ void naclip_transformer_block (NaclipMatmul *mm, const NaclipBlock *block,
  * and head, ctx_h = softmax(q_h k_h^T / sqrt(head_dim)) v_h (causal: token
  * i sees 0..i), all heads of several sequences in one batched product.
  * q, k, v, ctx: (n_seq, n_tokens, n_heads * head_dim); @scores holds
- * naclip_transformer_scores_size() floats. */
+ * S * n_heads * n_tokens^2 floats for the S sequences batched at once (as
+ * many as fit in 16 MiB of scores, at least one; the score part of
+ * naclip_transformer_scratch_size()). */
 void naclip_transformer_attention (NaclipMatmul *mm, float *ctx, const float *q,
     const float *k, const float *v, gsize n_seq, gsize n_tokens, guint n_heads,
     guint head_dim, gboolean causal, float *scores);

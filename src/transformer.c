@@ -62,16 +62,6 @@ naclip_transformer_scratch_size (
   return MIN (MAX (attention, mlp), G_MAXSIZE / sizeof (float));
 }
 
-gsize
-naclip_transformer_scores_size (gsize n_seq, gsize n_tokens, guint n_heads)
-{
-  gsize chunk = attention_chunk (n_seq, n_tokens, n_heads);
-  return MIN (naclip_size_mul_sat (
-                  chunk, naclip_size_mul_sat (n_heads,
-                             naclip_size_mul_sat (n_tokens, n_tokens))),
-      G_MAXSIZE / sizeof (float));
-}
-
 void
 naclip_transformer_attention (NaclipMatmul *mm, float *ctx, const float *q,
     const float *k, const float *v, gsize n_seq, gsize n_tokens, guint n_heads,
