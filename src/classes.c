@@ -25,8 +25,8 @@
  * case folding, as the tokenizer lower-cases) are errors, except a name
  * that is both a background name and a class name; an empty list,
  * more than NACLIP_MAX_CLASSES classes, a name longer than
- * MAX_NAME_BYTES, a list longer than MAX_LIST_BYTES or more than
- * MAX_QUERIES names are errors.
+ * NACLIP_MAX_NAME_BYTES, a list longer than NACLIP_MAX_LIST_BYTES or more
+ * than NACLIP_MAX_QUERIES names are errors (naclip.h).
  *
  * Template sets (NaclipTemplates): "imagenet80", "single" (built in,
  * /org/naclipseg/templates/NAME.txt) or a file; one template per line with
@@ -42,10 +42,6 @@
 #include "naclip-private.h"
 #include "naclip-resources.h"
 
-#define MAX_NAME_BYTES 4096
-#define MAX_LIST_BYTES (256u << 10)
-#define MAX_QUERIES 16384
-#define MAX_TEMPLATES 4096
 #define RESOURCE_PREFIX "/org/naclipseg/"
 
 struct _NaclipClasses
@@ -188,10 +184,10 @@ add_names (NaclipClasses *c, char **names, guint label, GHashTable *seen,
       g_info ("%s: dropped an empty name", where);
       continue;
     }
-    if (strlen (name) > MAX_NAME_BYTES) {
+    if (strlen (name) > NACLIP_MAX_NAME_BYTES) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
           "%s: a name of %" G_GSIZE_FORMAT " bytes is longer than %u bytes",
-          where, strlen (name), MAX_NAME_BYTES);
+          where, strlen (name), NACLIP_MAX_NAME_BYTES);
       return -1;
     }
     if (!g_utf8_validate (name, -1, NULL)) {
@@ -199,9 +195,9 @@ add_names (NaclipClasses *c, char **names, guint label, GHashTable *seen,
           "%s: a name is not valid UTF-8", where);
       return -1;
     }
-    if (c->queries->len >= MAX_QUERIES) {
+    if (c->queries->len >= NACLIP_MAX_QUERIES) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-          "%s: more than %u names", where, MAX_QUERIES);
+          "%s: more than %u names", where, NACLIP_MAX_QUERIES);
       return -1;
     }
     folded = g_utf8_casefold (name, -1);
@@ -231,9 +227,10 @@ add_background (
 
   if (background == NULL)
     return TRUE;
-  if (strlen (background) > MAX_LIST_BYTES) {
+  if (strlen (background) > NACLIP_MAX_LIST_BYTES) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-        "the background list has more than %u KiB", MAX_LIST_BYTES >> 10);
+        "the background list has more than %u KiB",
+        NACLIP_MAX_LIST_BYTES >> 10);
     return FALSE;
   }
   names = split_any (background, "|,");
@@ -290,10 +287,10 @@ naclip_classes_parse (
 
   g_return_val_if_fail (classes != NULL, NULL);
 
-  if (strlen (classes) > MAX_LIST_BYTES) {
+  if (strlen (classes) > NACLIP_MAX_LIST_BYTES) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "the class list has %" G_GSIZE_FORMAT " bytes, more than %u KiB",
-        strlen (classes), MAX_LIST_BYTES >> 10);
+        strlen (classes), NACLIP_MAX_LIST_BYTES >> 10);
     return NULL;
   }
   if (!g_utf8_validate (classes, -1, NULL)
@@ -348,10 +345,10 @@ naclip_classes_load (const char *path, const char *background, GError **error)
   if (bytes == NULL)
     return NULL;
   data = g_bytes_get_data (bytes, &len);
-  if (len > MAX_LIST_BYTES) {
+  if (len > NACLIP_MAX_LIST_BYTES) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "%s: %" G_GSIZE_FORMAT " bytes, more than %u KiB for a class list",
-        what, len, MAX_LIST_BYTES >> 10);
+        what, len, NACLIP_MAX_LIST_BYTES >> 10);
     return NULL;
   }
   {
@@ -481,10 +478,10 @@ naclip_templates_load (const char *name_or_path, GError **error)
   if (bytes == NULL)
     return NULL;
   data = g_bytes_get_data (bytes, &len);
-  if (len > MAX_LIST_BYTES || !g_utf8_validate_len (data, len, NULL)) {
+  if (len > NACLIP_MAX_LIST_BYTES || !g_utf8_validate_len (data, len, NULL)) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
         "%s: not a template file (more than %u KiB, or not UTF-8 text)", what,
-        MAX_LIST_BYTES >> 10);
+        NACLIP_MAX_LIST_BYTES >> 10);
     return NULL;
   }
   text = g_strndup (data, len);
@@ -511,9 +508,9 @@ naclip_templates_load (const char *name_or_path, GError **error)
           what, i + 1, line);
       goto fail;
     }
-    if (t->templates->len >= MAX_TEMPLATES) {
+    if (t->templates->len >= NACLIP_MAX_TEMPLATES) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
-          "%s: more than %u templates", what, MAX_TEMPLATES);
+          "%s: more than %u templates", what, NACLIP_MAX_TEMPLATES);
       goto fail;
     }
     g_ptr_array_add (t->templates, g_strdup (line));

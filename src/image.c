@@ -39,9 +39,6 @@
  * slice). */
 #define PARALLEL_MIN_OPS (1u << 22)
 
-/* Largest width or height an image may have, px. */
-#define MAX_IMAGE_SIDE 16384
-
 typedef struct
 {
   guint bytes_per_pixel;
@@ -98,11 +95,12 @@ naclip_image_validate (const NaclipImage *image, GError **error)
         "image: format %d is not a NaclipPixelFormat", (int)image->format);
     return FALSE;
   }
-  if (image->width == 0 || image->height == 0 || image->width > MAX_IMAGE_SIDE
-      || image->height > MAX_IMAGE_SIDE) {
+  if (image->width == 0 || image->height == 0
+      || image->width > NACLIP_MAX_SIDE_PX
+      || image->height > NACLIP_MAX_SIDE_PX) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "image: size %ux%u is out of range (1..%u on each side)", image->width,
-        image->height, MAX_IMAGE_SIDE);
+        image->height, NACLIP_MAX_SIDE_PX);
     return FALSE;
   }
   if (!is_yuv (image->format)) {

@@ -35,7 +35,7 @@
  *   (Y, interleaved UV); YUV is converted with the matrix and range given in
  *   the image (BT.601 limited range by default), in float, each pixel with
  *   the chroma of its 2x2 block, clamped to 0..255. Alpha and padding
- *   bytes are ignored. Sides are at most 16384 px.
+ *   bytes are ignored. Sides are at most NACLIP_MAX_SIDE_PX (16384) px.
  *
  * Label maps
  *   One guint8 per pixel, row stride in bytes given by the caller. 0 is the
@@ -74,10 +74,35 @@ G_BEGIN_DECLS
 #define NACLIP_API
 #endif
 
+/* Limits, checked where the values come in (naclip_params_validate(),
+ * naclip_image_validate(), naclip_context_segment(), the class list and
+ * template loaders): they bound the work and memory one input can cause
+ * and keep size computations far from overflow. */
+
 /* Most classes a list may hold: labels are guint8 and 0 is background. */
 #define NACLIP_MAX_CLASSES 255
+/* Most names (queries) a class list may hold, background names included. */
+#define NACLIP_MAX_QUERIES 16384
+/* Longest name in a class list, bytes. */
+#define NACLIP_MAX_NAME_BYTES 4096
+/* Longest class list (string, file or background list) and template file,
+ * bytes. */
+#define NACLIP_MAX_LIST_BYTES (256u << 10)
+/* Most templates a template set may hold. */
+#define NACLIP_MAX_TEMPLATES 4096
+/* Longest side of an image and of a label map, and largest inference_size,
+ * slide_crop, slide_stride and PAMR dilation, px. */
+#define NACLIP_MAX_SIDE_PX 16384
+/* Most PAMR iterations (pamr_steps). */
+#define NACLIP_MAX_PAMR_STEPS 1000
 /* Most pyramid dilations PAMR accepts. */
 #define NACLIP_MAX_PAMR_DILATIONS 8
+/* Largest gaussian_std, patches. */
+#define NACLIP_MAX_GAUSSIAN_STD 10000.0f
+/* Largest logit_scale. */
+#define NACLIP_MAX_LOGIT_SCALE 10000.0f
+/* Most worker threads (threads). */
+#define NACLIP_MAX_THREADS 256
 
 #define NACLIP_ERROR (naclip_error_quark ())
 
@@ -305,7 +330,8 @@ NACLIP_API gboolean naclip_precision_resolve (
 NACLIP_API char *naclip_precision_describe (void);
 
 /* Parses "8,16" into @out (at most NACLIP_MAX_PAMR_DILATIONS values, each
- * >= 1). Returns FALSE with NACLIP_ERROR_INVALID_ARGUMENT otherwise. */
+ * 1..NACLIP_MAX_SIDE_PX). Returns FALSE with NACLIP_ERROR_INVALID_ARGUMENT
+ * otherwise. */
 NACLIP_API gboolean naclip_parse_dilations (const char *s,
     guint out[NACLIP_MAX_PAMR_DILATIONS], guint *n_out, GError **error);
 
@@ -322,7 +348,8 @@ typedef struct _NaclipQueries NaclipQueries;
  * Leading and trailing white space of names is removed; empty items are
  * dropped (logged). Returns NULL with NACLIP_ERROR_INVALID_ARGUMENT for an
  * empty list, a duplicate name, invalid UTF-8, an embedded NUL, a string
- * above the size caps, or more than NACLIP_MAX_CLASSES classes. */
+ * above the size caps (NACLIP_MAX_LIST_BYTES, NACLIP_MAX_NAME_BYTES,
+ * NACLIP_MAX_QUERIES names), or more than NACLIP_MAX_CLASSES classes. */
 NACLIP_API NaclipClasses *naclip_classes_parse (
     const char *classes, const char *background, GError **error);
 
@@ -496,8 +523,8 @@ NACLIP_API void naclip_context_set_dump_func (
  * background names exist. All windows of a frame are encoded as one batch.
  * Returns FALSE with NACLIP_ERROR_INVALID_ARGUMENT (invalid image, image
  * smaller than one patch at its processing size, output size 0 or above
- * 16384, label stride below out_width, query dimension not the model's),
- * _NO_MEMORY or _CANCELLED (naclip_context_cancel()). */
+ * NACLIP_MAX_SIDE_PX, label stride below out_width, query dimension not the
+ * model's), _NO_MEMORY or _CANCELLED (naclip_context_cancel()). */
 NACLIP_API gboolean naclip_context_segment (NaclipContext *ctx,
     NaclipQueries *queries, const NaclipImage *image, guint out_width,
     guint out_height, guint8 *labels, gsize labels_stride, float *probs,

@@ -38,31 +38,27 @@ naclip_params_default (void)
   return p;
 }
 
-/* Upper bounds that keep every size computation far from overflow. */
-#define MAX_SIZE_PX 16384
-#define MAX_THREADS 256
-
 gboolean
 naclip_params_validate (const NaclipParams *p, GError **error)
 {
   g_return_val_if_fail (p != NULL, FALSE);
 
-  if (p->inference_size > MAX_SIZE_PX) {
+  if (p->inference_size > NACLIP_MAX_SIDE_PX) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "inference-size %u is out of range (0 or 1..%u)", p->inference_size,
-        MAX_SIZE_PX);
+        NACLIP_MAX_SIDE_PX);
     return FALSE;
   }
-  if (p->slide_crop > MAX_SIZE_PX) {
+  if (p->slide_crop > NACLIP_MAX_SIDE_PX) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "slide-crop %u is out of range (0 = whole image, or up to %u)",
-        p->slide_crop, MAX_SIZE_PX);
+        p->slide_crop, NACLIP_MAX_SIDE_PX);
     return FALSE;
   }
-  if (p->slide_stride < 1 || p->slide_stride > MAX_SIZE_PX) {
+  if (p->slide_stride < 1 || p->slide_stride > NACLIP_MAX_SIDE_PX) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "slide-stride %u is out of range (1..%u)", p->slide_stride,
-        MAX_SIZE_PX);
+        NACLIP_MAX_SIDE_PX);
     return FALSE;
   }
   if ((guint)p->attention > NACLIP_ATTENTION_VANILLA) {
@@ -76,22 +72,23 @@ naclip_params_validate (const NaclipParams *p, GError **error)
     return FALSE;
   }
   if (!isfinite (p->gaussian_std) || p->gaussian_std <= 0.0f
-      || p->gaussian_std > 1e4f) {
+      || p->gaussian_std > NACLIP_MAX_GAUSSIAN_STD) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-        "gaussian-std %g is out of range (> 0 and <= 10000)",
-        (double)p->gaussian_std);
+        "gaussian-std %g is out of range (> 0 and <= %g)",
+        (double)p->gaussian_std, (double)NACLIP_MAX_GAUSSIAN_STD);
     return FALSE;
   }
   if (!isfinite (p->logit_scale) || p->logit_scale <= 0.0f
-      || p->logit_scale > 1e4f) {
+      || p->logit_scale > NACLIP_MAX_LOGIT_SCALE) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-        "logit-scale %g is out of range (> 0 and <= 10000)",
-        (double)p->logit_scale);
+        "logit-scale %g is out of range (> 0 and <= %g)",
+        (double)p->logit_scale, (double)NACLIP_MAX_LOGIT_SCALE);
     return FALSE;
   }
-  if (p->pamr_steps > 1000) {
+  if (p->pamr_steps > NACLIP_MAX_PAMR_STEPS) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-        "pamr-steps %u is out of range (0..1000)", p->pamr_steps);
+        "pamr-steps %u is out of range (0..%u)", p->pamr_steps,
+        NACLIP_MAX_PAMR_STEPS);
     return FALSE;
   }
   if (p->pamr_steps > 0
@@ -104,10 +101,10 @@ naclip_params_validate (const NaclipParams *p, GError **error)
   }
   for (guint i = 0; i < p->n_pamr_dilations && i < NACLIP_MAX_PAMR_DILATIONS;
        i++) {
-    if (p->pamr_dilations[i] < 1 || p->pamr_dilations[i] > MAX_SIZE_PX) {
+    if (p->pamr_dilations[i] < 1 || p->pamr_dilations[i] > NACLIP_MAX_SIDE_PX) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
           "pamr-dilations: dilation %u is out of range (1..%u)",
-          p->pamr_dilations[i], MAX_SIZE_PX);
+          p->pamr_dilations[i], NACLIP_MAX_SIDE_PX);
       return FALSE;
     }
   }
@@ -119,9 +116,9 @@ naclip_params_validate (const NaclipParams *p, GError **error)
         (double)p->class_confidence_threshold);
     return FALSE;
   }
-  if (p->threads < 1 || p->threads > MAX_THREADS) {
+  if (p->threads < 1 || p->threads > NACLIP_MAX_THREADS) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-        "threads %u is out of range (1..%u)", p->threads, MAX_THREADS);
+        "threads %u is out of range (1..%u)", p->threads, NACLIP_MAX_THREADS);
     return FALSE;
   }
   if ((guint)p->precision > NACLIP_PRECISION_BF16) {
@@ -235,10 +232,11 @@ naclip_parse_dilations (const char *s, guint out[NACLIP_MAX_PAMR_DILATIONS],
           NACLIP_MAX_PAMR_DILATIONS);
       return FALSE;
     }
-    if (!g_ascii_string_to_unsigned (item, 10, 1, MAX_SIZE_PX, &v, NULL)) {
+    if (!g_ascii_string_to_unsigned (
+            item, 10, 1, NACLIP_MAX_SIDE_PX, &v, NULL)) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
           "pamr-dilations \"%s\": \"%s\" is not an integer in 1..%u", s, item,
-          MAX_SIZE_PX);
+          NACLIP_MAX_SIDE_PX);
       return FALSE;
     }
     out[n++] = (guint)v;

@@ -44,9 +44,6 @@
  * slice). */
 #define PARALLEL_MIN_OPS (1u << 22)
 
-/* Largest output side, px (as for images). */
-#define MAX_OUTPUT_SIDE 16384
-
 typedef struct
 {
   float *data;
@@ -336,11 +333,11 @@ check_inputs (NaclipContext *ctx, NaclipQueries *queries,
 
   if (!naclip_image_validate (image, error))
     return FALSE;
-  if (out_width == 0 || out_height == 0 || out_width > MAX_OUTPUT_SIDE
-      || out_height > MAX_OUTPUT_SIDE) {
+  if (out_width == 0 || out_height == 0 || out_width > NACLIP_MAX_SIDE_PX
+      || out_height > NACLIP_MAX_SIDE_PX) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "output size %ux%u is out of range (1..%u on each side)", out_width,
-        out_height, MAX_OUTPUT_SIDE);
+        out_height, NACLIP_MAX_SIDE_PX);
     return FALSE;
   }
   if (labels_stride < out_width) {
