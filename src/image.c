@@ -33,12 +33,6 @@
 
 #include "naclip-private.h"
 
-/* Below this many arithmetic operations (about a millisecond), a loop runs
- * on the calling thread: waking the other threads costs more than it saves
- * (much more on a loaded machine, where each wake-up waits for a time
- * slice). */
-#define PARALLEL_MIN_OPS (1u << 22)
-
 typedef struct
 {
   guint bytes_per_pixel;
@@ -186,7 +180,7 @@ naclip_image_resize_bilinear (const float *in, guint n_channels, guint in_h,
   gsize in_plane = (gsize)in_h * in_w;
   gsize out_plane = (gsize)out_h * out_w;
   /* About 10 operations per output value. */
-  gboolean parallel = out_plane * n_channels * 10 >= PARALLEL_MIN_OPS;
+  gboolean parallel = out_plane * n_channels * 10 >= NACLIP_PARALLEL_MIN_OPS;
 
   g_return_if_fail (in != NULL && out != NULL && in != out);
   g_return_if_fail (in_h > 0 && in_w > 0);
@@ -304,7 +298,7 @@ naclip_image_preprocess (const NaclipImage *image, guint out_width,
   PixelReader reader = { 0 };
   gsize plane = (gsize)out_width * out_height;
   /* About 40 operations per output pixel. */
-  gboolean parallel = plane * 40 >= PARALLEL_MIN_OPS;
+  gboolean parallel = plane * 40 >= NACLIP_PARALLEL_MIN_OPS;
 
   g_return_if_fail (image != NULL && out != NULL);
   g_return_if_fail (naclip_image_validate (image, NULL));

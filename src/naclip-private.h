@@ -14,6 +14,13 @@
 
 G_BEGIN_DECLS
 
+/* Below this many arithmetic operations (about a millisecond of one core),
+ * a per-frame loop (pre-processing, resizes, PAMR, labels) runs on the
+ * calling thread: waking the other threads costs more than it saves (much
+ * more on a loaded machine, where each wake-up waits for a time slice).
+ * Callers compare their own estimate of a loop's operations with it. */
+#define NACLIP_PARALLEL_MIN_OPS (1u << 22)
+
 /* Size arithmetic for scratch sizing: saturates at G_MAXSIZE, so that a
  * huge request fails to allocate instead of wrapping to a small one. */
 static inline gsize

@@ -48,12 +48,6 @@ static const int neighbour_dx[8] = { -1, 0, 1, -1, 1, -1, 0, 1 };
  * a loop over columns whose body loops over neighbours. */
 typedef float vec4 __attribute__ ((vector_size (16)));
 
-/* Below this many arithmetic operations (about a millisecond), a loop runs
- * on the calling thread: waking the other threads costs more than it saves
- * (much more on a loaded machine, where each wake-up waits for a time
- * slice). */
-#define PARALLEL_MIN_OPS (1u << 22)
-
 gsize
 naclip_pamr_work_size (
     guint n_channels, guint height, guint width, guint n_dilations)
@@ -234,8 +228,9 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
     n_threads = 1;
   /* About 30 operations per neighbour and pixel, then 2 per neighbour,
    * pixel and channel in each step. */
-  parallel_affinity = plane * 8 * n_dilations * 30 >= PARALLEL_MIN_OPS;
-  parallel_steps = plane * 8 * n_dilations * 2 * n_channels >= PARALLEL_MIN_OPS;
+  parallel_affinity = plane * 8 * n_dilations * 30 >= NACLIP_PARALLEL_MIN_OPS;
+  parallel_steps
+      = plane * 8 * n_dilations * 2 * n_channels >= NACLIP_PARALLEL_MIN_OPS;
 
 #pragma omp parallel for num_threads(n_threads) if (parallel_affinity)
   for (guint y = 0; y < height; y++)

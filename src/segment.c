@@ -38,12 +38,6 @@
 
 #include "naclip-private.h"
 
-/* Below this many arithmetic operations (about a millisecond), a loop runs
- * on the calling thread: waking the other threads costs more than it saves
- * (much more on a loaded machine, where each wake-up waits for a time
- * slice). */
-#define PARALLEL_MIN_OPS (1u << 22)
-
 typedef struct
 {
   float *data;
@@ -608,7 +602,7 @@ compute_labels (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g,
   gsize tmp_size = (gsize)g->n_queries + g->n_labels;
   /* About 30 operations per pixel and query (expf). */
   gboolean parallel
-      = (gsize)g->oh * g->ow * g->n_queries * 30 >= PARALLEL_MIN_OPS;
+      = (gsize)g->oh * g->ow * g->n_queries * 30 >= NACLIP_PARALLEL_MIN_OPS;
 
   G_STATIC_ASSERT (sizeof (gint32) == sizeof (float));
 
