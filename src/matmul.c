@@ -652,20 +652,6 @@ gemm_openblas (const NaclipGemmLayout *l, gboolean trans_b, gsize m, gsize n,
 
 #if HAVE_DNNL
 
-static gboolean
-grow_stage (guint16 **buf, gsize *size, gsize need)
-{
-  if (need <= *size)
-    return TRUE;
-  guint16 *nb = g_try_malloc (need * sizeof (guint16));
-  if (nb == NULL)
-    return FALSE;
-  g_free (*buf);
-  *buf = nb;
-  *size = need;
-  return TRUE;
-}
-
 /* Gives back the whole pages of [p, p + size) that lie in the mapping. */
 static gsize
 release_mapped (NaclipMatmulCache *cache, const void *p, gsize size)
@@ -869,14 +855,9 @@ static gboolean
 run_prim (NaclipMatmul *mm, Prim *pr, const void *src, const void *wei,
     const float *bias, float *dst)
 {
-  if (pr->scratch_size > mm->scratch_size) {
-    void *ns = g_try_malloc (pr->scratch_size);
-    if (ns == NULL)
-      return FALSE;
-    g_free (mm->scratch);
-    mm->scratch = ns;
-    mm->scratch_size = pr->scratch_size;
-  }
+  if (!naclip_buffer_grow (
+          &mm->scratch, &mm->scratch_size, pr->scratch_size, 1))
+    return FALSE;
   dnnl_memory_set_data_handle (pr->src, (void *)src);
   dnnl_memory_set_data_handle (pr->wei, (void *)wei);
   dnnl_memory_set_data_handle (pr->dst, dst);
@@ -941,7 +922,8 @@ linear_dnnl (NaclipMatmul *mm, float *out, gsize ldo, const float *x, gsize ldx,
     return FALSE;
   const void *src = x;
   if (bf16) {
-    if (!grow_stage (&mm->stage_a, &mm->stage_a_size, m * lin->n_in))
+    if (!naclip_buffer_grow ((gpointer *)&mm->stage_a, &mm->stage_a_size,
+            m * lin->n_in, sizeof (guint16)))
       return FALSE;
     convert_rows_bf16 (mm->stage_a, x, m, lin->n_in, ldx, 1.0f, mm->threads);
     src = mm->stage_a;
@@ -985,8 +967,10 @@ gemm_dnnl (NaclipMatmul *mm, const NaclipGemmLayout *l, gboolean trans_b,
       return FALSE;
     insert_prim (mm, &key, pr);
   }
-  if (!grow_stage (&mm->stage_a, &mm->stage_a_size, n_batch * m * k)
-      || !grow_stage (&mm->stage_b, &mm->stage_b_size, n_batch * n * k))
+  if (!naclip_buffer_grow ((gpointer *)&mm->stage_a, &mm->stage_a_size,
+          n_batch * m * k, sizeof (guint16))
+      || !naclip_buffer_grow ((gpointer *)&mm->stage_b, &mm->stage_b_size,
+          n_batch * n * k, sizeof (guint16)))
     return FALSE;
   gsize b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
   for (gsize t = 0; t < n_batch; t++) {

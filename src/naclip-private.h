@@ -37,6 +37,25 @@ naclip_size_add_sat (gsize a, gsize b)
   return g_size_checked_add (&r, a, b) ? r : G_MAXSIZE;
 }
 
+/* Makes *@buf hold at least @n elements of @elem_size bytes, for work
+ * buffers that only grow: when *@capacity (elements) is smaller, frees
+ * *@buf and allocates @n elements (the contents are not kept). FALSE when
+ * n * elem_size overflows or the allocation fails; *@buf is then NULL and
+ * *@capacity 0. *@buf is freed with g_free. */
+static inline gboolean
+naclip_buffer_grow (gpointer *buf, gsize *capacity, gsize n, gsize elem_size)
+{
+  if (n <= *capacity)
+    return TRUE;
+  g_clear_pointer (buf, g_free);
+  *capacity = 0;
+  *buf = g_try_malloc_n (n, elem_size);
+  if (*buf == NULL)
+    return FALSE;
+  *capacity = n;
+  return TRUE;
+}
+
 /* ------------------------------------------------------------------ */
 /* safetensors.c: the container format                                 */
 

@@ -267,15 +267,13 @@ ensure_buffer (
 {
   if (b->capacity >= n)
     return TRUE;
-  clear_buffer (b);
-  b->data = g_try_malloc_n (n, sizeof (float));
-  if (b->data == NULL) {
+  if (!naclip_buffer_grow (
+          (gpointer *)&b->data, &b->capacity, n, sizeof (float))) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
         "cannot allocate the %s buffer (%" G_GSIZE_FORMAT " MiB)", what,
         n / (1024 * 1024 / sizeof (float)));
     return FALSE;
   }
-  b->capacity = n;
   ctx->n_allocations++;
   return TRUE;
 }
@@ -431,15 +429,12 @@ ensure_buffers (
       || !ensure_buffer (ctx, &ctx->pixel_tmp, n, "softmax", error))
     return FALSE;
   if (ctx->query_labels_capacity < g->n_queries) {
-    g_free (ctx->query_labels);
-    ctx->query_labels_capacity = 0;
-    ctx->query_labels = g_try_malloc (g->n_queries);
-    if (ctx->query_labels == NULL) {
+    if (!naclip_buffer_grow ((gpointer *)&ctx->query_labels,
+            &ctx->query_labels_capacity, g->n_queries, 1)) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
           "cannot allocate the labels of %u queries", g->n_queries);
       return FALSE;
     }
-    ctx->query_labels_capacity = g->n_queries;
     ctx->n_allocations++;
   }
   if (dumping && !want_probs

@@ -90,25 +90,17 @@ naclip_vision_scratch_free (NaclipVisionScratch *s)
 /* ------------------------------------------------------------------ */
 /* Buffers and caches                                                  */
 
-/* Grows *buf to hold @n floats (contents not kept). */
+/* Grows *buf to hold @n floats (contents not kept), or sets @error. */
 static gboolean
 ensure_floats (
     float **buf, gsize *cap, gsize n, const char *what, GError **error)
 {
-  if (n <= *cap)
+  if (naclip_buffer_grow ((gpointer *)buf, cap, n, sizeof (float)))
     return TRUE;
-  float *p = n <= G_MAXSIZE / sizeof (float) ? g_try_malloc (n * sizeof (float))
-                                             : NULL;
-  if (p == NULL) {
-    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
-        "vision encoder: cannot allocate %s (%" G_GSIZE_FORMAT " floats)", what,
-        n);
-    return FALSE;
-  }
-  g_free (*buf);
-  *buf = p;
-  *cap = n;
-  return TRUE;
+  g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
+      "vision encoder: cannot allocate %s (%" G_GSIZE_FORMAT " floats)", what,
+      n);
+  return FALSE;
 }
 
 /* Floats of s->work for the blocks of @n_images images of @n_tokens:
