@@ -5,14 +5,16 @@
  *
  * Every matrix product of the library goes through here, so that a backend
  * is chosen in one place:
- *   - OpenBLAS (always built): fp32, weights used in place from the
- *     read-only mapping (PyTorch Linear [out, in] row-major, CblasTrans).
- *   - oneDNN (meson feature `dnnl`, HAVE_DNNL): the matmul primitive in
- *     bf16 x bf16 -> f32 (AMX or AVX512-BF16) or f32. Weights are reordered
- *     once into the layout the primitive asks for (format_tag_any) and kept
- *     in the model's NaclipMatmulCache; primitives are cached per shape in
- *     the caller's NaclipMatmul. Activations are rounded to bf16 into a
- *     staging buffer of the handle before each product.
+ *   - OpenBLAS (always built, in this file): fp32, weights used in place
+ *     from the read-only mapping (PyTorch Linear [out, in] row-major,
+ *     CblasTrans).
+ *   - oneDNN (meson feature `dnnl`): matmul-dnnl.c, bf16 or f32 with the
+ *     weights packed once per model. Its state hides behind one pointer in
+ *     the model's NaclipMatmulCache and one in the caller's NaclipMatmul;
+ *     in builds without oneDNN, matmul-nodnnl.c stands in for it and the
+ *     backend is refused. A oneDNN product that fails (an allocation) is
+ *     computed with OpenBLAS instead.
+ * The plain-C twins (*_ref, double accumulation) are for the tests.
  *
  * Threads: one runtime, OpenMP (libgomp). oneDNN is built on it, and the
  * build links OpenBLAS's OpenMP variant where installed (meson.build), so
@@ -21,11 +23,6 @@
  * it is set on the calling thread with omp_set_num_threads() around the
  * call and restored after it (an OpenMP ICV of that thread only); OpenBLAS's
  * OpenMP variant and oneDNN both read omp_get_max_threads() per call.
- *
- * oneDNN's C API changed in v3 (opaque memory descriptors, primitive
- * descriptors created directly, eltwise without scale); the few calls that
- * differ go through the md_* / pd_* helpers below, selected on
- * DNNL_VERSION_MAJOR.
  */
 
 #include "config.h"
@@ -34,12 +31,6 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
-#if HAVE_DNNL
-#include <oneapi/dnnl/dnnl.h>
-#endif
 
 #include "naclip-private.h"
 
@@ -62,42 +53,6 @@ restore_threads (int saved)
 {
   if (omp_get_max_threads () != saved)
     omp_set_num_threads (saved);
-}
-
-/* ------------------------------------------------------------------ */
-/* bf16                                                                */
-
-/* f32 -> bf16, round to nearest even; NaN stays NaN (quiet). */
-static inline guint16
-to_bf16 (float f)
-{
-  guint32 u;
-  memcpy (&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u)
-    return (guint16)((u >> 16) | 0x40u);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return (guint16)(u >> 16);
-}
-
-/* dst (rows, cols) contiguous <- alpha * src (rows, cols), row stride
- * @ld floats. */
-static void
-convert_rows_bf16 (guint16 *dst, const float *src, gsize rows, gsize cols,
-    gsize ld, float alpha, guint threads)
-{
-  gboolean big = rows * cols >= 65536;
-#pragma omp parallel for num_threads(threads > 0 ? threads : 1) if (big)
-  for (gsize i = 0; i < rows; i++) {
-    const float *s = src + i * ld;
-    guint16 *d = dst + i * cols;
-    if (alpha == 1.0f) {
-      for (gsize j = 0; j < cols; j++)
-        d[j] = to_bf16 (s[j]);
-    } else {
-      for (gsize j = 0; j < cols; j++)
-        d[j] = to_bf16 (alpha * s[j]);
-    }
-  }
 }
 
 /* ------------------------------------------------------------------ */
@@ -163,205 +118,18 @@ naclip_matmul_gemm_ref (const NaclipGemmLayout *l, gboolean trans_b, gsize m,
 }
 
 /* ------------------------------------------------------------------ */
-/* oneDNN                                                              */
-
-#if HAVE_DNNL
-
-#if DNNL_VERSION_MAJOR >= 3
-typedef dnnl_memory_desc_t Md; /* opaque handle, destroyed by md_clear */
-#define MD_PTR(md) (md)
-#define MD_NULL NULL
-#else
-typedef dnnl_memory_desc_t Md; /* plain struct */
-#define MD_PTR(md) (&(md))
-#define MD_NULL ((Md){ 0 })
-#endif
-
-static gboolean
-md_init (Md *md, int ndims, const dnnl_dims_t dims, dnnl_data_type_t dt,
-    const dnnl_dims_t strides)
-{
-#if DNNL_VERSION_MAJOR >= 3
-  if (strides != NULL)
-    return dnnl_memory_desc_create_with_strides (md, ndims, dims, dt, strides)
-           == dnnl_success;
-  return dnnl_memory_desc_create_with_tag (
-             md, ndims, dims, dt, dnnl_format_tag_any)
-         == dnnl_success;
-#else
-  if (strides != NULL)
-    return dnnl_memory_desc_init_by_strides (md, ndims, dims, dt, strides)
-           == dnnl_success;
-  return dnnl_memory_desc_init_by_tag (md, ndims, dims, dt, dnnl_format_tag_any)
-         == dnnl_success;
-#endif
-}
-
-static void
-md_clear (Md *md)
-{
-#if DNNL_VERSION_MAJOR >= 3
-  if (*md != NULL)
-    dnnl_memory_desc_destroy (*md);
-#endif
-  *md = MD_NULL;
-}
-
-/* A copy of a descriptor a primitive descriptor owns. */
-static gboolean
-md_copy_from_pd (Md *md, const_dnnl_primitive_desc_t pd, dnnl_query_t what)
-{
-#if DNNL_VERSION_MAJOR >= 3
-  return dnnl_memory_desc_clone (md, dnnl_primitive_desc_query_md (pd, what, 0))
-         == dnnl_success;
-#else
-  const dnnl_memory_desc_t *q = dnnl_primitive_desc_query_md (pd, what, 0);
-  if (q == NULL)
-    return FALSE;
-  *md = *q;
-  return TRUE;
-#endif
-}
-
-static gboolean
-md_equal (const Md *x, const Md *y)
-{
-  return dnnl_memory_desc_equal (MD_PTR (*x), MD_PTR (*y)) != 0;
-}
-
-/* A matmul primitive descriptor; @attr may be NULL. */
-static dnnl_status_t
-pd_create_matmul (dnnl_primitive_desc_t *pd, dnnl_engine_t engine,
-    const Md *src, const Md *wei, const Md *bias, const Md *dst,
-    const_dnnl_primitive_attr_t attr)
-{
-#if DNNL_VERSION_MAJOR >= 3
-  return dnnl_matmul_primitive_desc_create (
-      pd, engine, *src, *wei, bias != NULL ? *bias : NULL, *dst, attr);
-#else
-  dnnl_matmul_desc_t desc;
-  dnnl_status_t st = dnnl_matmul_desc_init (&desc, src, wei, bias, dst);
-  if (st != dnnl_success)
-    return st;
-  return dnnl_primitive_desc_create (pd, &desc, attr, engine, NULL);
-#endif
-}
-
-static dnnl_status_t
-post_ops_append_eltwise (dnnl_post_ops_t po, dnnl_alg_kind_t alg, float alpha)
-{
-#if DNNL_VERSION_MAJOR >= 3
-  return dnnl_post_ops_append_eltwise (po, alg, alpha, 0.0f);
-#else
-  return dnnl_post_ops_append_eltwise (po, 1.0f, alg, alpha, 0.0f);
-#endif
-}
-
-static dnnl_status_t
-post_ops_append_sum (dnnl_post_ops_t po)
-{
-#if DNNL_VERSION_MAJOR >= 3
-  return dnnl_post_ops_append_sum (po, 1.0f, 0, dnnl_data_type_undef);
-#else
-  return dnnl_post_ops_append_sum (po, 1.0f);
-#endif
-}
-
-/* The implementation oneDNN picked, for the debug log. */
-static const char *
-pd_impl_name (const_dnnl_primitive_desc_t pd)
-{
-  const char *name = NULL;
-  if (dnnl_primitive_desc_query (pd, dnnl_query_impl_info_str, 0, &name)
-      != dnnl_success)
-    return "?";
-  return name;
-}
-
-gboolean
-naclip_matmul_probe_dnnl_bf16 (void)
-{
-  dnnl_engine_t engine = NULL;
-  dnnl_primitive_desc_t pd = NULL;
-  Md src = MD_NULL, wei = MD_NULL, dst = MD_NULL;
-  gboolean ok = FALSE;
-  dnnl_dims_t sd = { 32, 64 }, wd = { 64, 48 }, dd = { 32, 48 };
-  dnnl_dims_t ss = { 64, 1 }, ds = { 48, 1 };
-  if (dnnl_engine_create (&engine, dnnl_cpu, 0) != dnnl_success)
-    goto out;
-  if (!md_init (&src, 2, sd, dnnl_bf16, ss)
-      || !md_init (&wei, 2, wd, dnnl_bf16, NULL)
-      || !md_init (&dst, 2, dd, dnnl_f32, ds))
-    goto out;
-  if (pd_create_matmul (&pd, engine, &src, &wei, NULL, &dst, NULL)
-      != dnnl_success)
-    goto out;
-  ok = strncmp (pd_impl_name (pd), "ref", 3) != 0;
-  g_debug ("oneDNN bf16 matmul: %s", pd_impl_name (pd));
-out:
-  if (pd != NULL)
-    dnnl_primitive_desc_destroy (pd);
-  md_clear (&src);
-  md_clear (&wei);
-  md_clear (&dst);
-  if (engine != NULL)
-    dnnl_engine_destroy (engine);
-  return ok;
-}
-
-/* One packed copy of a weight, in the layout @md. */
-typedef struct _Packed Packed;
-struct _Packed
-{
-  Md md;
-  void *data; /* g_malloc'd, 64-byte aligned view */
-  void *alloc;
-  gsize size;
-  Packed *next; /* other layouts of the same weight */
-};
-
-#endif /* HAVE_DNNL */
+/* The model's cache                                                   */
 
 struct _NaclipMatmulCache
 {
-  GMutex lock;
-  const guint8 *mapped;
-  gsize mapped_size;
-  GHashTable *packed; /* const float *weight -> Packed * (list) */
-  NaclipMatmulCacheStats stats;
-#if HAVE_DNNL
-  dnnl_engine_t engine;
-#endif
+  NaclipMatmulDnnlCache *dnnl; /* oneDNN's engine and packed weights */
 };
-
-#if HAVE_DNNL
-static void
-packed_free (gpointer p)
-{
-  Packed *pk = p;
-  while (pk != NULL) {
-    Packed *next = pk->next;
-    md_clear (&pk->md);
-    g_free (pk->alloc);
-    g_free (pk);
-    pk = next;
-  }
-}
-#endif
 
 NaclipMatmulCache *
 naclip_matmul_cache_new (const void *mapped, gsize mapped_size)
 {
   NaclipMatmulCache *cache = g_new0 (NaclipMatmulCache, 1);
-  g_mutex_init (&cache->lock);
-  cache->mapped = mapped;
-  cache->mapped_size = mapped != NULL ? mapped_size : 0;
-#if HAVE_DNNL
-  cache->packed = g_hash_table_new_full (NULL, NULL, NULL, packed_free);
-  /* The engine is created lazily by the first oneDNN handle. */
-#else
-  cache->packed = g_hash_table_new (NULL, NULL);
-#endif
+  cache->dnnl = naclip_matmul_dnnl_cache_new (mapped, mapped_size);
   return cache;
 }
 
@@ -370,12 +138,7 @@ naclip_matmul_cache_free (NaclipMatmulCache *cache)
 {
   if (cache == NULL)
     return;
-  g_hash_table_destroy (cache->packed);
-#if HAVE_DNNL
-  if (cache->engine != NULL)
-    dnnl_engine_destroy (cache->engine);
-#endif
-  g_mutex_clear (&cache->lock);
+  naclip_matmul_dnnl_cache_free (cache->dnnl);
   g_free (cache);
 }
 
@@ -407,81 +170,18 @@ void
 naclip_matmul_cache_get_stats (
     NaclipMatmulCache *cache, NaclipMatmulCacheStats *stats)
 {
-  g_mutex_lock (&cache->lock);
-  *stats = cache->stats;
-  g_mutex_unlock (&cache->lock);
+  naclip_matmul_dnnl_cache_get_stats (cache->dnnl, stats);
 }
 
-#if HAVE_DNNL
-
-/* A primitive of a handle, cached by its shape. */
-typedef struct
-{
-  guint kind; /* 0 linear, 1 gemm */
-  NaclipPrecision precision;
-  NaclipMatmulPost post;
-  gboolean has_bias, trans_b;
-  gsize m, n, k;
-  gsize n_outer, n_inner;
-  gsize ld_src, ld_dst, outer_dst, inner_dst;
-  float beta;
-} PrimKey;
-
-typedef struct
-{
-  dnnl_primitive_t prim;
-  Md wei_md; /* linear: the packed layout the primitive wants */
-  dnnl_memory_t src, wei, bias, dst, scratch;
-  gsize scratch_size;
-} Prim;
-
-static guint
-prim_key_hash (gconstpointer p)
-{
-  const guint8 *b = p;
-  guint32 h = 2166136261u;
-  for (gsize i = 0; i < sizeof (PrimKey); i++)
-    h = (h ^ b[i]) * 16777619u;
-  return h;
-}
-
-static gboolean
-prim_key_equal (gconstpointer x, gconstpointer y)
-{
-  return memcmp (x, y, sizeof (PrimKey)) == 0;
-}
-
-static void
-prim_free (gpointer p)
-{
-  Prim *pr = p;
-  if (pr->prim != NULL)
-    dnnl_primitive_destroy (pr->prim);
-  dnnl_memory_t mems[] = { pr->src, pr->wei, pr->bias, pr->dst, pr->scratch };
-  for (gsize i = 0; i < G_N_ELEMENTS (mems); i++) {
-    if (mems[i] != NULL)
-      dnnl_memory_destroy (mems[i]);
-  }
-  md_clear (&pr->wei_md);
-  g_free (pr);
-}
-
-#endif /* HAVE_DNNL */
+/* ------------------------------------------------------------------ */
+/* Handles                                                             */
 
 struct _NaclipMatmul
 {
-  NaclipMatmulCache *cache;
   NaclipPrecision precision;   /* FP32 or BF16 */
   NaclipMatmulBackend backend; /* OPENBLAS or DNNL */
   guint threads;
-#if HAVE_DNNL
-  dnnl_stream_t stream;
-  GHashTable *prims;                /* PrimKey * -> Prim * */
-  guint16 *stage_a, *stage_b;       /* bf16 staging of the activations */
-  gsize stage_a_size, stage_b_size; /* elements */
-  void *scratch;
-  gsize scratch_size;
-#endif
+  NaclipMatmulDnnl *dnnl; /* the DNNL backend's state, else NULL */
 };
 
 NaclipMatmul *
@@ -504,38 +204,17 @@ naclip_matmul_new (NaclipMatmulCache *cache, NaclipPrecision precision,
         naclip_precision_to_string (resolved));
     return NULL;
   }
-#if !HAVE_DNNL
-  if (backend == NACLIP_MATMUL_BACKEND_DNNL) {
-    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
-        "matmul backend onednn: this build has no oneDNN");
-    return NULL;
-  }
-#endif
   NaclipMatmul *mm = g_new0 (NaclipMatmul, 1);
-  mm->cache = cache;
   mm->precision = resolved;
   mm->backend = backend;
   mm->threads = threads;
-#if HAVE_DNNL
   if (backend == NACLIP_MATMUL_BACKEND_DNNL) {
-    g_mutex_lock (&cache->lock);
-    dnnl_status_t st = dnnl_success;
-    if (cache->engine == NULL)
-      st = dnnl_engine_create (&cache->engine, dnnl_cpu, 0);
-    g_mutex_unlock (&cache->lock);
-    if (st == dnnl_success)
-      st = dnnl_stream_create (
-          &mm->stream, cache->engine, dnnl_stream_default_flags);
-    if (st != dnnl_success) {
-      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
-          "oneDNN: cannot create a CPU engine and stream (status %d)", st);
+    mm->dnnl = naclip_matmul_dnnl_new (cache->dnnl, resolved, error);
+    if (mm->dnnl == NULL) {
       naclip_matmul_free (mm);
       return NULL;
     }
-    mm->prims = g_hash_table_new_full (
-        prim_key_hash, prim_key_equal, g_free, prim_free);
   }
-#endif
   return mm;
 }
 
@@ -544,15 +223,7 @@ naclip_matmul_free (NaclipMatmul *mm)
 {
   if (mm == NULL)
     return;
-#if HAVE_DNNL
-  if (mm->prims != NULL)
-    g_hash_table_destroy (mm->prims);
-  if (mm->stream != NULL)
-    dnnl_stream_destroy (mm->stream);
-  g_free (mm->stage_a);
-  g_free (mm->stage_b);
-  g_free (mm->scratch);
-#endif
+  naclip_matmul_dnnl_free (mm->dnnl);
   g_free (mm);
 }
 
@@ -648,346 +319,6 @@ gemm_openblas (const NaclipGemmLayout *l, gboolean trans_b, gsize m, gsize n,
 }
 
 /* ------------------------------------------------------------------ */
-/* oneDNN execution                                                    */
-
-#if HAVE_DNNL
-
-/* Gives back the whole pages of [p, p + size) that lie in the mapping. */
-static gsize
-release_mapped (NaclipMatmulCache *cache, const void *p, gsize size)
-{
-  const guint8 *b = p, *e = b + size;
-  if (cache->mapped == NULL || b < cache->mapped
-      || e > cache->mapped + cache->mapped_size)
-    return 0;
-  gsize page = (gsize)sysconf (_SC_PAGESIZE);
-  guintptr lo = ((guintptr)b + page - 1) & ~(guintptr)(page - 1);
-  guintptr hi = (guintptr)e & ~(guintptr)(page - 1);
-  if (hi <= lo)
-    return 0;
-  /* A read-only file mapping: the pages are re-read from the file if
-   * anything touches them again, so this only drops residency. */
-  if (madvise ((void *)lo, hi - lo, MADV_DONTNEED) != 0)
-    return 0;
-  return hi - lo;
-}
-
-/* The packed copy of lin->weight in layout @md, made on first use. */
-static Packed *
-get_packed (NaclipMatmul *mm, const NaclipLinear *lin, const Md *md)
-{
-  NaclipMatmulCache *cache = mm->cache;
-  Packed *found = NULL, *pk = NULL;
-  dnnl_primitive_desc_t rpd = NULL;
-  dnnl_primitive_t reorder = NULL;
-  dnnl_memory_t from = NULL, to = NULL;
-  Md user = MD_NULL;
-
-  g_mutex_lock (&cache->lock);
-  Packed *head = g_hash_table_lookup (cache->packed, lin->weight);
-  for (Packed *p = head; p != NULL; p = p->next) {
-    if (md_equal (&p->md, md)) {
-      found = p;
-      cache->stats.n_hits++;
-      goto out;
-    }
-  }
-  /* weights (k, n) are the PyTorch (n, k) row-major matrix: strides 1, k */
-  dnnl_dims_t dims = { lin->n_in, lin->n_out };
-  dnnl_dims_t strides = { 1, lin->n_in };
-  if (!md_init (&user, 2, dims, dnnl_f32, strides))
-    goto out;
-  pk = g_new0 (Packed, 1);
-  pk->size = dnnl_memory_desc_get_size (MD_PTR (*md));
-  pk->alloc = g_try_malloc (pk->size + 64);
-  if (pk->alloc == NULL)
-    goto out;
-  pk->data = (void *)(((guintptr)pk->alloc + 63) & ~(guintptr)63);
-  if (dnnl_memory_create (
-          &from, MD_PTR (user), cache->engine, (void *)lin->weight)
-          != dnnl_success
-      || dnnl_memory_create (&to, MD_PTR (*md), cache->engine, pk->data)
-             != dnnl_success
-      || dnnl_reorder_primitive_desc_create (&rpd, MD_PTR (user), cache->engine,
-             MD_PTR (*md), cache->engine, NULL)
-             != dnnl_success
-      || dnnl_primitive_create (&reorder, rpd) != dnnl_success)
-    goto out;
-  dnnl_exec_arg_t args[] = { { DNNL_ARG_FROM, from }, { DNNL_ARG_TO, to } };
-  if (dnnl_primitive_execute (reorder, mm->stream, 2, args) != dnnl_success
-      || dnnl_stream_wait (mm->stream) != dnnl_success)
-    goto out;
-#if DNNL_VERSION_MAJOR >= 3
-  if (dnnl_memory_desc_clone (&pk->md, *md) != dnnl_success)
-    goto out;
-#else
-  pk->md = *md;
-#endif
-  pk->next = head;
-  g_hash_table_steal (cache->packed, lin->weight);
-  g_hash_table_insert (cache->packed, (gpointer)lin->weight, pk);
-  found = pk;
-  pk = NULL;
-  cache->stats.n_packed++;
-  cache->stats.packed_bytes += found->size;
-  /* The packed copy replaces the F32 weight for every oneDNN handle. */
-  cache->stats.released_bytes += release_mapped (
-      cache, lin->weight, (gsize)lin->n_out * lin->n_in * sizeof (float));
-out:
-  g_mutex_unlock (&cache->lock);
-  if (reorder != NULL)
-    dnnl_primitive_destroy (reorder);
-  if (rpd != NULL)
-    dnnl_primitive_desc_destroy (rpd);
-  if (from != NULL)
-    dnnl_memory_destroy (from);
-  if (to != NULL)
-    dnnl_memory_destroy (to);
-  md_clear (&user);
-  if (pk != NULL) {
-    g_free (pk->alloc);
-    g_free (pk);
-  }
-  return found;
-}
-
-/* Creates the primitive of @key (src f32 or bf16 (m, k) with row stride
- * key->ld_src; dst f32 with key->ld_dst) with memory objects bound to no
- * data yet. @b_strides: NULL for a packed weight (format any). */
-static Prim *
-create_prim (NaclipMatmul *mm, const PrimKey *key, int ndims,
-    const dnnl_dims_t src_dims, const dnnl_dims_t src_strides,
-    const dnnl_dims_t wei_dims, const dnnl_dims_t wei_strides,
-    const dnnl_dims_t dst_dims, const dnnl_dims_t dst_strides)
-{
-  dnnl_data_type_t in_dt
-      = key->precision == NACLIP_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
-  Md src = MD_NULL, wei = MD_NULL, bias = MD_NULL, dst = MD_NULL, scr = MD_NULL;
-  dnnl_primitive_attr_t attr = NULL;
-  dnnl_post_ops_t po = NULL;
-  dnnl_primitive_desc_t pd = NULL;
-  Prim *pr = g_new0 (Prim, 1);
-  gboolean ok = FALSE;
-  dnnl_engine_t engine = mm->cache->engine;
-
-  if (!md_init (&src, ndims, src_dims, in_dt, src_strides)
-      || !md_init (&wei, ndims, wei_dims, in_dt, wei_strides)
-      || !md_init (&dst, ndims, dst_dims, dnnl_f32, dst_strides))
-    goto out;
-  if (key->has_bias) {
-    dnnl_dims_t bd = { 1, key->n }, bs = { key->n, 1 };
-    if (!md_init (&bias, 2, bd, dnnl_f32, bs))
-      goto out;
-  }
-  if (dnnl_primitive_attr_create (&attr) != dnnl_success
-      || dnnl_primitive_attr_set_scratchpad_mode (
-             attr, dnnl_scratchpad_mode_user)
-             != dnnl_success
-      || dnnl_post_ops_create (&po) != dnnl_success)
-    goto out;
-  if (key->post == NACLIP_MATMUL_POST_ACCUMULATE || key->beta != 0.0f) {
-    if (post_ops_append_sum (po) != dnnl_success)
-      goto out;
-  } else if (key->post == NACLIP_MATMUL_POST_QUICK_GELU) {
-    /* x * sigmoid(1.702 x) is oneDNN's swish with alpha 1.702 */
-    if (post_ops_append_eltwise (po, dnnl_eltwise_swish, 1.702f)
-        != dnnl_success)
-      goto out;
-  } else if (key->post == NACLIP_MATMUL_POST_GELU) {
-    if (post_ops_append_eltwise (po, dnnl_eltwise_gelu_erf, 0.0f)
-        != dnnl_success)
-      goto out;
-  }
-  if (dnnl_primitive_attr_set_post_ops (attr, po) != dnnl_success)
-    goto out;
-  dnnl_status_t st = pd_create_matmul (
-      &pd, engine, &src, &wei, key->has_bias ? &bias : NULL, &dst, attr);
-  if (st != dnnl_success) {
-    g_debug ("oneDNN matmul %zux%zux%zu: no implementation (status %d)", key->m,
-        key->n, key->k, st);
-    goto out;
-  }
-  g_debug ("oneDNN matmul %s %zux%zux%zu batch %zux%zu: %s",
-      in_dt == dnnl_bf16 ? "bf16" : "f32", key->m, key->n, key->k, key->n_outer,
-      key->n_inner, pd_impl_name (pd));
-  if (!md_copy_from_pd (&pr->wei_md, pd, dnnl_query_weights_md)
-      || !md_copy_from_pd (&scr, pd, dnnl_query_scratchpad_md))
-    goto out;
-  pr->scratch_size = dnnl_memory_desc_get_size (MD_PTR (scr));
-  if (dnnl_primitive_create (&pr->prim, pd) != dnnl_success)
-    goto out;
-  if (dnnl_memory_create (&pr->src, MD_PTR (src), engine, DNNL_MEMORY_NONE)
-          != dnnl_success
-      || dnnl_memory_create (
-             &pr->wei, MD_PTR (pr->wei_md), engine, DNNL_MEMORY_NONE)
-             != dnnl_success
-      || dnnl_memory_create (&pr->dst, MD_PTR (dst), engine, DNNL_MEMORY_NONE)
-             != dnnl_success
-      || dnnl_memory_create (
-             &pr->scratch, MD_PTR (scr), engine, DNNL_MEMORY_NONE)
-             != dnnl_success)
-    goto out;
-  if (key->has_bias
-      && dnnl_memory_create (&pr->bias, MD_PTR (bias), engine, DNNL_MEMORY_NONE)
-             != dnnl_success)
-    goto out;
-  ok = TRUE;
-out:
-  if (pd != NULL)
-    dnnl_primitive_desc_destroy (pd);
-  if (po != NULL)
-    dnnl_post_ops_destroy (po);
-  if (attr != NULL)
-    dnnl_primitive_attr_destroy (attr);
-  md_clear (&src);
-  md_clear (&wei);
-  md_clear (&bias);
-  md_clear (&dst);
-  md_clear (&scr);
-  if (!ok) {
-    prim_free (pr);
-    pr = NULL;
-  }
-  return pr;
-}
-
-static gboolean
-run_prim (NaclipMatmul *mm, Prim *pr, const void *src, const void *wei,
-    const float *bias, float *dst)
-{
-  if (!naclip_buffer_grow (
-          &mm->scratch, &mm->scratch_size, pr->scratch_size, 1))
-    return FALSE;
-  dnnl_memory_set_data_handle (pr->src, (void *)src);
-  dnnl_memory_set_data_handle (pr->wei, (void *)wei);
-  dnnl_memory_set_data_handle (pr->dst, dst);
-  dnnl_memory_set_data_handle (pr->scratch, mm->scratch);
-  dnnl_exec_arg_t args[5] = {
-    { DNNL_ARG_SRC, pr->src },
-    { DNNL_ARG_WEIGHTS, pr->wei },
-    { DNNL_ARG_DST, pr->dst },
-    { DNNL_ARG_SCRATCHPAD, pr->scratch },
-  };
-  int n_args = 4;
-  if (pr->bias != NULL) {
-    dnnl_memory_set_data_handle (pr->bias, (void *)bias);
-    args[n_args++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, pr->bias };
-  }
-  return dnnl_primitive_execute (pr->prim, mm->stream, n_args, args)
-             == dnnl_success
-         && dnnl_stream_wait (mm->stream) == dnnl_success;
-}
-
-static Prim *
-lookup_prim (NaclipMatmul *mm, const PrimKey *key)
-{
-  return g_hash_table_lookup (mm->prims, key);
-}
-
-static void
-insert_prim (NaclipMatmul *mm, const PrimKey *key, Prim *pr)
-{
-  g_hash_table_insert (mm->prims, g_memdup2 (key, sizeof (PrimKey)), pr);
-}
-
-static gboolean
-linear_dnnl (NaclipMatmul *mm, float *out, gsize ldo, const float *x, gsize ldx,
-    const NaclipLinear *lin, gsize m, NaclipMatmulPost post)
-{
-  gboolean bf16 = mm->precision == NACLIP_PRECISION_BF16;
-  PrimKey key;
-  memset (&key, 0, sizeof key);
-  key.kind = 0;
-  key.precision = mm->precision;
-  key.post = post;
-  key.has_bias = lin->bias != NULL;
-  key.m = m;
-  key.n = lin->n_out;
-  key.k = lin->n_in;
-  key.n_outer = key.n_inner = 1;
-  key.ld_src = bf16 ? lin->n_in : ldx;
-  key.ld_dst = ldo;
-  Prim *pr = lookup_prim (mm, &key);
-  if (pr == NULL) {
-    dnnl_dims_t sd = { m, lin->n_in }, ss = { key.ld_src, 1 };
-    dnnl_dims_t wd = { lin->n_in, lin->n_out };
-    dnnl_dims_t dd = { m, lin->n_out }, ds = { ldo, 1 };
-    pr = create_prim (mm, &key, 2, sd, ss, wd, NULL, dd, ds);
-    if (pr == NULL)
-      return FALSE;
-    insert_prim (mm, &key, pr);
-  }
-  Packed *pk = get_packed (mm, lin, &pr->wei_md);
-  if (pk == NULL)
-    return FALSE;
-  const void *src = x;
-  if (bf16) {
-    if (!naclip_buffer_grow ((gpointer *)&mm->stage_a, &mm->stage_a_size,
-            m * lin->n_in, sizeof (guint16)))
-      return FALSE;
-    convert_rows_bf16 (mm->stage_a, x, m, lin->n_in, ldx, 1.0f, mm->threads);
-    src = mm->stage_a;
-  }
-  return run_prim (mm, pr, src, pk->data, lin->bias, out);
-}
-
-static gboolean
-gemm_dnnl (NaclipMatmul *mm, const NaclipGemmLayout *l, gboolean trans_b,
-    gsize m, gsize n, gsize k, float alpha, const float *a, const float *b,
-    float beta, float *c)
-{
-  /* bf16: A (alpha folded in) and B are staged contiguous
-   * (n_outer, n_inner, m, k) and (n_outer, n_inner, k, n) or its ^T. */
-  PrimKey key;
-  memset (&key, 0, sizeof key);
-  key.kind = 1;
-  key.precision = mm->precision;
-  key.trans_b = trans_b;
-  key.m = m;
-  key.n = n;
-  key.k = k;
-  key.n_outer = l->n_outer;
-  key.n_inner = l->n_inner;
-  key.ld_dst = l->ldc;
-  key.outer_dst = l->outer_c;
-  key.inner_dst = l->inner_c;
-  key.beta = beta;
-  gsize n_batch = l->n_outer * l->n_inner;
-  Prim *pr = lookup_prim (mm, &key);
-  if (pr == NULL) {
-    dnnl_dims_t sd = { l->n_outer, l->n_inner, m, k };
-    dnnl_dims_t ss = { l->n_inner * m * k, m * k, k, 1 };
-    dnnl_dims_t wd = { l->n_outer, l->n_inner, k, n };
-    dnnl_dims_t ws_t = { l->n_inner * n * k, n * k, 1, k };
-    dnnl_dims_t ws_n = { l->n_inner * n * k, n * k, n, 1 };
-    dnnl_dims_t dd = { l->n_outer, l->n_inner, m, n };
-    dnnl_dims_t ds = { l->outer_c, l->inner_c, l->ldc, 1 };
-    pr = create_prim (mm, &key, 4, sd, ss, wd, trans_b ? ws_t : ws_n, dd, ds);
-    if (pr == NULL)
-      return FALSE;
-    insert_prim (mm, &key, pr);
-  }
-  if (!naclip_buffer_grow ((gpointer *)&mm->stage_a, &mm->stage_a_size,
-          n_batch * m * k, sizeof (guint16))
-      || !naclip_buffer_grow ((gpointer *)&mm->stage_b, &mm->stage_b_size,
-          n_batch * n * k, sizeof (guint16)))
-    return FALSE;
-  gsize b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
-  for (gsize t = 0; t < n_batch; t++) {
-    gsize bo = t / l->n_inner, bi = t % l->n_inner;
-    convert_rows_bf16 (mm->stage_a + t * m * k,
-        a + bo * l->outer_a + bi * l->inner_a, m, k, l->lda, alpha,
-        mm->threads);
-    convert_rows_bf16 (mm->stage_b + t * n * k,
-        b + bo * l->outer_b + bi * l->inner_b, b_rows, b_cols, l->ldb, 1.0f,
-        mm->threads);
-  }
-  return run_prim (mm, pr, mm->stage_a, mm->stage_b, NULL, c);
-}
-
-#endif /* HAVE_DNNL */
-
-/* ------------------------------------------------------------------ */
 /* Entry points                                                        */
 
 void
@@ -1000,20 +331,17 @@ naclip_matmul_linear_post (NaclipMatmul *mm, float *out, gsize ldo,
   if (m == 0)
     return;
   int saved = enter_threads (mm->threads);
-#if HAVE_DNNL
   if (mm->backend == NACLIP_MATMUL_BACKEND_DNNL) {
-    if (linear_dnnl (mm, out, ldo, x, ldx, lin, m, post))
+    if (naclip_matmul_dnnl_linear (
+            mm->dnnl, mm->threads, out, ldo, x, ldx, lin, m, post))
       goto out;
     /* Only an allocation can fail once the primitive exists; the product
      * is still owed, so it falls back to fp32. */
     g_warning ("oneDNN matmul %zux%ux%u failed; computed with OpenBLAS", m,
         lin->n_out, lin->n_in);
   }
-#endif
   linear_openblas (mm, out, ldo, x, ldx, lin, m, post);
-#if HAVE_DNNL
 out:
-#endif
   restore_threads (saved);
 }
 
@@ -1029,21 +357,19 @@ naclip_matmul_gemm (NaclipMatmul *mm, const NaclipGemmLayout *layout,
   if (m == 0 || n == 0 || layout->n_outer == 0 || layout->n_inner == 0)
     return;
   int saved = enter_threads (mm->threads);
-#if HAVE_DNNL
   /* fp32 products of activations stay on OpenBLAS: nothing to pack, and
    * a oneDNN f32 run would only copy the operands. */
   if (mm->backend == NACLIP_MATMUL_BACKEND_DNNL
       && mm->precision == NACLIP_PRECISION_BF16) {
-    if (k > 0 && gemm_dnnl (mm, layout, trans_b, m, n, k, alpha, a, b, beta, c))
+    if (k > 0
+        && naclip_matmul_dnnl_gemm (mm->dnnl, mm->threads, layout, trans_b, m,
+            n, k, alpha, a, b, beta, c))
       goto out;
     if (k > 0)
       g_warning (
           "oneDNN matmul %zux%zux%zu failed; computed with OpenBLAS", m, n, k);
   }
-#endif
   gemm_openblas (layout, trans_b, m, n, k, alpha, a, b, beta, c, mm->threads);
-#if HAVE_DNNL
 out:
-#endif
   restore_threads (saved);
 }

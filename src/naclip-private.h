@@ -304,8 +304,8 @@ void naclip_cache_write (
     const char *dir, const char *key, guint dim, const float *embedding);
 
 /* ------------------------------------------------------------------ */
-/* matmul.c: the backend seam for matrix products (BLAS and oneDNN     */
-/* appear only there and in ops.c)                                     */
+/* matmul.c: the backend seam for matrix products (OpenBLAS and oneDNN */
+/* are called only there, in matmul-dnnl.c and in cpu.c)               */
 
 /* The handle API. Precision and threads travel in a NaclipMatmul that a
  * context owns (one per thread, not thread-safe: it holds the primitives
@@ -343,11 +343,6 @@ typedef struct
  * pages released with madvise(MADV_DONTNEED) once packed to bf16 (they
  * fault back in from the file if an fp32 path reads them again); pass
  * NULL, 0 to never release anything. Never fails. */
-/* TRUE if oneDNN creates a small bf16 matmul with a real (not reference)
- * kernel at its current ISA cap. Only in builds with oneDNN; for cpu.c,
- * once. */
-gboolean naclip_matmul_probe_dnnl_bf16 (void);
-
 NaclipMatmulCache *naclip_matmul_cache_new (
     const void *mapped, gsize mapped_size);
 void naclip_matmul_cache_free (NaclipMatmulCache *cache);
@@ -406,6 +401,51 @@ void naclip_matmul_linear_ref (float *out, gsize ldo, const float *x, gsize ldx,
 void naclip_matmul_gemm_ref (const NaclipGemmLayout *layout, gboolean trans_b,
     gsize m, gsize n, gsize k, float alpha, const float *a, const float *b,
     float beta, float *c);
+
+/* ------------------------------------------------------------------ */
+/* matmul-dnnl.c: the oneDNN backend of matmul.c (built with oneDNN;   */
+/* matmul-nodnnl.c stands in for it otherwise)                         */
+
+/* The backend's share of a NaclipMatmulCache: the engine and the packed
+ * weights (thread-safe); and of a NaclipMatmul: the stream, the primitives
+ * cached per shape, the bf16 staging buffers and the scratchpad (one
+ * thread). */
+typedef struct _NaclipMatmulDnnlCache NaclipMatmulDnnlCache;
+typedef struct _NaclipMatmulDnnl NaclipMatmulDnnl;
+
+/* TRUE if oneDNN creates a small bf16 matmul with a real (not reference)
+ * kernel at its current ISA cap. Only in builds with oneDNN; for cpu.c,
+ * once. */
+gboolean naclip_matmul_probe_dnnl_bf16 (void);
+
+/* The share of naclip_matmul_cache_new() (same arguments); the engine is
+ * created by the first handle. NULL without oneDNN; _free accepts NULL. */
+NaclipMatmulDnnlCache *naclip_matmul_dnnl_cache_new (
+    const void *mapped, gsize mapped_size);
+void naclip_matmul_dnnl_cache_free (NaclipMatmulDnnlCache *cache);
+/* The packing statistics (all zero without oneDNN). Thread-safe. */
+void naclip_matmul_dnnl_cache_get_stats (
+    NaclipMatmulDnnlCache *cache, NaclipMatmulCacheStats *stats);
+
+/* The share of a handle computing at @precision (FP32 or BF16) with the
+ * weights of @cache (which must outlive it). NULL with
+ * NACLIP_ERROR_UNSUPPORTED when oneDNN has no CPU engine or stream, or the
+ * build has no oneDNN. _free accepts NULL. */
+NaclipMatmulDnnl *naclip_matmul_dnnl_new (
+    NaclipMatmulDnnlCache *cache, NaclipPrecision precision, GError **error);
+void naclip_matmul_dnnl_free (NaclipMatmulDnnl *dnnl);
+
+/* naclip_matmul_linear_post() and, in bf16 only and with k > 0,
+ * naclip_matmul_gemm(), with the same arguments; @threads is the handle's
+ * count (0: the calling thread's), already set as the calling thread's
+ * OpenMP count. FALSE when no primitive can be made for the shape or an
+ * allocation fails: the caller then computes the product with OpenBLAS. */
+gboolean naclip_matmul_dnnl_linear (NaclipMatmulDnnl *dnnl, guint threads,
+    float *out, gsize ldo, const float *x, gsize ldx, const NaclipLinear *lin,
+    gsize m, NaclipMatmulPost post);
+gboolean naclip_matmul_dnnl_gemm (NaclipMatmulDnnl *dnnl, guint threads,
+    const NaclipGemmLayout *layout, gboolean trans_b, gsize m, gsize n, gsize k,
+    float alpha, const float *a, const float *b, float beta, float *c);
 
 /* ------------------------------------------------------------------ */
 /* ops.c: kernels shared by both towers (each with a plain-C *_ref twin */
