@@ -20,19 +20,15 @@
 # ball,black background" for the generated clip, else
 # "person,sky,tree,grass,road,car,building"), NACLIP_DEMO_OUT (default
 # demo-out), NACLIP_DEMO_FRAMES (default 30).
-# Offline, it stops with naclip-download-model's message and its non-zero
-# exit status.
+# Offline, when no model is found and none can be downloaded, it says so in
+# one line and runs the same pipeline with the colour model that
+# `naclip make-colour-model` builds (it knows colour names only; it is not
+# CLIP): colour classes on videotestsrc's SMPTE colour bars by default.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build="$top/build-demo"
 out=${NACLIP_DEMO_OUT:-"$top/demo-out"}
-if [ -n "${1:-}" ]; then
-  classes=${NACLIP_DEMO_CLASSES:-"person,sky,tree,grass,road,car,building"}
-else
-  # videotestsrc's "ball" pattern: a white disc moving on black.
-  classes=${NACLIP_DEMO_CLASSES:-"white ball,black background"}
-fi
 frames=${NACLIP_DEMO_FRAMES:-30}
 source=${1:-}
 
@@ -53,22 +49,39 @@ else
 fi
 meson compile -C "$build"
 
+naclip="$build/src/tool/naclip"
 model=${NACLIP_MODEL:-"$("$top/data/naclip-download-model" --print-dir)"}
+colour_model=false
 if [ ! -f "$model/model.safetensors" ] || [ ! -f "$model/config.json" ] \
     || [ ! -f "$model/merges.txt" ]; then
   say "Fetching the model into $model"
   status=0
   "$top/data/naclip-download-model" --dir "$model" || status=$?
   if [ "$status" -ne 0 ]; then
-    echo "demo.sh: the model is missing and could not be downloaded" \
-      "(naclip-download-model exited with $status)." >&2
-    exit "$status"
+    model="$build/colour-model"
+    echo "demo.sh: no model, and none could be downloaded" \
+      "(naclip-download-model exited with $status): using the colour model" \
+      "(colour names only, not CLIP) in $model." >&2
+    "$naclip" make-colour-model "$model"
+    colour_model=true
   fi
+fi
+
+if $colour_model; then
+  # The bars of videotestsrc's SMPTE pattern, left to right, and the black
+  # of its bottom rows.
+  classes=${NACLIP_DEMO_CLASSES:-"white,yellow,cyan,green,magenta,red,blue,black"}
+  pattern=smpte
+elif [ -n "$source" ]; then
+  classes=${NACLIP_DEMO_CLASSES:-"person,sky,tree,grass,road,car,building"}
+else
+  # videotestsrc's "ball" pattern: a white disc moving on black.
+  classes=${NACLIP_DEMO_CLASSES:-"white ball,black background"}
+  pattern=ball
 fi
 
 mkdir -p "$out"
 export GST_PLUGIN_PATH="$build/gst${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
-naclip="$build/src/tool/naclip"
 if ! gst-inspect-1.0 naclipseg >/dev/null 2>&1; then
   echo "demo.sh: the naclipseg element is not in $build/gst" >&2
   exit 1
@@ -81,8 +94,8 @@ fi
 # The source part of the pipelines, before the caps filter.
 case "$source" in
   "")
-    src="videotestsrc pattern=ball num-buffers=$frames"
-    what="a generated clip ($frames frames of videotestsrc)" ;;
+    src="videotestsrc pattern=$pattern num-buffers=$frames"
+    what="a generated clip ($frames frames of videotestsrc $pattern)" ;;
   /dev/video*)
     src="v4l2src device=$source num-buffers=$frames ! videoconvert"
     what="camera $source ($frames frames)" ;;
