@@ -20,6 +20,8 @@
  *                   plus the label of each query. Immutable, reference
  *                   counted, safe to hand from the thread that computed it to
  *                   the thread that segments.
+ *   NaclipSmoothing an average of class probabilities over the frames of
+ *                   a stream. NOT thread-safe.
  *   NaclipContext   all mutable state of one segmentation stream (scratch
  *                   buffers, per-grid caches). One per thread; NOT
  *                   thread-safe. Buffers are sized on the first call for a
@@ -557,6 +559,74 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipContext, naclip_context_free)
  * to R, G, B from the top bit down). Distinct for all labels below 2^24.
  * Writes R, G, B to @rgb. */
 NACLIP_API void naclip_palette_color (guint label, guint8 rgb[3]);
+
+/* ------------------------------------------------------------------ */
+/* Class probabilities: the label rule, smoothing over time, statistics */
+
+/* Probabilities here are laid out as naclip_context_segment() writes them:
+ * planar float [n_labels, height, width], contiguous, n_labels = classes
+ * + 1 with row 0 the background; n_labels is at most NACLIP_MAX_CLASSES +
+ * 1. Label maps are guint8, height rows of a stride in bytes. These calls
+ * keep no pointer to the caller's buffers and are thread-safe except on
+ * one NaclipSmoothing. */
+
+/* The label rule of naclip_context_segment() for one pixel, whose n_labels
+ * probabilities lie @stride floats apart from @probs on: the first label
+ * of highest probability (torch.argmax's choice among equal maxima),
+ * except that a NaN never wins; 0 when that probability is below
+ * @threshold or no probability is a number. Returns the label. */
+NACLIP_API guint naclip_probs_pick_label (
+    const float *probs, guint n_labels, gsize stride, float threshold);
+
+/* Writes the label of every pixel of @probs (naclip_probs_pick_label()
+ * with @threshold) to @labels: @height rows of @labels_stride bytes, bytes
+ * past @width untouched. */
+NACLIP_API void naclip_probs_to_labels (const float *probs, guint n_labels,
+    guint width, guint height, float threshold, guint8 *labels,
+    gsize labels_stride);
+
+/* An exponential moving average of the probabilities of successive frames
+ * of one stream (the element's temporal-smoothing). Owns its average; NOT
+ * thread-safe. */
+typedef struct _NaclipSmoothing NaclipSmoothing;
+
+/* A smoothing with no average yet. Free with naclip_smoothing_free(). */
+NACLIP_API NaclipSmoothing *naclip_smoothing_new (void);
+/* Accepts NULL. */
+NACLIP_API void naclip_smoothing_free (NaclipSmoothing *smoothing);
+/* Forgets the average (call it where frames stop following each other: a
+ * new class list, a seek): the next update starts a new one. */
+NACLIP_API void naclip_smoothing_reset (NaclipSmoothing *smoothing);
+/* Adds the probabilities of the next frame: average = @weight * average +
+ * (1 - @weight) * @probs, element by element, in float. The first update,
+ * and one after a reset or with other sizes than the average's, starts the
+ * average as a copy of @probs. @weight is the share of the past, 0..1. A
+ * NaN, once in the average, stays there until a reset.
+ * Returns the average (borrowed until the next call on @smoothing), to
+ * pass to naclip_probs_to_labels(), or NULL with NACLIP_ERROR_NO_MEMORY
+ * (the average is then forgotten). Allocates only when the size grows. */
+NACLIP_API const float *naclip_smoothing_update (NaclipSmoothing *smoothing,
+    const float *probs, guint n_labels, guint width, guint height, float weight,
+    GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipSmoothing, naclip_smoothing_free)
+
+/* What a label map says about one label. */
+typedef struct
+{
+  guint64 n_pixels;     /* pixels with the label */
+  float coverage;       /* n_pixels / (width * height) */
+  float confidence;     /* mean probability of the label over its pixels */
+  guint x0, y0, x1, y1; /* bounding box, px; x1 and y1 exclusive */
+} NaclipLabelStats;
+
+/* Fills @stats[0..n_labels-1] from the label map @labels (@height rows of
+ * @labels_stride bytes) and its probabilities @probs. An absent label has
+ * all fields 0. A label above n_labels - 1 (never one of the library's)
+ * counts as n_labels - 1. Sums in double. */
+NACLIP_API void naclip_labels_compute_stats (const guint8 *labels,
+    gsize labels_stride, guint width, guint height, const float *probs,
+    guint n_labels, NaclipLabelStats *stats);
 
 G_END_DECLS
 

@@ -550,8 +550,8 @@ label_row (const NaclipContext *ctx, const Geometry *g, guint y, guint8 *labels,
 
   for (guint x = 0; x < g->ow; x++) {
     gsize p = (gsize)y * g->ow + x;
-    float max_v = -INFINITY, sum = 0.0f, best = -INFINITY;
-    guint label = 0;
+    float max_v = -INFINITY, sum = 0.0f;
+    guint label;
 
     for (guint q = 0; q < g->n_queries; q++) {
       qp[q] = ctx->out_logits.data[q * plane + p] * scale;
@@ -565,15 +565,7 @@ label_row (const NaclipContext *ctx, const Geometry *g, guint y, guint8 *labels,
       cp[k] = 0.0f;
     for (guint q = 0; q < g->n_queries; q++)
       cp[ql[q]] = MAX (cp[ql[q]], qp[q] / sum);
-    /* First maximum, like torch.argmax; NaN never wins. */
-    for (guint k = 0; k < g->n_labels; k++) {
-      if (cp[k] > best) {
-        best = cp[k];
-        label = k;
-      }
-    }
-    if (!(best >= threshold))
-      label = 0;
+    label = naclip_probs_pick_label (cp, g->n_labels, 1, threshold);
     labels[(gsize)y * labels_stride + x] = (guint8)label;
     if (labels_i32 != NULL)
       labels_i32[p] = (gint32)label;
