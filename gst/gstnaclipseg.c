@@ -21,9 +21,9 @@
  *     worker in async mode (`async` is fixed while running).
  *
  * Results
- *   Each inference yields a GstNaclipSegResult (naclipmeta.h) plus the class
- *   bounding boxes (`Published`); frames that reuse it attach the same
- *   result with fresh = FALSE. A class-list change, caps change or flush
+ *   Each inference yields a GstNaclipSegResult (naclipmeta.h) plus the
+ *   statistics of each label, boxes included (`Published`); frames that
+ *   reuse it attach the same result with fresh = FALSE. A class-list change, caps change or flush
  *   drops the latest result so labels of two class sets are never mixed.
  *
  * Base class details
@@ -124,17 +124,11 @@ DEFINE_ENUM_TYPE (precision_get_type, "GstNaclipSegPrecision", precision_values)
 /* ------------------------------------------------------------------ */
 /* State                                                               */
 
-/* Bounding box of a label in label-map px; x1, y1 exclusive. */
-typedef struct
-{
-  guint x0, y0, x1, y1;
-} Box;
-
 /* One result and what is derived from it once. Immutable once published. */
 typedef struct
 {
   GstNaclipSegResult *result;
-  Box *boxes;                /* n_classes + 1, zeroed for absent labels */
+  NaclipLabelStats *stats;   /* n_classes + 1, boxes in label-map px */
   GstClockTime running_time; /* of the inferred frame, or NONE */
   GstClockTime stream_time;
   GstClockTime duration;
@@ -147,12 +141,9 @@ typedef struct
   NaclipParams params; /* applied to ctx */
   float *probs;        /* (n_classes + 1, h, w) of the last segment call */
   gsize probs_len;     /* floats */
-  float *smooth;       /* EMA of probs, same layout */
-  gsize smooth_len;
-  gboolean smooth_valid;
-  guint64 smooth_class_set;
-  guint smooth_w, smooth_h;
-  guint smooth_gen; /* flush generation the EMA belongs to */
+  NaclipSmoothing *smoothing;
+  guint64 smooth_class_set; /* class set the average belongs to */
+  guint smooth_gen;         /* flush generation the average belongs to */
 } Inferrer;
 
 /* A class list to encode, snapshot of the properties. */
@@ -335,7 +326,7 @@ published_clear (gpointer data)
   Published *pub = data;
 
   gst_naclip_seg_result_unref (pub->result);
-  g_free (pub->boxes);
+  g_free (pub->stats);
 }
 
 static void
@@ -565,80 +556,45 @@ ensure_floats (float **buf, gsize *len, gsize n)
   return TRUE;
 }
 
-/* Applies the temporal EMA to the probabilities of @r and relabels it:
- * argmax over rows 0..N, then label 0 below the threshold (the library's
- * rule). Returns the probabilities the statistics use. */
+/* Applies temporal-smoothing to the probabilities of @r and labels @r
+ * again from their average. Returns the probabilities the statistics use. */
 static const float *
 smooth_result (Inferrer *inf, GstNaclipSegResult *r, double smoothing,
     float threshold, guint gen, guint64 class_set)
 {
-  gsize plane = (gsize)r->width * r->height;
-  gsize n = plane * (r->n_classes + 1);
-  float keep = (float)smoothing;
+  const float *avg;
+  GError *error = NULL;
 
   if (smoothing <= 0.0)
     return inf->probs;
-  if (!inf->smooth_valid || inf->smooth_class_set != class_set
-      || inf->smooth_w != r->width || inf->smooth_h != r->height
-      || inf->smooth_gen != gen) {
-    if (!ensure_floats (&inf->smooth, &inf->smooth_len, n))
-      return inf->probs;
-    memcpy (inf->smooth, inf->probs, n * sizeof (float));
-    inf->smooth_valid = TRUE;
+  if (inf->smooth_class_set != class_set || inf->smooth_gen != gen) {
+    naclip_smoothing_reset (inf->smoothing);
     inf->smooth_class_set = class_set;
-    inf->smooth_w = r->width;
-    inf->smooth_h = r->height;
     inf->smooth_gen = gen;
-    return inf->smooth;
   }
-  for (gsize i = 0; i < n; i++)
-    inf->smooth[i] = keep * inf->smooth[i] + (1.0f - keep) * inf->probs[i];
-  for (gsize i = 0; i < plane; i++) {
-    guint best = 0;
-    float best_p = inf->smooth[i];
-    for (guint l = 1; l <= r->n_classes; l++) {
-      if (inf->smooth[l * plane + i] > best_p) {
-        best_p = inf->smooth[l * plane + i];
-        best = l;
-      }
-    }
-    r->labels[i] = best_p < threshold ? 0 : (guint8)best;
+  avg = naclip_smoothing_update (inf->smoothing, inf->probs, r->n_classes + 1,
+      r->width, r->height, (float)smoothing, &error);
+  if (avg == NULL) {
+    GST_WARNING ("no temporal smoothing: %s", error->message);
+    g_clear_error (&error);
+    return inf->probs;
   }
-  return inf->smooth;
+  naclip_probs_to_labels (avg, r->n_classes + 1, r->width, r->height, threshold,
+      r->labels, r->stride);
+  return avg;
 }
 
-/* Fills coverage, confidence and bounding boxes from labels and @probs. */
+/* Fills coverage, confidence and the statistics from labels and @probs. */
 static void
 compute_statistics (Published *pub, const float *probs)
 {
   GstNaclipSegResult *r = pub->result;
-  gsize plane = (gsize)r->width * r->height;
-  guint n = r->n_classes + 1;
-  g_autofree guint64 *count = g_new0 (guint64, n);
-  g_autofree double *sum = g_new0 (double, n);
 
-  for (guint l = 0; l < n; l++) {
-    pub->boxes[l].x0 = G_MAXUINT;
-    pub->boxes[l].y0 = G_MAXUINT;
-  }
-  for (guint y = 0; y < r->height; y++) {
-    const guint8 *row = r->labels + (gsize)y * r->stride;
-    for (guint x = 0; x < r->width; x++) {
-      guint l = MIN (row[x], r->n_classes);
-      Box *b = &pub->boxes[l];
-      count[l]++;
-      sum[l] += probs[l * plane + (gsize)y * r->width + x];
-      b->x0 = MIN (b->x0, x);
-      b->y0 = MIN (b->y0, y);
-      b->x1 = MAX (b->x1, x + 1);
-      b->y1 = MAX (b->y1, y + 1);
-    }
-  }
-  for (guint l = 0; l < n; l++) {
-    r->coverage[l] = (float)((double)count[l] / (double)plane);
-    r->confidence[l] = count[l] ? (float)(sum[l] / (double)count[l]) : 0.0f;
-    if (count[l] == 0)
-      memset (&pub->boxes[l], 0, sizeof (Box));
+  naclip_labels_compute_stats (r->labels, r->stride, r->width, r->height, probs,
+      r->n_classes + 1, pub->stats);
+  for (guint l = 0; l <= r->n_classes; l++) {
+    r->coverage[l] = pub->stats[l].coverage;
+    r->confidence[l] = pub->stats[l].confidence;
   }
 }
 
@@ -703,7 +659,7 @@ infer (GstNaclipSeg *self, Inferrer *inf, const NaclipImage *image,
       snap->params.class_confidence_threshold, gen, class_set);
   pub = g_atomic_rc_box_new0 (Published);
   pub->result = r;
-  pub->boxes = g_new0 (Box, n_classes + 1);
+  pub->stats = g_new (NaclipLabelStats, n_classes + 1);
   pub->running_time = GST_CLOCK_TIME_NONE;
   pub->stream_time = GST_CLOCK_TIME_NONE;
   pub->duration = GST_CLOCK_TIME_NONE;
@@ -1051,6 +1007,7 @@ gst_naclip_seg_start (GstBaseTransform *trans)
     goto fail;
   }
   self->patch_size = naclip_model_get_info (self->model)->patch_size;
+  self->inf.smoothing = naclip_smoothing_new ();
   self->inf.ctx = naclip_context_new (self->model, &error);
   if (self->inf.ctx == NULL
       || !naclip_context_set_params (
@@ -1085,6 +1042,7 @@ fail:
   g_clear_error (&error);
   class_job_free (job);
   g_clear_pointer (&self->inf.ctx, naclip_context_free);
+  g_clear_pointer (&self->inf.smoothing, naclip_smoothing_free);
   release_model (self->model_path, self->model);
   self->model = NULL;
   g_clear_pointer (&self->model_path, g_free);
@@ -1112,9 +1070,8 @@ gst_naclip_seg_stop (GstBaseTransform *trans)
   self->frame_pending = FALSE;
   g_clear_pointer (&self->inf.ctx, naclip_context_free);
   g_clear_pointer (&self->inf.probs, g_free);
-  g_clear_pointer (&self->inf.smooth, g_free);
-  self->inf.probs_len = self->inf.smooth_len = 0;
-  self->inf.smooth_valid = FALSE;
+  self->inf.probs_len = 0;
+  g_clear_pointer (&self->inf.smoothing, naclip_smoothing_free);
   release_model (self->model_path, self->model);
   self->model = NULL;
   g_clear_pointer (&self->model_path, g_free);
@@ -1415,10 +1372,10 @@ attach_metas (
 
     if (r->coverage[l] <= 0.0f)
       continue;
-    x0 = (guint)((guint64)pub->boxes[l].x0 * fw / r->width);
-    y0 = (guint)((guint64)pub->boxes[l].y0 * fh / r->height);
-    x1 = (guint)(((guint64)pub->boxes[l].x1 * fw + r->width - 1) / r->width);
-    y1 = (guint)(((guint64)pub->boxes[l].y1 * fh + r->height - 1) / r->height);
+    x0 = (guint)((guint64)pub->stats[l].x0 * fw / r->width);
+    y0 = (guint)((guint64)pub->stats[l].y0 * fh / r->height);
+    x1 = (guint)(((guint64)pub->stats[l].x1 * fw + r->width - 1) / r->width);
+    y1 = (guint)(((guint64)pub->stats[l].y1 * fh + r->height - 1) / r->height);
     roi = gst_buffer_add_video_region_of_interest_meta (
         buffer, r->class_names[l], x0, y0, x1 - x0, y1 - y0);
     roi->id = id++;
