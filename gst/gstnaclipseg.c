@@ -38,6 +38,7 @@
 #include "config.h"
 
 #include "gstnaclipseg.h"
+#include "gstnaclipsegenums.h"
 
 #include <math.h>
 #include <string.h>
@@ -49,77 +50,6 @@
 
 GST_DEBUG_CATEGORY_STATIC (naclipseg_debug);
 #define GST_CAT_DEFAULT naclipseg_debug
-
-/* ------------------------------------------------------------------ */
-/* Enumerations                                                        */
-
-typedef enum
-{
-  OUTPUT_OVERLAY,
-  OUTPUT_PASSTHROUGH,
-  OUTPUT_LABELS,
-} GstNaclipSegOutput;
-
-typedef enum
-{
-  OUTPUT_SIZE_PROCESSING,
-  OUTPUT_SIZE_FRAME,
-} GstNaclipSegOutputSize;
-
-#define DEFINE_ENUM_TYPE(func, type_name, values)                              \
-  static GType func (void)                                                     \
-  {                                                                            \
-    static GType type = 0;                                                     \
-    if (g_once_init_enter (&type)) {                                           \
-      GType t = g_enum_register_static (type_name, values);                    \
-      g_once_init_leave (&type, t);                                            \
-    }                                                                          \
-    return type;                                                               \
-  }
-
-/* Nicks are the library's names (naclip_*_to_string); a test checks that
- * they round-trip. */
-static const GEnumValue output_values[] = {
-  { OUTPUT_OVERLAY, "Class colours blended over the frame", "overlay" },
-  { OUTPUT_PASSTHROUGH, "Frames untouched, metadata only", "passthrough" },
-  { OUTPUT_LABELS, "GRAY8 frames of the same size, pixel = label", "labels" },
-  { 0, NULL, NULL },
-};
-static const GEnumValue output_size_values[] = {
-  { OUTPUT_SIZE_PROCESSING, "Label map at the processing size (inference-size)",
-      "processing" },
-  { OUTPUT_SIZE_FRAME, "Label map at the frame size (the paper's setting)",
-      "frame" },
-  { 0, NULL, NULL },
-};
-static const GEnumValue attention_values[] = {
-  { NACLIP_ATTENTION_NACLIP, "Key-key attention plus Gaussian (NACLIP)",
-      "naclip" },
-  { NACLIP_ATTENTION_KK, "Key-key attention", "kk" },
-  { NACLIP_ATTENTION_NONLY, "Gaussian neighbourhood only", "nonly" },
-  { NACLIP_ATTENTION_CSA, "SCLIP correlative self-attention", "csa" },
-  { NACLIP_ATTENTION_VANILLA, "CLIP's query-key attention", "vanilla" },
-  { 0, NULL, NULL },
-};
-static const GEnumValue arch_values[] = {
-  { NACLIP_ARCH_REDUCED, "Last block without residual and MLP (NACLIP)",
-      "reduced" },
-  { NACLIP_ARCH_VANILLA, "Last block with residual and MLP", "vanilla" },
-  { 0, NULL, NULL },
-};
-static const GEnumValue precision_values[] = {
-  { NACLIP_PRECISION_AUTO, "bf16 where the CPU allows it, else fp32", "auto" },
-  { NACLIP_PRECISION_FP32, "32-bit float", "fp32" },
-  { NACLIP_PRECISION_BF16, "bfloat16 matrix products", "bf16" },
-  { 0, NULL, NULL },
-};
-
-DEFINE_ENUM_TYPE (output_get_type, "GstNaclipSegOutput", output_values)
-DEFINE_ENUM_TYPE (
-    output_size_get_type, "GstNaclipSegOutputSize", output_size_values)
-DEFINE_ENUM_TYPE (attention_get_type, "GstNaclipSegAttention", attention_values)
-DEFINE_ENUM_TYPE (arch_get_type, "GstNaclipSegArch", arch_values)
-DEFINE_ENUM_TYPE (precision_get_type, "GstNaclipSegPrecision", precision_values)
 
 /* ------------------------------------------------------------------ */
 /* State                                                               */
@@ -286,8 +216,8 @@ enum
 };
 
 #define DEFAULT_TEMPLATES "imagenet80"
-#define DEFAULT_OUTPUT OUTPUT_OVERLAY
-#define DEFAULT_OUTPUT_SIZE OUTPUT_SIZE_PROCESSING
+#define DEFAULT_OUTPUT GST_NACLIP_SEG_OUTPUT_OVERLAY
+#define DEFAULT_OUTPUT_SIZE GST_NACLIP_SEG_OUTPUT_SIZE_PROCESSING
 #define DEFAULT_ALPHA 0.5
 #define DEFAULT_INFERENCE_INTERVAL 1
 #define DEFAULT_EXPIRE_RESULTS 0
@@ -630,8 +560,10 @@ infer (GstNaclipSeg *self, Inferrer *inf, const NaclipImage *image,
     *too_small = TRUE;
     return NULL;
   }
-  ow = snap->output_size == OUTPUT_SIZE_FRAME ? image->width : pw;
-  oh = snap->output_size == OUTPUT_SIZE_FRAME ? image->height : ph;
+  ow = snap->output_size == GST_NACLIP_SEG_OUTPUT_SIZE_FRAME ? image->width
+                                                             : pw;
+  oh = snap->output_size == GST_NACLIP_SEG_OUTPUT_SIZE_FRAME ? image->height
+                                                             : ph;
   r = gst_naclip_seg_result_new (ow, oh, n_classes);
   if (r == NULL || !g_size_checked_mul (&n_probs, (gsize)ow * oh, n_classes + 1)
       || !ensure_floats (&inf->probs, &inf->probs_len, n_probs)) {
@@ -1095,7 +1027,7 @@ gst_naclip_seg_transform_caps (GstBaseTransform *trans,
   GstCaps *ret;
 
   GST_OBJECT_LOCK (self);
-  labels = self->output == OUTPUT_LABELS;
+  labels = self->output == GST_NACLIP_SEG_OUTPUT_LABELS;
   GST_OBJECT_UNLOCK (self);
 
   if (!labels) {
@@ -1609,7 +1541,8 @@ process_frame (GstNaclipSeg *self, GstVideoFrame *in_frame, GstBuffer *inbuf,
     goto out;
   attach_metas (pub, outbuf, GST_VIDEO_FRAME_WIDTH (in_frame),
       GST_VIDEO_FRAME_HEIGHT (in_frame), fresh);
-  if (out_frame == NULL && writable && snap.output == OUTPUT_OVERLAY) {
+  if (out_frame == NULL && writable
+      && snap.output == GST_NACLIP_SEG_OUTPUT_OVERLAY) {
     update_draw_mask (self, pub->result, snap.selected_classes);
     draw_overlay (self, in_frame, pub->result, snap.alpha);
   }
@@ -1635,7 +1568,7 @@ gst_naclip_seg_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
     return GST_FLOW_NOT_NEGOTIATED;
   }
   GST_OBJECT_LOCK (self);
-  draw = self->output == OUTPUT_OVERLAY;
+  draw = self->output == GST_NACLIP_SEG_OUTPUT_OVERLAY;
   GST_OBJECT_UNLOCK (self);
   if (draw)
     flags |= GST_MAP_WRITE;
@@ -1975,9 +1908,10 @@ gst_naclip_seg_set_property (
       break;
     }
     case PROP_OUTPUT:
-      reconfigure = self->output != (GstNaclipSegOutput)g_value_get_enum (value)
-                    && (self->output == OUTPUT_LABELS
-                        || g_value_get_enum (value) == OUTPUT_LABELS);
+      reconfigure
+          = self->output != (GstNaclipSegOutput)g_value_get_enum (value)
+            && (self->output == GST_NACLIP_SEG_OUTPUT_LABELS
+                || g_value_get_enum (value) == GST_NACLIP_SEG_OUTPUT_LABELS);
       self->output = g_value_get_enum (value);
       break;
     case PROP_OUTPUT_SIZE:
@@ -2304,12 +2238,12 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
           "Sliding-window stride in px", 1, 16384, d.slide_stride, TUNABLE));
   g_object_class_install_property (gobject_class, PROP_ATTENTION,
       g_param_spec_enum ("attention", "Attention",
-          "Attention of the last vision block", attention_get_type (),
+          "Attention of the last vision block", GST_TYPE_NACLIP_SEG_ATTENTION,
           d.attention, TUNABLE));
   g_object_class_install_property (gobject_class, PROP_ARCH,
       g_param_spec_enum ("arch", "Architecture",
-          "Structure of the last vision block", arch_get_type (), d.arch,
-          TUNABLE));
+          "Structure of the last vision block", GST_TYPE_NACLIP_SEG_ARCH,
+          d.arch, TUNABLE));
   g_object_class_install_property (gobject_class, PROP_GAUSSIAN_STD,
       g_param_spec_float ("gaussian-std", "Gaussian std",
           "Sigma of the Gaussian neighbourhood bias, in patches", 0.001f,
@@ -2337,7 +2271,7 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
           1, 256, d.threads, TUNABLE));
   g_object_class_install_property (gobject_class, PROP_PRECISION,
       g_param_spec_enum ("precision", "Precision",
-          "Arithmetic of the matrix products", precision_get_type (),
+          "Arithmetic of the matrix products", GST_TYPE_NACLIP_SEG_PRECISION,
           d.precision, TUNABLE));
   /**
    * GstNaclipSeg:output:
@@ -2349,7 +2283,7 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
    */
   g_object_class_install_property (gobject_class, PROP_OUTPUT,
       g_param_spec_enum ("output", "Output", "What the element outputs",
-          output_get_type (), DEFAULT_OUTPUT, TUNABLE));
+          GST_TYPE_NACLIP_SEG_OUTPUT, DEFAULT_OUTPUT, TUNABLE));
   /**
    * GstNaclipSeg:output-size:
    *
@@ -2359,8 +2293,8 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
    */
   g_object_class_install_property (gobject_class, PROP_OUTPUT_SIZE,
       g_param_spec_enum ("output-size", "Output size",
-          "Resolution of the label map (and of PAMR)", output_size_get_type (),
-          DEFAULT_OUTPUT_SIZE, TUNABLE));
+          "Resolution of the label map (and of PAMR)",
+          GST_TYPE_NACLIP_SEG_OUTPUT_SIZE, DEFAULT_OUTPUT_SIZE, TUNABLE));
   g_object_class_install_property (gobject_class, PROP_ALPHA,
       g_param_spec_double ("alpha", "Alpha",
           "Opacity of the class colours in overlay mode", 0.0, 1.0,
@@ -2498,9 +2432,9 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
   filter_class->transform_frame
       = GST_DEBUG_FUNCPTR (gst_naclip_seg_transform_frame);
 
-  gst_type_mark_as_plugin_api (output_get_type (), 0);
-  gst_type_mark_as_plugin_api (output_size_get_type (), 0);
-  gst_type_mark_as_plugin_api (attention_get_type (), 0);
-  gst_type_mark_as_plugin_api (arch_get_type (), 0);
-  gst_type_mark_as_plugin_api (precision_get_type (), 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_NACLIP_SEG_OUTPUT, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_NACLIP_SEG_OUTPUT_SIZE, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_NACLIP_SEG_ATTENTION, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_NACLIP_SEG_ARCH, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_NACLIP_SEG_PRECISION, 0);
 }
