@@ -38,6 +38,7 @@
 #include "config.h"
 
 #include "gstnaclipseg.h"
+#include "gstnaclipsegdrawing.h"
 #include "gstnaclipsegenums.h"
 
 #include <math.h>
@@ -169,13 +170,7 @@ struct _GstNaclipSeg
   gboolean negotiated_labels;
   guint since_inference;
   gboolean warned_small;
-  guint32 *xmap, *ymap; /* frame px -> label map px */
-  guint map_fw, map_fh, map_lw, map_lh;
-  guint8 rgb[256][3];
-  guint8 yuv[256][3];
-  guint8 draw_mask[256];
-  guint64 mask_class_set;
-  char *mask_selected;
+  GstNaclipSegDrawing *drawing;
 };
 
 enum
@@ -1007,11 +1002,7 @@ gst_naclip_seg_stop (GstBaseTransform *trans)
   release_model (self->model_path, self->model);
   self->model = NULL;
   g_clear_pointer (&self->model_path, g_free);
-  g_clear_pointer (&self->xmap, g_free);
-  g_clear_pointer (&self->ymap, g_free);
-  self->map_fw = self->map_fh = self->map_lw = self->map_lh = 0;
-  g_clear_pointer (&self->mask_selected, g_free);
-  self->mask_class_set = 0;
+  gst_naclip_seg_drawing_reset (self->drawing);
   return TRUE;
 }
 
@@ -1062,35 +1053,6 @@ gst_naclip_seg_transform_caps (GstBaseTransform *trans,
   return ret;
 }
 
-/* Colours of the labels in RGB and in the stream's YUV matrix. */
-static void
-compute_colours (GstNaclipSeg *self, const GstVideoInfo *info)
-{
-  gdouble kr = 0.299, kb = 0.114;
-  gboolean full = info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255;
-
-  if (!gst_video_color_matrix_get_Kr_Kb (info->colorimetry.matrix, &kr, &kb)) {
-    kr = 0.299;
-    kb = 0.114;
-  }
-  for (guint l = 0; l < 256; l++) {
-    double r, g, b, y, cb, cr;
-    naclip_palette_color (l, self->rgb[l]);
-    r = self->rgb[l][0] / 255.0;
-    g = self->rgb[l][1] / 255.0;
-    b = self->rgb[l][2] / 255.0;
-    y = kr * r + (1.0 - kr - kb) * g + kb * b;
-    cb = (b - y) / (2.0 * (1.0 - kb));
-    cr = (r - y) / (2.0 * (1.0 - kr));
-    self->yuv[l][0]
-        = (guint8)CLAMP (lround (full ? 255.0 * y : 16.0 + 219.0 * y), 0, 255);
-    self->yuv[l][1]
-        = (guint8)CLAMP (lround (128.0 + (full ? 255.0 : 224.0) * cb), 0, 255);
-    self->yuv[l][2]
-        = (guint8)CLAMP (lround (128.0 + (full ? 255.0 : 224.0) * cr), 0, 255);
-  }
-}
-
 static gboolean
 gst_naclip_seg_set_info (GstVideoFilter *filter, GstCaps *incaps,
     GstVideoInfo *in_info, GstCaps *outcaps, GstVideoInfo *out_info)
@@ -1116,7 +1078,7 @@ gst_naclip_seg_set_info (GstVideoFilter *filter, GstCaps *incaps,
   }
   self->negotiated_labels = labels;
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), !labels);
-  compute_colours (self, in_info);
+  gst_naclip_seg_drawing_set_info (self->drawing, in_info);
   self->since_inference = 0;
   self->warned_small = FALSE;
 
@@ -1132,160 +1094,6 @@ gst_naclip_seg_set_info (GstVideoFilter *filter, GstCaps *incaps,
     self->staging = gst_buffer_new_allocate (NULL, in_info->size, NULL);
   g_mutex_unlock (&self->wlock);
   return TRUE;
-}
-
-/* ------------------------------------------------------------------ */
-/* Drawing                                                             */
-
-static void
-ensure_maps (GstNaclipSeg *self, guint fw, guint fh, guint lw, guint lh)
-{
-  if (self->map_fw == fw && self->map_fh == fh && self->map_lw == lw
-      && self->map_lh == lh)
-    return;
-  g_free (self->xmap);
-  g_free (self->ymap);
-  self->xmap = g_new (guint32, fw);
-  self->ymap = g_new (guint32, fh);
-  for (guint x = 0; x < fw; x++)
-    self->xmap[x] = (guint32)((guint64)x * lw / fw);
-  for (guint y = 0; y < fh; y++)
-    self->ymap[y] = (guint32)((guint64)y * lh / fh);
-  self->map_fw = fw;
-  self->map_fh = fh;
-  self->map_lw = lw;
-  self->map_lh = lh;
-}
-
-/* Which labels are drawn: selected-classes names (all when empty). Label 0
- * is never drawn. Recomputed when the class set or the selection changes. */
-static void
-update_draw_mask (
-    GstNaclipSeg *self, const GstNaclipSegResult *r, const char *selected)
-{
-  g_auto (GStrv) names = NULL;
-
-  if (self->mask_class_set == r->class_set
-      && g_strcmp0 (self->mask_selected, selected) == 0)
-    return;
-  memset (self->draw_mask, 0, sizeof (self->draw_mask));
-  if (selected == NULL || selected[0] == '\0') {
-    for (guint l = 1; l <= r->n_classes; l++)
-      self->draw_mask[l] = 1;
-  } else {
-    names = g_strsplit (selected, ",", -1);
-    for (guint i = 0; names[i] != NULL; i++) {
-      const char *name = g_strstrip (names[i]);
-      for (guint l = 1; l <= r->n_classes; l++)
-        if (g_strcmp0 (r->class_names[l], name) == 0)
-          self->draw_mask[l] = 1;
-    }
-  }
-  g_free (self->mask_selected);
-  self->mask_selected = g_strdup (selected);
-  self->mask_class_set = r->class_set;
-}
-
-static inline guint8
-blend (guint8 dst, guint8 colour, guint alpha)
-{
-  return (guint8)((colour * alpha + dst * (255u - alpha) + 127u) / 255u);
-}
-
-/* Blends the colours of the drawn labels over @frame, in its own format. */
-static void
-draw_overlay (GstNaclipSeg *self, GstVideoFrame *frame,
-    const GstNaclipSegResult *r, guint alpha)
-{
-  guint fw = GST_VIDEO_FRAME_WIDTH (frame);
-  guint fh = GST_VIDEO_FRAME_HEIGHT (frame);
-  GstVideoFormat format = GST_VIDEO_FRAME_FORMAT (frame);
-
-  ensure_maps (self, fw, fh, r->width, r->height);
-  if (format == GST_VIDEO_FORMAT_I420 || format == GST_VIDEO_FORMAT_NV12) {
-    guint8 *yp = GST_VIDEO_FRAME_PLANE_DATA (frame, 0);
-    gint ys = GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0);
-    guint cw = (fw + 1) / 2, ch = (fh + 1) / 2;
-
-    for (guint y = 0; y < fh; y++) {
-      const guint8 *lrow = r->labels + (gsize)self->ymap[y] * r->stride;
-      guint8 *row = yp + (gsize)y * ys;
-      for (guint x = 0; x < fw; x++) {
-        guint l = lrow[self->xmap[x]];
-        if (self->draw_mask[l])
-          row[x] = blend (row[x], self->yuv[l][0], alpha);
-      }
-    }
-    for (guint cy = 0; cy < ch; cy++) {
-      const guint8 *lrow = r->labels + (gsize)self->ymap[2 * cy] * r->stride;
-      for (guint cx = 0; cx < cw; cx++) {
-        guint l = lrow[self->xmap[2 * cx]];
-        guint8 *u, *v;
-        if (!self->draw_mask[l])
-          continue;
-        if (format == GST_VIDEO_FORMAT_I420) {
-          u = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA (frame, 1)
-              + (gsize)cy * GST_VIDEO_FRAME_PLANE_STRIDE (frame, 1) + cx;
-          v = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA (frame, 2)
-              + (gsize)cy * GST_VIDEO_FRAME_PLANE_STRIDE (frame, 2) + cx;
-        } else {
-          u = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA (frame, 1)
-              + (gsize)cy * GST_VIDEO_FRAME_PLANE_STRIDE (frame, 1) + 2 * cx;
-          v = u + 1;
-        }
-        *u = blend (*u, self->yuv[l][1], alpha);
-        *v = blend (*v, self->yuv[l][2], alpha);
-      }
-    }
-  } else {
-    guint8 *data = GST_VIDEO_FRAME_PLANE_DATA (frame, 0);
-    gint stride = GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0);
-    guint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE (frame, 0);
-    /* Offsets inside a pixel (COMP_OFFSET would add the plane offset,
-     * which PLANE_DATA already includes). */
-    const GstVideoFormatInfo *finfo = frame->info.finfo;
-    guint off_r = GST_VIDEO_FORMAT_INFO_POFFSET (finfo, GST_VIDEO_COMP_R);
-    guint off_g = GST_VIDEO_FORMAT_INFO_POFFSET (finfo, GST_VIDEO_COMP_G);
-    guint off_b = GST_VIDEO_FORMAT_INFO_POFFSET (finfo, GST_VIDEO_COMP_B);
-
-    for (guint y = 0; y < fh; y++) {
-      const guint8 *lrow = r->labels + (gsize)self->ymap[y] * r->stride;
-      guint8 *row = data + (gsize)y * stride;
-      for (guint x = 0; x < fw; x++) {
-        guint l = lrow[self->xmap[x]];
-        guint8 *px = row + (gsize)x * pstride;
-        if (!self->draw_mask[l])
-          continue;
-        px[off_r] = blend (px[off_r], self->rgb[l][0], alpha);
-        px[off_g] = blend (px[off_g], self->rgb[l][1], alpha);
-        px[off_b] = blend (px[off_b], self->rgb[l][2], alpha);
-      }
-    }
-  }
-}
-
-/* Writes the label of every frame pixel into the GRAY8 @out (0 without a
- * result). */
-static void
-write_labels (
-    GstNaclipSeg *self, GstVideoFrame *out, const GstNaclipSegResult *r)
-{
-  guint fw = GST_VIDEO_FRAME_WIDTH (out), fh = GST_VIDEO_FRAME_HEIGHT (out);
-  guint8 *data = GST_VIDEO_FRAME_PLANE_DATA (out, 0);
-  gint stride = GST_VIDEO_FRAME_PLANE_STRIDE (out, 0);
-
-  if (r == NULL) {
-    for (guint y = 0; y < fh; y++)
-      memset (data + (gsize)y * stride, 0, fw);
-    return;
-  }
-  ensure_maps (self, fw, fh, r->width, r->height);
-  for (guint y = 0; y < fh; y++) {
-    const guint8 *lrow = r->labels + (gsize)self->ymap[y] * r->stride;
-    guint8 *row = data + (gsize)y * stride;
-    for (guint x = 0; x < fw; x++)
-      row[x] = lrow[self->xmap[x]];
-  }
 }
 
 /* Attaches the naclip meta and one ROI meta per present class (ids 0..k-1
@@ -1536,15 +1344,16 @@ process_frame (GstNaclipSeg *self, GstVideoFrame *in_frame, GstBuffer *inbuf,
     goto out;
 
   if (out_frame != NULL)
-    write_labels (self, out_frame, pub != NULL ? pub->result : NULL);
+    gst_naclip_seg_drawing_labels (
+        self->drawing, out_frame, pub != NULL ? pub->result : NULL);
   if (pub == NULL)
     goto out;
   attach_metas (pub, outbuf, GST_VIDEO_FRAME_WIDTH (in_frame),
       GST_VIDEO_FRAME_HEIGHT (in_frame), fresh);
   if (out_frame == NULL && writable
       && snap.output == GST_NACLIP_SEG_OUTPUT_OVERLAY) {
-    update_draw_mask (self, pub->result, snap.selected_classes);
-    draw_overlay (self, in_frame, pub->result, snap.alpha);
+    gst_naclip_seg_drawing_overlay (self->drawing, in_frame, pub->result,
+        snap.selected_classes, snap.alpha);
   }
 
 out:
@@ -2084,6 +1893,7 @@ gst_naclip_seg_finalize (GObject *object)
   g_mutex_clear (&self->wlock);
   g_cond_clear (&self->wcond);
   g_object_unref (self->cancellable);
+  gst_naclip_seg_drawing_free (self->drawing);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -2142,6 +1952,7 @@ gst_naclip_seg_init (GstNaclipSeg *self)
   g_mutex_init (&self->wlock);
   g_cond_init (&self->wcond);
   self->cancellable = g_cancellable_new ();
+  self->drawing = gst_naclip_seg_drawing_new ();
   gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
 }
 

@@ -1,0 +1,242 @@
+/* gstnaclipsegdrawing.c: what naclipseg draws: the overlay and the GRAY8
+ * label frames.
+ *
+ * Copyright (C) 2026 The naclipseg authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Colours are the library's (naclip_palette_color), kept per label in RGB
+ * and in the YUV of the stream's colorimetry, computed once per caps. A
+ * label map of any size covers the whole frame: frame pixel (x, y) takes
+ * the label at (x * width / W, y * height / H), through per-column and
+ * per-row maps kept while the sizes stay. The overlay blends the colour of
+ * each drawn label (selected-classes; never label 0) over the frame in its
+ * own format, alpha in 1/255, rounded; in I420 and NV12 a chroma sample
+ * takes the label of its top-left pixel.
+ *
+ * Lock domain: none. The state belongs to the streaming thread (set_info,
+ * the transform functions); stop() resets it after the pads are
+ * deactivated. The element (gstnaclipseg.c) is the only caller.
+ */
+
+#include "config.h"
+
+#include "gstnaclipsegdrawing.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "naclip.h"
+
+struct _GstNaclipSegDrawing
+{
+  guint32 *xmap, *ymap;   /* frame column/row -> label map column/row */
+  guint map_fw, map_fh;   /* frame size the maps are for, px */
+  guint map_lw, map_lh;   /* label map size they are for, px */
+  guint8 rgb[256][3];     /* colour of each label */
+  guint8 yuv[256][3];     /* the same in the stream's YUV */
+  guint8 draw_mask[256];  /* 1: the label is drawn */
+  guint64 mask_class_set; /* class set draw_mask was made for */
+  char *mask_selected;    /* selected-classes draw_mask was made for */
+};
+
+GstNaclipSegDrawing *
+gst_naclip_seg_drawing_new (void)
+{
+  return g_new0 (GstNaclipSegDrawing, 1);
+}
+
+void
+gst_naclip_seg_drawing_free (GstNaclipSegDrawing *d)
+{
+  if (d == NULL)
+    return;
+  gst_naclip_seg_drawing_reset (d);
+  g_free (d);
+}
+
+void
+gst_naclip_seg_drawing_reset (GstNaclipSegDrawing *d)
+{
+  g_clear_pointer (&d->xmap, g_free);
+  g_clear_pointer (&d->ymap, g_free);
+  d->map_fw = d->map_fh = d->map_lw = d->map_lh = 0;
+  g_clear_pointer (&d->mask_selected, g_free);
+  d->mask_class_set = 0;
+}
+
+void
+gst_naclip_seg_drawing_set_info (
+    GstNaclipSegDrawing *d, const GstVideoInfo *info)
+{
+  gdouble kr = 0.299, kb = 0.114;
+  gboolean full = info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255;
+
+  if (!gst_video_color_matrix_get_Kr_Kb (info->colorimetry.matrix, &kr, &kb)) {
+    kr = 0.299;
+    kb = 0.114;
+  }
+  for (guint l = 0; l < 256; l++) {
+    double r, g, b, y, cb, cr;
+    naclip_palette_color (l, d->rgb[l]);
+    r = d->rgb[l][0] / 255.0;
+    g = d->rgb[l][1] / 255.0;
+    b = d->rgb[l][2] / 255.0;
+    y = kr * r + (1.0 - kr - kb) * g + kb * b;
+    cb = (b - y) / (2.0 * (1.0 - kb));
+    cr = (r - y) / (2.0 * (1.0 - kr));
+    d->yuv[l][0]
+        = (guint8)CLAMP (lround (full ? 255.0 * y : 16.0 + 219.0 * y), 0, 255);
+    d->yuv[l][1]
+        = (guint8)CLAMP (lround (128.0 + (full ? 255.0 : 224.0) * cb), 0, 255);
+    d->yuv[l][2]
+        = (guint8)CLAMP (lround (128.0 + (full ? 255.0 : 224.0) * cr), 0, 255);
+  }
+}
+
+static void
+ensure_maps (GstNaclipSegDrawing *d, guint fw, guint fh, guint lw, guint lh)
+{
+  if (d->map_fw == fw && d->map_fh == fh && d->map_lw == lw && d->map_lh == lh)
+    return;
+  g_free (d->xmap);
+  g_free (d->ymap);
+  d->xmap = g_new (guint32, fw);
+  d->ymap = g_new (guint32, fh);
+  for (guint x = 0; x < fw; x++)
+    d->xmap[x] = (guint32)((guint64)x * lw / fw);
+  for (guint y = 0; y < fh; y++)
+    d->ymap[y] = (guint32)((guint64)y * lh / fh);
+  d->map_fw = fw;
+  d->map_fh = fh;
+  d->map_lw = lw;
+  d->map_lh = lh;
+}
+
+/* Which labels are drawn: selected-classes names (all when empty). Label 0
+ * is never drawn. Recomputed when the class set or the selection changes. */
+static void
+update_draw_mask (
+    GstNaclipSegDrawing *d, const GstNaclipSegResult *r, const char *selected)
+{
+  g_auto (GStrv) names = NULL;
+
+  if (d->mask_class_set == r->class_set
+      && g_strcmp0 (d->mask_selected, selected) == 0)
+    return;
+  memset (d->draw_mask, 0, sizeof (d->draw_mask));
+  if (selected == NULL || selected[0] == '\0') {
+    for (guint l = 1; l <= r->n_classes; l++)
+      d->draw_mask[l] = 1;
+  } else {
+    names = g_strsplit (selected, ",", -1);
+    for (guint i = 0; names[i] != NULL; i++) {
+      const char *name = g_strstrip (names[i]);
+      for (guint l = 1; l <= r->n_classes; l++)
+        if (g_strcmp0 (r->class_names[l], name) == 0)
+          d->draw_mask[l] = 1;
+    }
+  }
+  g_free (d->mask_selected);
+  d->mask_selected = g_strdup (selected);
+  d->mask_class_set = r->class_set;
+}
+
+static inline guint8
+blend (guint8 dst, guint8 colour, guint alpha)
+{
+  return (guint8)((colour * alpha + dst * (255u - alpha) + 127u) / 255u);
+}
+
+void
+gst_naclip_seg_drawing_overlay (GstNaclipSegDrawing *d, GstVideoFrame *frame,
+    const GstNaclipSegResult *r, const char *selected, guint alpha)
+{
+  guint fw = GST_VIDEO_FRAME_WIDTH (frame);
+  guint fh = GST_VIDEO_FRAME_HEIGHT (frame);
+  GstVideoFormat format = GST_VIDEO_FRAME_FORMAT (frame);
+
+  update_draw_mask (d, r, selected);
+  ensure_maps (d, fw, fh, r->width, r->height);
+  if (format == GST_VIDEO_FORMAT_I420 || format == GST_VIDEO_FORMAT_NV12) {
+    guint8 *yp = GST_VIDEO_FRAME_PLANE_DATA (frame, 0);
+    gint ys = GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0);
+    guint cw = (fw + 1) / 2, ch = (fh + 1) / 2;
+
+    for (guint y = 0; y < fh; y++) {
+      const guint8 *lrow = r->labels + (gsize)d->ymap[y] * r->stride;
+      guint8 *row = yp + (gsize)y * ys;
+      for (guint x = 0; x < fw; x++) {
+        guint l = lrow[d->xmap[x]];
+        if (d->draw_mask[l])
+          row[x] = blend (row[x], d->yuv[l][0], alpha);
+      }
+    }
+    for (guint cy = 0; cy < ch; cy++) {
+      const guint8 *lrow = r->labels + (gsize)d->ymap[2 * cy] * r->stride;
+      for (guint cx = 0; cx < cw; cx++) {
+        guint l = lrow[d->xmap[2 * cx]];
+        guint8 *u, *v;
+        if (!d->draw_mask[l])
+          continue;
+        if (format == GST_VIDEO_FORMAT_I420) {
+          u = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA (frame, 1)
+              + (gsize)cy * GST_VIDEO_FRAME_PLANE_STRIDE (frame, 1) + cx;
+          v = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA (frame, 2)
+              + (gsize)cy * GST_VIDEO_FRAME_PLANE_STRIDE (frame, 2) + cx;
+        } else {
+          u = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA (frame, 1)
+              + (gsize)cy * GST_VIDEO_FRAME_PLANE_STRIDE (frame, 1) + 2 * cx;
+          v = u + 1;
+        }
+        *u = blend (*u, d->yuv[l][1], alpha);
+        *v = blend (*v, d->yuv[l][2], alpha);
+      }
+    }
+  } else {
+    guint8 *data = GST_VIDEO_FRAME_PLANE_DATA (frame, 0);
+    gint stride = GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0);
+    guint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE (frame, 0);
+    /* Offsets inside a pixel (COMP_OFFSET would add the plane offset,
+     * which PLANE_DATA already includes). */
+    const GstVideoFormatInfo *finfo = frame->info.finfo;
+    guint off_r = GST_VIDEO_FORMAT_INFO_POFFSET (finfo, GST_VIDEO_COMP_R);
+    guint off_g = GST_VIDEO_FORMAT_INFO_POFFSET (finfo, GST_VIDEO_COMP_G);
+    guint off_b = GST_VIDEO_FORMAT_INFO_POFFSET (finfo, GST_VIDEO_COMP_B);
+
+    for (guint y = 0; y < fh; y++) {
+      const guint8 *lrow = r->labels + (gsize)d->ymap[y] * r->stride;
+      guint8 *row = data + (gsize)y * stride;
+      for (guint x = 0; x < fw; x++) {
+        guint l = lrow[d->xmap[x]];
+        guint8 *px = row + (gsize)x * pstride;
+        if (!d->draw_mask[l])
+          continue;
+        px[off_r] = blend (px[off_r], d->rgb[l][0], alpha);
+        px[off_g] = blend (px[off_g], d->rgb[l][1], alpha);
+        px[off_b] = blend (px[off_b], d->rgb[l][2], alpha);
+      }
+    }
+  }
+}
+
+void
+gst_naclip_seg_drawing_labels (
+    GstNaclipSegDrawing *d, GstVideoFrame *out, const GstNaclipSegResult *r)
+{
+  guint fw = GST_VIDEO_FRAME_WIDTH (out), fh = GST_VIDEO_FRAME_HEIGHT (out);
+  guint8 *data = GST_VIDEO_FRAME_PLANE_DATA (out, 0);
+  gint stride = GST_VIDEO_FRAME_PLANE_STRIDE (out, 0);
+
+  if (r == NULL) {
+    for (guint y = 0; y < fh; y++)
+      memset (data + (gsize)y * stride, 0, fw);
+    return;
+  }
+  ensure_maps (d, fw, fh, r->width, r->height);
+  for (guint y = 0; y < fh; y++) {
+    const guint8 *lrow = r->labels + (gsize)d->ymap[y] * r->stride;
+    guint8 *row = data + (gsize)y * stride;
+    for (guint x = 0; x < fw; x++)
+      row[x] = lrow[d->xmap[x]];
+  }
+}
