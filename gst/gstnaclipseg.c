@@ -22,7 +22,7 @@
  *
  * Results
  *   Each inference yields a GstNaclipSegResult (naclipmeta.h) plus the
- *   statistics of each label, boxes included (`Published`); frames that
+ *   statistics of each label, boxes included (`GstNaclipSegPublished`); frames that
  *   reuse it attach the same result with fresh = FALSE. A class-list change, caps change or flush
  *   drops the latest result so labels of two class sets are never mixed.
  *
@@ -38,6 +38,7 @@
 #include "config.h"
 
 #include "gstnaclipseg.h"
+#include "gstnaclipsegclient.h"
 #include "gstnaclipsegdrawing.h"
 #include "gstnaclipsegenums.h"
 
@@ -49,59 +50,11 @@
 #include "naclip.h"
 #include "naclipmeta.h"
 
-GST_DEBUG_CATEGORY_STATIC (naclipseg_debug);
-#define GST_CAT_DEFAULT naclipseg_debug
+GST_DEBUG_CATEGORY (gst_naclip_seg_debug);
+#define GST_CAT_DEFAULT gst_naclip_seg_debug
 
 /* ------------------------------------------------------------------ */
 /* State                                                               */
-
-/* One result and what is derived from it once. Immutable once published. */
-typedef struct
-{
-  GstNaclipSegResult *result;
-  NaclipLabelStats *stats;   /* n_classes + 1, boxes in label-map px */
-  GstClockTime running_time; /* of the inferred frame, or NONE */
-  GstClockTime stream_time;
-  GstClockTime duration;
-} Published;
-
-/* The segmentation state used by one thread at a time (see top). */
-typedef struct
-{
-  NaclipContext *ctx;
-  NaclipParams params; /* applied to ctx */
-  float *probs;        /* (n_classes + 1, h, w) of the last segment call */
-  gsize probs_len;     /* floats */
-  NaclipSmoothing *smoothing;
-  guint64 smooth_class_set; /* class set the average belongs to */
-  guint smooth_gen;         /* flush generation the average belongs to */
-} Inferrer;
-
-/* A class list to encode, snapshot of the properties. */
-typedef struct
-{
-  char *classes;
-  char *classes_file;
-  char *background;
-  char *templates;
-  guint threads;
-  NaclipPrecision precision;
-} ClassJob;
-
-/* What a frame needs from the properties, copied under the object lock. */
-typedef struct
-{
-  NaclipParams params;
-  GstNaclipSegOutput output;
-  GstNaclipSegOutputSize output_size;
-  guint8 alpha; /* 0..255 */
-  guint inference_interval;
-  GstClockTime expire_results;
-  double temporal_smoothing;
-  gboolean post_messages;
-  GstClockTime qos_earliest;
-  char *selected_classes;
-} Snapshot;
 
 struct _GstNaclipSeg
 {
@@ -133,36 +86,27 @@ struct _GstNaclipSeg
   guint64 frames_skipped;
   guint64 frames_too_small;
 
-  /* Set by start(), freed by stop(); read-only in between. */
-  NaclipModel *model;
-  char *model_path; /* the key model was acquired with */
-  guint patch_size;
+  /* Set by start(); read-only until the next start(). */
   gboolean running_async;
-  Inferrer inf;
 
-  /* Cancellation (any thread): set from PAUSED->READY until the next
-   * READY->PAUSED, so that an inference or class encoding running in the
-   * streaming thread or the worker returns within one transformer block
-   * and none starts; the cancellable stops class encodings. */
-  gint shutting_down;
-  GCancellable *cancellable;
+  /* The model and the context (gstnaclipsegclient.c). */
+  GstNaclipSegClient *client;
 
   /* Shared with the worker (wlock). */
   GMutex wlock;
   GCond wcond;
   GThread *worker;
   gboolean worker_stop;
-  ClassJob *class_job;
+  GstNaclipSegClassJob *class_job;
   NaclipQueries *queries;
   guint64 class_set;
-  Published *latest;
+  GstNaclipSegPublished *latest;
   guint flush_gen;
   gboolean frame_pending; /* staging holds a frame for the worker */
   gboolean worker_busy;   /* the worker segments a frame (its own ref) */
   GstBuffer *staging;
   GstVideoInfo staging_info;
-  GstClockTime staging_pts, staging_running_time, staging_stream_time,
-      staging_duration;
+  GstNaclipSegTimes staging_times;
   gboolean worker_warned_small;
   GstClockTime latency; /* longest sync inference, ns */
 
@@ -210,7 +154,6 @@ enum
   PROP_CLASS_SET,
 };
 
-#define DEFAULT_TEMPLATES "imagenet80"
 #define DEFAULT_OUTPUT GST_NACLIP_SEG_OUTPUT_OVERLAY
 #define DEFAULT_OUTPUT_SIZE GST_NACLIP_SEG_OUTPUT_SIZE_PROCESSING
 #define DEFAULT_ALPHA 0.5
@@ -220,8 +163,6 @@ enum
 #define DEFAULT_TEMPORAL_SMOOTHING 0.0
 #define DEFAULT_POST_MESSAGES TRUE
 #define DEFAULT_CHECK_WEIGHTS TRUE
-/* The download helper's default location, under $XDG_DATA_HOME. */
-#define DEFAULT_MODEL_SUBDIR "naclipseg/models/clip-vit-base-patch16"
 /* Largest frame side accepted: keeps label maps and size math bounded. */
 #define MAX_FRAME_PX 16384
 
@@ -245,39 +186,11 @@ GST_ELEMENT_REGISTER_DEFINE (
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
 
-static void
-published_clear (gpointer data)
-{
-  Published *pub = data;
-
-  gst_naclip_seg_result_unref (pub->result);
-  g_free (pub->stats);
-}
-
-static void
-published_unref (Published *pub)
-{
-  if (pub != NULL)
-    g_atomic_rc_box_release_full (pub, published_clear);
-}
-
-static void
-class_job_free (ClassJob *job)
-{
-  if (job == NULL)
-    return;
-  g_free (job->classes);
-  g_free (job->classes_file);
-  g_free (job->background);
-  g_free (job->templates);
-  g_free (job);
-}
-
 /* Call with the object lock held. */
-static ClassJob *
+static GstNaclipSegClassJob *
 snapshot_class_job (GstNaclipSeg *self)
 {
-  ClassJob *job = g_new0 (ClassJob, 1);
+  GstNaclipSegClassJob *job = g_new0 (GstNaclipSegClassJob, 1);
 
   job->classes = g_strdup (self->classes);
   job->classes_file = g_strdup (self->classes_file);
@@ -339,108 +252,8 @@ refuse_property (GstNaclipSeg *self, const GParamSpec *pspec, const char *why)
       GST_FUNCTION, __LINE__);
 }
 
-/* The only conversion from a GstVideoFrame to a NaclipImage: planes and
- * strides come from the frame (so GstVideoMeta strides and offsets are
- * honoured), the YUV matrix from its colorimetry. */
-static void
-image_from_frame (const GstVideoFrame *frame, NaclipImage *image)
-{
-  const GstVideoInfo *info = &frame->info;
-  gboolean full = info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255;
-  gboolean bt709 = info->colorimetry.matrix == GST_VIDEO_COLOR_MATRIX_BT709;
-
-  memset (image, 0, sizeof (*image));
-  switch (GST_VIDEO_INFO_FORMAT (info)) {
-    case GST_VIDEO_FORMAT_RGB:
-      image->format = NACLIP_PIXEL_RGB;
-      break;
-    case GST_VIDEO_FORMAT_BGR:
-      image->format = NACLIP_PIXEL_BGR;
-      break;
-    case GST_VIDEO_FORMAT_RGBx:
-      image->format = NACLIP_PIXEL_RGBX;
-      break;
-    case GST_VIDEO_FORMAT_BGRx:
-      image->format = NACLIP_PIXEL_BGRX;
-      break;
-    case GST_VIDEO_FORMAT_xRGB:
-      image->format = NACLIP_PIXEL_XRGB;
-      break;
-    case GST_VIDEO_FORMAT_xBGR:
-      image->format = NACLIP_PIXEL_XBGR;
-      break;
-    case GST_VIDEO_FORMAT_RGBA:
-      image->format = NACLIP_PIXEL_RGBA;
-      break;
-    case GST_VIDEO_FORMAT_BGRA:
-      image->format = NACLIP_PIXEL_BGRA;
-      break;
-    case GST_VIDEO_FORMAT_ARGB:
-      image->format = NACLIP_PIXEL_ARGB;
-      break;
-    case GST_VIDEO_FORMAT_ABGR:
-      image->format = NACLIP_PIXEL_ABGR;
-      break;
-    case GST_VIDEO_FORMAT_I420:
-      image->format = NACLIP_PIXEL_I420;
-      break;
-    case GST_VIDEO_FORMAT_NV12:
-      image->format = NACLIP_PIXEL_NV12;
-      break;
-    default:
-      g_assert_not_reached ();
-  }
-  image->width = GST_VIDEO_FRAME_WIDTH (frame);
-  image->height = GST_VIDEO_FRAME_HEIGHT (frame);
-  for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES (frame) && p < 3; p++) {
-    image->data[p] = GST_VIDEO_FRAME_PLANE_DATA (frame, p);
-    image->stride[p] = (gsize)GST_VIDEO_FRAME_PLANE_STRIDE (frame, p);
-  }
-  if (bt709)
-    image->yuv_matrix = full ? NACLIP_YUV_BT709_FULL : NACLIP_YUV_BT709_LIMITED;
-  else
-    image->yuv_matrix = full ? NACLIP_YUV_BT601_FULL : NACLIP_YUV_BT601_LIMITED;
-}
-
 /* ------------------------------------------------------------------ */
 /* Classes                                                             */
-
-/* Parses the class list of @job, loads its templates and encodes the
- * queries (slow: seconds for a real model, cached on disk). Any thread. */
-static NaclipQueries *
-encode_classes (NaclipModel *model, const ClassJob *job,
-    GCancellable *cancellable, GError **error)
-{
-  NaclipClasses *classes = NULL;
-  NaclipTemplates *templates = NULL;
-  NaclipQueries *queries = NULL;
-  NaclipEncodeOptions options = naclip_encode_options_default ();
-
-  if (job->classes != NULL && job->classes[0] != '\0')
-    classes = naclip_classes_parse (job->classes, job->background, error);
-  else if (job->classes_file != NULL && job->classes_file[0] != '\0')
-    classes = naclip_classes_load (job->classes_file, job->background, error);
-  else
-    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-        "no classes: set the classes property (e.g. classes=\"sky,road,car\")"
-        " or classes-file");
-  if (classes == NULL)
-    goto out;
-  templates = naclip_templates_load (
-      job->templates != NULL ? job->templates : DEFAULT_TEMPLATES, error);
-  if (templates == NULL)
-    goto out;
-  options.threads = job->threads;
-  options.precision = job->precision;
-  options.truncate = TRUE;
-  options.cancellable = cancellable;
-  queries = naclip_queries_encode (model, classes, templates, &options, error);
-
-out:
-  naclip_templates_free (templates);
-  naclip_classes_free (classes);
-  return queries;
-}
 
 static void
 post_classes_changed (
@@ -467,140 +280,9 @@ post_classes_changed (
 /* ------------------------------------------------------------------ */
 /* Inference                                                           */
 
-static gboolean
-ensure_floats (float **buf, gsize *len, gsize n)
-{
-  if (*len >= n)
-    return TRUE;
-  g_free (*buf);
-  *len = 0;
-  *buf = g_try_new (float, n);
-  if (*buf == NULL)
-    return FALSE;
-  *len = n;
-  return TRUE;
-}
-
-/* Applies temporal-smoothing to the probabilities of @r and labels @r
- * again from their average. Returns the probabilities the statistics use. */
-static const float *
-smooth_result (Inferrer *inf, GstNaclipSegResult *r, double smoothing,
-    float threshold, guint gen, guint64 class_set)
-{
-  const float *avg;
-  GError *error = NULL;
-
-  if (smoothing <= 0.0)
-    return inf->probs;
-  if (inf->smooth_class_set != class_set || inf->smooth_gen != gen) {
-    naclip_smoothing_reset (inf->smoothing);
-    inf->smooth_class_set = class_set;
-    inf->smooth_gen = gen;
-  }
-  avg = naclip_smoothing_update (inf->smoothing, inf->probs, r->n_classes + 1,
-      r->width, r->height, (float)smoothing, &error);
-  if (avg == NULL) {
-    GST_WARNING ("no temporal smoothing: %s", error->message);
-    g_clear_error (&error);
-    return inf->probs;
-  }
-  naclip_probs_to_labels (avg, r->n_classes + 1, r->width, r->height, threshold,
-      r->labels, r->stride);
-  return avg;
-}
-
-/* Fills coverage, confidence and the statistics from labels and @probs. */
-static void
-compute_statistics (Published *pub, const float *probs)
-{
-  GstNaclipSegResult *r = pub->result;
-
-  naclip_labels_compute_stats (r->labels, r->stride, r->width, r->height, probs,
-      r->n_classes + 1, pub->stats);
-  for (guint l = 0; l <= r->n_classes; l++) {
-    r->coverage[l] = pub->stats[l].coverage;
-    r->confidence[l] = pub->stats[l].confidence;
-  }
-}
-
-/* Segments @image with @queries. Sets *too_small (and returns NULL without
- * error) when the processing size is below one patch. */
-static Published *
-infer (GstNaclipSeg *self, Inferrer *inf, const NaclipImage *image,
-    const Snapshot *snap, NaclipQueries *queries, guint64 class_set, guint gen,
-    GstClockTime pts, gboolean *too_small, GError **error)
-{
-  const NaclipClasses *classes = naclip_queries_get_classes (queries);
-  guint n_classes = naclip_classes_get_n_classes (classes);
-  guint pw = 0, ph = 0, ow, oh;
-  gsize n_probs = 0;
-  GstNaclipSegResult *r = NULL;
-  Published *pub = NULL;
-  const float *probs;
-
-  *too_small = FALSE;
-  if (g_atomic_int_get (&self->shutting_down)) {
-    g_set_error (
-        error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED, "the element is stopping");
-    return NULL;
-  }
-  if (memcmp (&inf->params, &snap->params, sizeof (NaclipParams)) != 0) {
-    if (!naclip_context_set_params (inf->ctx, &snap->params, error))
-      return NULL;
-    inf->params = snap->params;
-  }
-  naclip_context_get_processing_size (
-      inf->ctx, image->width, image->height, &pw, &ph);
-  if (pw < self->patch_size || ph < self->patch_size) {
-    *too_small = TRUE;
-    return NULL;
-  }
-  ow = snap->output_size == GST_NACLIP_SEG_OUTPUT_SIZE_FRAME ? image->width
-                                                             : pw;
-  oh = snap->output_size == GST_NACLIP_SEG_OUTPUT_SIZE_FRAME ? image->height
-                                                             : ph;
-  r = gst_naclip_seg_result_new (ow, oh, n_classes);
-  if (r == NULL || !g_size_checked_mul (&n_probs, (gsize)ow * oh, n_classes + 1)
-      || !ensure_floats (&inf->probs, &inf->probs_len, n_probs)) {
-    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
-        "cannot allocate a %ux%u label map with %u classes", ow, oh, n_classes);
-    goto fail;
-  }
-  if (!naclip_context_segment (inf->ctx, queries, image, ow, oh, r->labels,
-          r->stride, inf->probs, error))
-    goto fail;
-  {
-    NaclipTimings t;
-    naclip_context_get_timings (inf->ctx, &t);
-    GST_DEBUG_OBJECT (self,
-        "%ux%u -> %ux%u in %.1f ms (preprocess %.1f, encoder %.1f, logits "
-        "%.1f, pamr %.1f, labels %.1f)",
-        image->width, image->height, ow, oh, t.total_ms, t.preprocess_ms,
-        t.encoder_ms, t.logits_ms, t.pamr_ms, t.labels_ms);
-  }
-  r->class_set = class_set;
-  r->pts = pts;
-  for (guint l = 0; l <= n_classes; l++)
-    r->class_names[l] = g_strdup (naclip_classes_get_name (classes, l));
-  probs = smooth_result (inf, r, snap->temporal_smoothing,
-      snap->params.class_confidence_threshold, gen, class_set);
-  pub = g_atomic_rc_box_new0 (Published);
-  pub->result = r;
-  pub->stats = g_new (NaclipLabelStats, n_classes + 1);
-  pub->running_time = GST_CLOCK_TIME_NONE;
-  pub->stream_time = GST_CLOCK_TIME_NONE;
-  pub->duration = GST_CLOCK_TIME_NONE;
-  compute_statistics (pub, probs);
-  return pub;
-
-fail:
-  gst_naclip_seg_result_unref (r);
-  return NULL;
-}
-
 /* Posts the per-inference element message (like `level`). */
 static void
-post_result_message (GstNaclipSeg *self, const Published *pub)
+post_result_message (GstNaclipSeg *self, const GstNaclipSegPublished *pub)
 {
   const GstNaclipSegResult *r = pub->result;
   GValue names = G_VALUE_INIT, coverage = G_VALUE_INIT,
@@ -627,9 +309,9 @@ post_result_message (GstNaclipSeg *self, const Published *pub)
     gst_value_array_append_and_take_value (&present, &v);
   }
   s = gst_structure_new ("naclipseg", "timestamp", G_TYPE_UINT64, r->pts,
-      "stream-time", G_TYPE_UINT64, pub->stream_time, "running-time",
-      G_TYPE_UINT64, pub->running_time, "duration", G_TYPE_UINT64,
-      pub->duration, "class-set", G_TYPE_UINT64, r->class_set,
+      "stream-time", G_TYPE_UINT64, pub->times.stream_time, "running-time",
+      G_TYPE_UINT64, pub->times.running_time, "duration", G_TYPE_UINT64,
+      pub->times.duration, "class-set", G_TYPE_UINT64, r->class_set,
       "background-coverage", G_TYPE_DOUBLE, (double)r->coverage[0], NULL);
   gst_structure_take_value (s, "classes", &names);
   gst_structure_take_value (s, "coverage", &coverage);
@@ -643,11 +325,11 @@ post_result_message (GstNaclipSeg *self, const Published *pub)
 /* The worker thread                                                   */
 
 static void
-run_class_job (GstNaclipSeg *self, ClassJob *job)
+run_class_job (GstNaclipSeg *self, GstNaclipSegClassJob *job)
 {
   GError *error = NULL;
   NaclipQueries *queries
-      = encode_classes (self->model, job, self->cancellable, &error);
+      = gst_naclip_seg_client_encode_classes (self->client, job, &error);
   guint64 class_set;
 
   if (queries == NULL
@@ -668,7 +350,7 @@ run_class_job (GstNaclipSeg *self, ClassJob *job)
   naclip_queries_unref (self->queries);
   self->queries = naclip_queries_ref (queries);
   class_set = ++self->class_set;
-  g_clear_pointer (&self->latest, published_unref);
+  g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
   g_mutex_unlock (&self->wlock);
   GST_INFO_OBJECT (self, "class set %" G_GUINT64_FORMAT " active", class_set);
   post_classes_changed (self, queries, class_set);
@@ -680,18 +362,14 @@ static void
 run_frame_job (GstNaclipSeg *self)
 {
   GstVideoFrame frame;
-  NaclipImage image;
-  Snapshot snap = { 0 };
+  GstNaclipSegSnapshot snap = { 0 };
   NaclipQueries *queries = naclip_queries_ref (self->queries);
   guint64 class_set = self->class_set;
   guint gen = self->flush_gen;
-  GstClockTime pts = self->staging_pts;
-  GstClockTime running_time = self->staging_running_time;
-  GstClockTime stream_time = self->staging_stream_time;
-  GstClockTime duration = self->staging_duration;
+  GstNaclipSegTimes times = self->staging_times;
   GstBuffer *staging = gst_buffer_ref (self->staging);
   GstVideoInfo info = self->staging_info;
-  Published *pub = NULL;
+  GstNaclipSegPublished *pub = NULL;
   gboolean too_small = FALSE, post;
   GError *error = NULL;
 
@@ -709,9 +387,8 @@ run_frame_job (GstNaclipSeg *self)
   GST_OBJECT_UNLOCK (self);
 
   if (gst_video_frame_map (&frame, &info, staging, GST_MAP_READ)) {
-    image_from_frame (&frame, &image);
-    pub = infer (self, &self->inf, &image, &snap, queries, class_set, gen, pts,
-        &too_small, &error);
+    pub = gst_naclip_seg_client_segment (self->client, &frame, &snap, queries,
+        class_set, gen, &times, &too_small, &error);
     gst_video_frame_unmap (&frame);
   }
   naclip_queries_unref (queries);
@@ -731,11 +408,6 @@ run_frame_job (GstNaclipSeg *self)
   GST_OBJECT_UNLOCK (self);
 
   g_mutex_lock (&self->wlock);
-  if (pub != NULL) {
-    pub->running_time = running_time;
-    pub->stream_time = stream_time;
-    pub->duration = duration;
-  }
   if (too_small && !self->worker_warned_small) {
     self->worker_warned_small = TRUE;
     g_mutex_unlock (&self->wlock);
@@ -746,15 +418,15 @@ run_frame_job (GstNaclipSeg *self)
     g_mutex_lock (&self->wlock);
   }
   if (pub != NULL && gen == self->flush_gen && class_set == self->class_set) {
-    g_clear_pointer (&self->latest, published_unref);
-    self->latest = g_atomic_rc_box_acquire (pub);
+    g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
+    self->latest = gst_naclip_seg_published_ref (pub);
     if (post) {
       g_mutex_unlock (&self->wlock);
       post_result_message (self, pub);
       g_mutex_lock (&self->wlock);
     }
   }
-  published_unref (pub);
+  gst_naclip_seg_published_unref (pub);
   self->worker_busy = FALSE;
   g_cond_broadcast (&self->wcond);
 }
@@ -767,10 +439,10 @@ worker_main (gpointer data)
   g_mutex_lock (&self->wlock);
   while (!self->worker_stop) {
     if (self->class_job != NULL) {
-      ClassJob *job = g_steal_pointer (&self->class_job);
+      GstNaclipSegClassJob *job = g_steal_pointer (&self->class_job);
       g_mutex_unlock (&self->wlock);
       run_class_job (self, job);
-      class_job_free (job);
+      gst_naclip_seg_class_job_free (job);
       g_mutex_lock (&self->wlock);
     } else if (self->frame_pending) {
       run_frame_job (self);
@@ -788,7 +460,7 @@ queue_class_job (GstNaclipSeg *self)
 {
   g_mutex_lock (&self->wlock);
   if (self->worker != NULL) {
-    class_job_free (self->class_job);
+    gst_naclip_seg_class_job_free (self->class_job);
     self->class_job = snapshot_class_job (self);
     g_cond_broadcast (&self->wcond);
   }
@@ -798,114 +470,23 @@ queue_class_job (GstNaclipSeg *self)
 /* ------------------------------------------------------------------ */
 /* start / stop                                                        */
 
-/* Models are shared by every element of the process that uses the same
- * path while at least one of them runs (NaclipModel is immutable and
- * thread-safe): a second element costs no load time and no second copy of
- * widened weights. The entry goes when its last user stops, so a model file
- * replaced on disk is read again by the next element that starts alone. */
-typedef struct
-{
-  NaclipModel *model;
-  guint n_users;
-} SharedModel;
-
-G_LOCK_DEFINE_STATIC (shared_models);
-static GHashTable *shared_models; /* path -> SharedModel */
-
-static void
-shared_model_free (gpointer data)
-{
-  SharedModel *shared = data;
-
-  naclip_model_unref (shared->model);
-  g_free (shared);
-}
-
-/* Returns a new reference to the model at @path, loading it if no running
- * element uses it; NULL with @error set on failure. */
-static NaclipModel *
-acquire_model (const char *path, gboolean check_weights, GError **error)
-{
-  SharedModel *shared;
-  NaclipModel *model = NULL;
-
-  G_LOCK (shared_models);
-  if (shared_models == NULL)
-    shared_models = g_hash_table_new_full (
-        g_str_hash, g_str_equal, g_free, shared_model_free);
-  shared = g_hash_table_lookup (shared_models, path);
-  if (shared == NULL) {
-    model = naclip_model_load (path, check_weights, error);
-    if (model != NULL) {
-      shared = g_new0 (SharedModel, 1);
-      shared->model = model;
-      g_hash_table_insert (shared_models, g_strdup (path), shared);
-    }
-  }
-  if (shared != NULL) {
-    shared->n_users++;
-    model = naclip_model_ref (shared->model);
-  }
-  if (g_hash_table_size (shared_models) == 0)
-    g_clear_pointer (&shared_models, g_hash_table_unref);
-  G_UNLOCK (shared_models);
-  return model;
-}
-
-/* Drops @model, acquired for @path, and its use. Accepts NULL. */
-static void
-release_model (const char *path, NaclipModel *model)
-{
-  SharedModel *shared;
-
-  if (model == NULL)
-    return;
-  G_LOCK (shared_models);
-  shared = shared_models ? g_hash_table_lookup (shared_models, path) : NULL;
-  if (shared != NULL && shared->model == model && --shared->n_users == 0)
-    g_hash_table_remove (shared_models, path);
-  if (shared_models != NULL && g_hash_table_size (shared_models) == 0)
-    g_clear_pointer (&shared_models, g_hash_table_unref);
-  G_UNLOCK (shared_models);
-  naclip_model_unref (model);
-}
-
-/* The model path: model-file, else $NACLIP_MODEL, else the download
- * helper's default location. Returns a newly allocated path. */
-static char *
-resolve_model_path (GstNaclipSeg *self)
-{
-  const char *env = g_getenv ("NACLIP_MODEL");
-  char *path = NULL;
-
-  GST_OBJECT_LOCK (self);
-  if (self->model_file != NULL && self->model_file[0] != '\0')
-    path = g_strdup (self->model_file);
-  GST_OBJECT_UNLOCK (self);
-  if (path == NULL && env != NULL && env[0] != '\0')
-    path = g_strdup (env);
-  if (path == NULL)
-    path
-        = g_build_filename (g_get_user_data_dir (), DEFAULT_MODEL_SUBDIR, NULL);
-  return path;
-}
-
 static gboolean
 gst_naclip_seg_start (GstBaseTransform *trans)
 {
   GstNaclipSeg *self = GST_NACLIP_SEG (trans);
-  g_autofree char *path = resolve_model_path (self);
-  g_autofree char *default_path
-      = g_build_filename (g_get_user_data_dir (), DEFAULT_MODEL_SUBDIR, NULL);
+  g_autofree char *path = NULL;
+  g_autofree char *default_path = gst_naclip_seg_default_model_path ();
   GError *error = NULL;
-  ClassJob *job = NULL;
+  GstNaclipSegClassJob *job = NULL;
   NaclipQueries *queries = NULL;
+  NaclipParams params;
   gboolean check_weights;
 
   GST_OBJECT_LOCK (self);
+  path = gst_naclip_seg_resolve_model_path (self->model_file);
   check_weights = self->check_weights;
   self->running_async = self->async;
-  self->inf.params = self->params;
+  params = self->params;
   job = snapshot_class_job (self);
   self->frames_processed = self->frames_reused = 0;
   self->frames_skipped = self->frames_too_small = 0;
@@ -922,9 +503,8 @@ gst_naclip_seg_start (GstBaseTransform *trans)
         ("model-file unset or missing; looked at %s", path));
     goto fail;
   }
-  self->model = acquire_model (path, check_weights, &error);
-  self->model_path = g_strdup (path);
-  if (self->model == NULL) {
+  if (!gst_naclip_seg_client_load_model (
+          self->client, path, check_weights, &error)) {
     g_autofree char *text = g_strdup_printf (
         "Could not load the NACLIP model \"%s\": %s. Get a model with "
         "naclip-download-model (installs in \"%s\") and point model-file "
@@ -933,27 +513,19 @@ gst_naclip_seg_start (GstBaseTransform *trans)
     post_naclip_message (self, GST_MESSAGE_ERROR, error, text);
     goto fail;
   }
-  self->patch_size = naclip_model_get_info (self->model)->patch_size;
-  self->inf.smoothing = naclip_smoothing_new ();
-  self->inf.ctx = naclip_context_new (self->model, &error);
-  if (self->inf.ctx == NULL
-      || !naclip_context_set_params (
-          self->inf.ctx, &self->inf.params, &error)) {
+  if (!gst_naclip_seg_client_new_context (self->client, &params, &error)) {
     post_naclip_message (self, GST_MESSAGE_ERROR, error,
         "Could not create the segmentation context");
     goto fail;
   }
-  GST_INFO_OBJECT (self, "matrix products in %s on %u threads",
-      naclip_precision_to_string (naclip_context_get_precision (self->inf.ctx)),
-      self->inf.params.threads);
-  queries = encode_classes (self->model, job, self->cancellable, &error);
+  queries = gst_naclip_seg_client_encode_classes (self->client, job, &error);
   if (queries == NULL) {
     g_autofree char *text
         = g_strdup_printf ("Could not use the classes: %s", error->message);
     post_naclip_message (self, GST_MESSAGE_ERROR, error, text);
     goto fail;
   }
-  class_job_free (job);
+  gst_naclip_seg_class_job_free (job);
 
   g_mutex_lock (&self->wlock);
   self->queries = queries;
@@ -967,12 +539,8 @@ gst_naclip_seg_start (GstBaseTransform *trans)
 
 fail:
   g_clear_error (&error);
-  class_job_free (job);
-  g_clear_pointer (&self->inf.ctx, naclip_context_free);
-  g_clear_pointer (&self->inf.smoothing, naclip_smoothing_free);
-  release_model (self->model_path, self->model);
-  self->model = NULL;
-  g_clear_pointer (&self->model_path, g_free);
+  gst_naclip_seg_class_job_free (job);
+  gst_naclip_seg_client_close (self->client);
   return FALSE;
 }
 
@@ -990,18 +558,12 @@ gst_naclip_seg_stop (GstBaseTransform *trans)
   if (worker != NULL)
     g_thread_join (worker);
 
-  g_clear_pointer (&self->class_job, class_job_free);
+  g_clear_pointer (&self->class_job, gst_naclip_seg_class_job_free);
   g_clear_pointer (&self->queries, naclip_queries_unref);
-  g_clear_pointer (&self->latest, published_unref);
+  g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
   gst_clear_buffer (&self->staging);
   self->frame_pending = FALSE;
-  g_clear_pointer (&self->inf.ctx, naclip_context_free);
-  g_clear_pointer (&self->inf.probs, g_free);
-  self->inf.probs_len = 0;
-  g_clear_pointer (&self->inf.smoothing, naclip_smoothing_free);
-  release_model (self->model_path, self->model);
-  self->model = NULL;
-  g_clear_pointer (&self->model_path, g_free);
+  gst_naclip_seg_client_close (self->client);
   gst_naclip_seg_drawing_reset (self->drawing);
   return TRUE;
 }
@@ -1087,7 +649,7 @@ gst_naclip_seg_set_info (GstVideoFilter *filter, GstCaps *incaps,
    * is not published (new generation); nothing waits for the worker. */
   self->frame_pending = FALSE;
   self->flush_gen++;
-  g_clear_pointer (&self->latest, published_unref);
+  g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
   gst_clear_buffer (&self->staging);
   self->staging_info = *in_info;
   if (self->running_async)
@@ -1099,8 +661,8 @@ gst_naclip_seg_set_info (GstVideoFilter *filter, GstCaps *incaps,
 /* Attaches the naclip meta and one ROI meta per present class (ids 0..k-1
  * in label order) to @buffer, boxes in frame pixels. */
 static void
-attach_metas (
-    const Published *pub, GstBuffer *buffer, guint fw, guint fh, gboolean fresh)
+attach_metas (const GstNaclipSegPublished *pub, GstBuffer *buffer, guint fw,
+    guint fh, gboolean fresh)
 {
   const GstNaclipSegResult *r = pub->result;
   gint id = 0;
@@ -1133,7 +695,7 @@ attach_metas (
 /* Per frame                                                           */
 
 static void
-snapshot_properties (GstNaclipSeg *self, Snapshot *snap)
+snapshot_properties (GstNaclipSeg *self, GstNaclipSegSnapshot *snap)
 {
   GST_OBJECT_LOCK (self);
   snap->params = self->params;
@@ -1166,12 +728,14 @@ time_of (GstNaclipSeg *self, GstBuffer *buf, gboolean stream)
 }
 
 static gboolean
-is_expired (const Published *pub, const Snapshot *snap, GstClockTime now)
+is_expired (const GstNaclipSegPublished *pub, const GstNaclipSegSnapshot *snap,
+    GstClockTime now)
 {
+  GstClockTime then = pub->times.running_time;
+
   return snap->expire_results > 0 && GST_CLOCK_TIME_IS_VALID (now)
-         && GST_CLOCK_TIME_IS_VALID (pub->running_time)
-         && now > pub->running_time
-         && now - pub->running_time > snap->expire_results;
+         && GST_CLOCK_TIME_IS_VALID (then) && now > then
+         && now - then > snap->expire_results;
 }
 
 static void
@@ -1185,20 +749,21 @@ count (GstNaclipSeg *self, guint64 *counter)
 /* Synchronous mode: segments @frame here if due, else reuses. Returns the
  * result the frame carries (new reference or NULL) and whether it is fresh. */
 static GstFlowReturn
-process_sync (GstNaclipSeg *self, GstVideoFrame *frame, GstBuffer *buf,
-    const Snapshot *snap, GstClockTime now, Published **out, gboolean *fresh)
+process_sync (GstNaclipSeg *self, GstVideoFrame *frame,
+    const GstNaclipSegSnapshot *snap, const GstNaclipSegTimes *times,
+    GstNaclipSegPublished **out, gboolean *fresh)
 {
-  Published *pub;
+  GstClockTime now = times->running_time;
+  GstNaclipSegPublished *pub;
   NaclipQueries *queries;
   guint64 class_set;
   guint gen;
   gboolean due, too_small = FALSE;
-  NaclipImage image;
   GError *error = NULL;
   gint64 t0;
 
   g_mutex_lock (&self->wlock);
-  pub = self->latest ? g_atomic_rc_box_acquire (self->latest) : NULL;
+  pub = self->latest ? gst_naclip_seg_published_ref (self->latest) : NULL;
   queries = naclip_queries_ref (self->queries);
   class_set = self->class_set;
   gen = self->flush_gen;
@@ -1219,16 +784,15 @@ process_sync (GstNaclipSeg *self, GstVideoFrame *frame, GstBuffer *buf,
     naclip_queries_unref (queries);
     *out = is_expired (pub, snap, now) ? NULL : pub;
     if (*out == NULL)
-      published_unref (pub);
+      gst_naclip_seg_published_unref (pub);
     *fresh = FALSE;
     return GST_FLOW_OK;
   }
-  published_unref (pub);
+  gst_naclip_seg_published_unref (pub);
 
-  image_from_frame (frame, &image);
   t0 = g_get_monotonic_time ();
-  pub = infer (self, &self->inf, &image, snap, queries, class_set, gen,
-      GST_BUFFER_PTS (buf), &too_small, &error);
+  pub = gst_naclip_seg_client_segment (self->client, frame, snap, queries,
+      class_set, gen, times, &too_small, &error);
   naclip_queries_unref (queries);
   if (too_small) {
     count (self, &self->frames_too_small);
@@ -1237,7 +801,8 @@ process_sync (GstNaclipSeg *self, GstVideoFrame *frame, GstBuffer *buf,
       GST_ELEMENT_WARNING (self, STREAM, FORMAT,
           ("Frames of %ux%u are smaller than one patch (%u px) after "
            "scaling; they pass without segmentation",
-              image.width, image.height, self->patch_size),
+              GST_VIDEO_FRAME_WIDTH (frame), GST_VIDEO_FRAME_HEIGHT (frame),
+              gst_naclip_seg_client_get_patch_size (self->client)),
           (NULL));
     }
     *out = NULL;
@@ -1256,9 +821,6 @@ process_sync (GstNaclipSeg *self, GstVideoFrame *frame, GstBuffer *buf,
     g_clear_error (&error);
     return GST_FLOW_ERROR;
   }
-  pub->running_time = now;
-  pub->stream_time = time_of (self, buf, TRUE);
-  pub->duration = GST_BUFFER_DURATION (buf);
   self->since_inference = 0;
   count (self, &self->frames_processed);
 
@@ -1269,8 +831,8 @@ process_sync (GstNaclipSeg *self, GstVideoFrame *frame, GstBuffer *buf,
     if (took > self->latency)
       self->latency = took;
     if (gen == self->flush_gen && class_set == self->class_set) {
-      g_clear_pointer (&self->latest, published_unref);
-      self->latest = g_atomic_rc_box_acquire (pub);
+      g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
+      self->latest = gst_naclip_seg_published_ref (pub);
     }
     g_mutex_unlock (&self->wlock);
     if (grew)
@@ -1287,13 +849,14 @@ process_sync (GstNaclipSeg *self, GstVideoFrame *frame, GstBuffer *buf,
 /* Asynchronous mode: hands the frame to the worker if it is idle and a
  * frame is due; never waits. Returns the latest result (or NULL). */
 static void
-process_async (GstNaclipSeg *self, GstVideoFrame *frame, GstBuffer *buf,
-    const Snapshot *snap, GstClockTime now, Published **out)
+process_async (GstNaclipSeg *self, GstVideoFrame *frame,
+    const GstNaclipSegSnapshot *snap, const GstNaclipSegTimes *times,
+    GstNaclipSegPublished **out)
 {
-  Published *pub;
+  GstNaclipSegPublished *pub;
 
   g_mutex_lock (&self->wlock);
-  pub = self->latest ? g_atomic_rc_box_acquire (self->latest) : NULL;
+  pub = self->latest ? gst_naclip_seg_published_ref (self->latest) : NULL;
   if (!self->frame_pending && !self->worker_busy && self->staging != NULL
       && (pub == NULL
           || self->since_inference + 1 >= snap->inference_interval)) {
@@ -1302,10 +865,7 @@ process_async (GstNaclipSeg *self, GstVideoFrame *frame, GstBuffer *buf,
             &dst, &self->staging_info, self->staging, GST_MAP_WRITE)) {
       gst_video_frame_copy (&dst, frame);
       gst_video_frame_unmap (&dst);
-      self->staging_pts = GST_BUFFER_PTS (buf);
-      self->staging_running_time = now;
-      self->staging_stream_time = time_of (self, buf, TRUE);
-      self->staging_duration = GST_BUFFER_DURATION (buf);
+      self->staging_times = *times;
       self->frame_pending = TRUE;
       self->since_inference = 0;
       g_cond_broadcast (&self->wcond);
@@ -1315,8 +875,8 @@ process_async (GstNaclipSeg *self, GstVideoFrame *frame, GstBuffer *buf,
   }
   g_mutex_unlock (&self->wlock);
 
-  if (pub != NULL && is_expired (pub, snap, now))
-    g_clear_pointer (&pub, published_unref);
+  if (pub != NULL && is_expired (pub, snap, times->running_time))
+    g_clear_pointer (&pub, gst_naclip_seg_published_unref);
   if (pub != NULL)
     count (self, &self->frames_reused);
   *out = pub;
@@ -1329,17 +889,22 @@ static GstFlowReturn
 process_frame (GstNaclipSeg *self, GstVideoFrame *in_frame, GstBuffer *inbuf,
     GstVideoFrame *out_frame, GstBuffer *outbuf, gboolean writable)
 {
-  Snapshot snap = { 0 };
-  Published *pub = NULL;
+  GstNaclipSegSnapshot snap = { 0 };
+  GstNaclipSegPublished *pub = NULL;
   gboolean fresh = FALSE;
   GstFlowReturn ret = GST_FLOW_OK;
-  GstClockTime now = time_of (self, inbuf, FALSE);
+  GstNaclipSegTimes times = {
+    .pts = GST_BUFFER_PTS (inbuf),
+    .running_time = time_of (self, inbuf, FALSE),
+    .stream_time = time_of (self, inbuf, TRUE),
+    .duration = GST_BUFFER_DURATION (inbuf),
+  };
 
   snapshot_properties (self, &snap);
   if (self->running_async)
-    process_async (self, in_frame, inbuf, &snap, now, &pub);
+    process_async (self, in_frame, &snap, &times, &pub);
   else
-    ret = process_sync (self, in_frame, inbuf, &snap, now, &pub, &fresh);
+    ret = process_sync (self, in_frame, &snap, &times, &pub, &fresh);
   if (ret != GST_FLOW_OK)
     goto out;
 
@@ -1357,7 +922,7 @@ process_frame (GstNaclipSeg *self, GstVideoFrame *in_frame, GstBuffer *inbuf,
   }
 
 out:
-  published_unref (pub);
+  gst_naclip_seg_published_unref (pub);
   g_free (snap.selected_classes);
   return ret;
 }
@@ -1430,10 +995,10 @@ gst_naclip_seg_sink_event (GstBaseTransform *trans, GstEvent *event)
 {
   GstNaclipSeg *self = GST_NACLIP_SEG (trans);
 
-  /* A flush drops the frame being segmented: stop it (inf.ctx lives from
-   * start() to stop(), which never run while pads are active). */
-  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START && self->inf.ctx != NULL)
-    naclip_context_cancel (self->inf.ctx);
+  /* A flush drops the frame being segmented: stop it (the context lives
+   * from start() to stop(), which never run while pads are active). */
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START)
+    gst_naclip_seg_client_cancel (self->client);
   if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP) {
     GST_OBJECT_LOCK (self);
     self->qos_earliest = GST_CLOCK_TIME_NONE;
@@ -1443,7 +1008,7 @@ gst_naclip_seg_sink_event (GstBaseTransform *trans, GstEvent *event)
     g_mutex_lock (&self->wlock);
     self->frame_pending = FALSE;
     self->flush_gen++;
-    g_clear_pointer (&self->latest, published_unref);
+    g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
     g_mutex_unlock (&self->wlock);
     self->since_inference = 0;
   }
@@ -1536,11 +1101,9 @@ static gboolean
 validate_class_properties (
     GstNaclipSeg *self, guint prop_id, const char *value, GError **error)
 {
-  ClassJob *job;
-  NaclipClasses *classes = NULL;
-  NaclipTemplates *templates = NULL;
+  GstNaclipSegClassJob *job;
   char **field = NULL;
-  gboolean ok = TRUE;
+  gboolean ok;
 
   if (value != NULL && !g_utf8_validate (value, -1, NULL)) {
     g_set_error (
@@ -1560,21 +1123,8 @@ validate_class_properties (
     field = &job->templates;
   g_free (*field);
   *field = g_strdup (value);
-
-  if (prop_id == PROP_TEMPLATES) {
-    templates = naclip_templates_load (
-        value != NULL ? value : DEFAULT_TEMPLATES, error);
-    ok = templates != NULL;
-  } else if (job->classes != NULL && job->classes[0] != '\0') {
-    classes = naclip_classes_parse (job->classes, job->background, error);
-    ok = classes != NULL;
-  } else if (job->classes_file != NULL && job->classes_file[0] != '\0') {
-    classes = naclip_classes_load (job->classes_file, job->background, error);
-    ok = classes != NULL;
-  }
-  naclip_templates_free (templates);
-  naclip_classes_free (classes);
-  class_job_free (job);
+  ok = gst_naclip_seg_class_job_check (job, prop_id == PROP_TEMPLATES, error);
+  gst_naclip_seg_class_job_free (job);
   return ok;
 }
 
@@ -1892,7 +1442,7 @@ gst_naclip_seg_finalize (GObject *object)
   g_free (self->pamr_dilations);
   g_mutex_clear (&self->wlock);
   g_cond_clear (&self->wcond);
-  g_object_unref (self->cancellable);
+  gst_naclip_seg_client_free (self->client);
   gst_naclip_seg_drawing_free (self->drawing);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -1908,14 +1458,10 @@ gst_naclip_seg_change_state (GstElement *element, GstStateChange transition)
 
   switch (transition) {
     case GST_STATE_CHANGE_READY_TO_PAUSED:
-      g_atomic_int_set (&self->shutting_down, 0);
-      g_cancellable_reset (self->cancellable);
+      gst_naclip_seg_client_set_stopping (self->client, FALSE);
       break;
     case GST_STATE_CHANGE_PAUSED_TO_READY:
-      g_atomic_int_set (&self->shutting_down, 1);
-      g_cancellable_cancel (self->cancellable);
-      if (self->inf.ctx != NULL)
-        naclip_context_cancel (self->inf.ctx);
+      gst_naclip_seg_client_set_stopping (self->client, TRUE);
       break;
     default:
       break;
@@ -1939,7 +1485,7 @@ gst_naclip_seg_init (GstNaclipSeg *self)
   self->params = naclip_params_default ();
   self->pamr_dilations = format_dilations (&self->params);
   self->check_weights = DEFAULT_CHECK_WEIGHTS;
-  self->templates = g_strdup (DEFAULT_TEMPLATES);
+  self->templates = g_strdup (GST_NACLIP_SEG_DEFAULT_TEMPLATES);
   self->output = DEFAULT_OUTPUT;
   self->output_size = DEFAULT_OUTPUT_SIZE;
   self->alpha = DEFAULT_ALPHA;
@@ -1951,7 +1497,7 @@ gst_naclip_seg_init (GstNaclipSeg *self)
   self->qos_earliest = GST_CLOCK_TIME_NONE;
   g_mutex_init (&self->wlock);
   g_cond_init (&self->wcond);
-  self->cancellable = g_cancellable_new ();
+  self->client = gst_naclip_seg_client_new (GST_ELEMENT (self));
   self->drawing = gst_naclip_seg_drawing_new ();
   gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
 }
@@ -1972,8 +1518,8 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
   NaclipParams d = naclip_params_default ();
   g_autofree char *dilations = format_dilations (&d);
 
-  GST_DEBUG_CATEGORY_INIT (
-      naclipseg_debug, "naclipseg", 0, "NACLIP open-vocabulary segmentation");
+  GST_DEBUG_CATEGORY_INIT (gst_naclip_seg_debug, "naclipseg", 0,
+      "NACLIP open-vocabulary segmentation");
 
   gobject_class->set_property = gst_naclip_seg_set_property;
   gobject_class->get_property = gst_naclip_seg_get_property;
@@ -1991,7 +1537,7 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
   g_object_class_install_property (gobject_class, PROP_MODEL_FILE,
       g_param_spec_string ("model-file", "Model file",
           "CLIP model directory or .safetensors file (unset: $NACLIP_MODEL, "
-          "then $XDG_DATA_HOME/" DEFAULT_MODEL_SUBDIR
+          "then $XDG_DATA_HOME/" GST_NACLIP_SEG_DEFAULT_MODEL_SUBDIR
           " as installed by naclip-download-model)",
           NULL, READY_ONLY));
   g_object_class_install_property (gobject_class, PROP_CHECK_WEIGHTS,
@@ -2028,7 +1574,7 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
           "\"imagenet80\" (the 80 CLIP ImageNet templates), \"single\" "
           "(\"a photo of a {}.\"), or a file with one template per line "
           "containing \"{}\"",
-          DEFAULT_TEMPLATES, TUNABLE));
+          GST_NACLIP_SEG_DEFAULT_TEMPLATES, TUNABLE));
   g_object_class_install_property (gobject_class,
       PROP_CLASS_CONFIDENCE_THRESHOLD,
       g_param_spec_float ("class-confidence-threshold",

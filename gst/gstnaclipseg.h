@@ -11,6 +11,9 @@
 #include <gst/gst.h>
 #include <gst/video/gstvideofilter.h>
 
+#include "gstnaclipsegenums.h"
+#include "naclip.h"
+
 G_BEGIN_DECLS
 
 #define GST_TYPE_NACLIP_SEG (gst_naclip_seg_get_type ())
@@ -18,6 +21,25 @@ G_DECLARE_FINAL_TYPE (
     GstNaclipSeg, gst_naclip_seg, GST, NACLIP_SEG, GstVideoFilter)
 
 GST_ELEMENT_REGISTER_DECLARE (naclipseg);
+
+/* For the element's other files (gstnaclipseg*.c). */
+
+GST_DEBUG_CATEGORY_EXTERN (gst_naclip_seg_debug);
+
+/* What a frame needs from the properties, copied under the object lock. */
+typedef struct
+{
+  NaclipParams params;
+  GstNaclipSegOutput output;
+  GstNaclipSegOutputSize output_size;
+  guint8 alpha; /* 0..255 */
+  guint inference_interval;
+  GstClockTime expire_results;
+  double temporal_smoothing;
+  gboolean post_messages;
+  GstClockTime qos_earliest;
+  char *selected_classes;
+} GstNaclipSegSnapshot;
 
 G_END_DECLS
 
