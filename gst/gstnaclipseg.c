@@ -41,6 +41,7 @@
 #include "gstnaclipsegclient.h"
 #include "gstnaclipsegdrawing.h"
 #include "gstnaclipsegenums.h"
+#include "gstnaclipsegmessages.h"
 
 #include <math.h>
 #include <string.h>
@@ -201,44 +202,6 @@ snapshot_class_job (GstNaclipSeg *self)
   return job;
 }
 
-/* Posts an error or warning for a NaclipError: IO problems are RESOURCE
- * errors, bad models LIBRARY/INIT, bad settings LIBRARY/SETTINGS. */
-static void
-post_naclip_message (GstNaclipSeg *self, GstMessageType type,
-    const GError *error, const char *text)
-{
-  GQuark domain = GST_LIBRARY_ERROR;
-  gint code = GST_LIBRARY_ERROR_FAILED;
-
-  if (error != NULL && error->domain == NACLIP_ERROR) {
-    switch ((NaclipError)error->code) {
-      case NACLIP_ERROR_IO:
-        domain = GST_RESOURCE_ERROR;
-        code = GST_RESOURCE_ERROR_OPEN_READ;
-        break;
-      case NACLIP_ERROR_FORMAT:
-      case NACLIP_ERROR_UNSUPPORTED:
-      case NACLIP_ERROR_MODEL:
-        code = GST_LIBRARY_ERROR_INIT;
-        break;
-      case NACLIP_ERROR_INVALID_ARGUMENT:
-      case NACLIP_ERROR_TEXT:
-        code = GST_LIBRARY_ERROR_SETTINGS;
-        break;
-      case NACLIP_ERROR_NO_MEMORY:
-        domain = GST_RESOURCE_ERROR;
-        code = GST_RESOURCE_ERROR_NO_SPACE_LEFT;
-        break;
-      case NACLIP_ERROR_CANCELLED:
-        code = GST_LIBRARY_ERROR_SHUTDOWN;
-        break;
-    }
-  }
-  gst_element_message_full (GST_ELEMENT (self), type, domain, code,
-      g_strdup (text), g_strdup (error != NULL ? error->message : NULL),
-      __FILE__, GST_FUNCTION, __LINE__);
-}
-
 /* Refuses a property value: keeps the old one, logs and posts a warning. */
 static void
 refuse_property (GstNaclipSeg *self, const GParamSpec *pspec, const char *why)
@@ -250,75 +213,6 @@ refuse_property (GstNaclipSeg *self, const GParamSpec *pspec, const char *why)
   gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_WARNING,
       GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS, text, NULL, __FILE__,
       GST_FUNCTION, __LINE__);
-}
-
-/* ------------------------------------------------------------------ */
-/* Classes                                                             */
-
-static void
-post_classes_changed (
-    GstNaclipSeg *self, NaclipQueries *queries, guint64 class_set)
-{
-  const NaclipClasses *classes = naclip_queries_get_classes (queries);
-  GValue names = G_VALUE_INIT;
-  GstStructure *s;
-
-  gst_value_array_init (&names, naclip_classes_get_n_classes (classes));
-  for (guint l = 1; l <= naclip_classes_get_n_classes (classes); l++) {
-    GValue v = G_VALUE_INIT;
-    g_value_init (&v, G_TYPE_STRING);
-    g_value_set_string (&v, naclip_classes_get_name (classes, l));
-    gst_value_array_append_and_take_value (&names, &v);
-  }
-  s = gst_structure_new (
-      "naclipseg-classes-changed", "class-set", G_TYPE_UINT64, class_set, NULL);
-  gst_structure_take_value (s, "classes", &names);
-  gst_element_post_message (
-      GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
-}
-
-/* ------------------------------------------------------------------ */
-/* Inference                                                           */
-
-/* Posts the per-inference element message (like `level`). */
-static void
-post_result_message (GstNaclipSeg *self, const GstNaclipSegPublished *pub)
-{
-  const GstNaclipSegResult *r = pub->result;
-  GValue names = G_VALUE_INIT, coverage = G_VALUE_INIT,
-         confidence = G_VALUE_INIT, present = G_VALUE_INIT;
-  GstStructure *s;
-
-  gst_value_array_init (&names, r->n_classes);
-  gst_value_array_init (&coverage, r->n_classes);
-  gst_value_array_init (&confidence, r->n_classes);
-  gst_value_array_init (&present, r->n_classes);
-  for (guint l = 1; l <= r->n_classes; l++) {
-    GValue v = G_VALUE_INIT;
-    g_value_init (&v, G_TYPE_STRING);
-    g_value_set_string (&v, r->class_names[l]);
-    gst_value_array_append_and_take_value (&names, &v);
-    g_value_init (&v, G_TYPE_DOUBLE);
-    g_value_set_double (&v, r->coverage[l]);
-    gst_value_array_append_and_take_value (&coverage, &v);
-    g_value_init (&v, G_TYPE_DOUBLE);
-    g_value_set_double (&v, r->confidence[l]);
-    gst_value_array_append_and_take_value (&confidence, &v);
-    g_value_init (&v, G_TYPE_BOOLEAN);
-    g_value_set_boolean (&v, r->coverage[l] > 0.0f);
-    gst_value_array_append_and_take_value (&present, &v);
-  }
-  s = gst_structure_new ("naclipseg", "timestamp", G_TYPE_UINT64, r->pts,
-      "stream-time", G_TYPE_UINT64, pub->times.stream_time, "running-time",
-      G_TYPE_UINT64, pub->times.running_time, "duration", G_TYPE_UINT64,
-      pub->times.duration, "class-set", G_TYPE_UINT64, r->class_set,
-      "background-coverage", G_TYPE_DOUBLE, (double)r->coverage[0], NULL);
-  gst_structure_take_value (s, "classes", &names);
-  gst_structure_take_value (s, "coverage", &coverage);
-  gst_structure_take_value (s, "confidence", &confidence);
-  gst_structure_take_value (s, "present", &present);
-  gst_element_post_message (
-      GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
 }
 
 /* ------------------------------------------------------------------ */
@@ -342,7 +236,8 @@ run_class_job (GstNaclipSeg *self, GstNaclipSegClassJob *job)
     g_autofree char *text = g_strdup_printf (
         "Could not use the new classes (%s); keeping the previous ones",
         error->message);
-    post_naclip_message (self, GST_MESSAGE_WARNING, error, text);
+    gst_naclip_seg_post_error (
+        GST_ELEMENT (self), GST_MESSAGE_WARNING, error, text);
     g_clear_error (&error);
     return;
   }
@@ -353,7 +248,7 @@ run_class_job (GstNaclipSeg *self, GstNaclipSegClassJob *job)
   g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
   g_mutex_unlock (&self->wlock);
   GST_INFO_OBJECT (self, "class set %" G_GUINT64_FORMAT " active", class_set);
-  post_classes_changed (self, queries, class_set);
+  gst_naclip_seg_post_classes_changed (GST_ELEMENT (self), queries, class_set);
   naclip_queries_unref (queries);
 }
 
@@ -396,8 +291,8 @@ run_frame_job (GstNaclipSeg *self)
 
   if (pub == NULL && !too_small && error != NULL) {
     if (!g_error_matches (error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED))
-      post_naclip_message (
-          self, GST_MESSAGE_WARNING, error, "Segmentation failed");
+      gst_naclip_seg_post_error (GST_ELEMENT (self), GST_MESSAGE_WARNING, error,
+          "Segmentation failed");
     g_clear_error (&error);
   }
   GST_OBJECT_LOCK (self);
@@ -422,7 +317,7 @@ run_frame_job (GstNaclipSeg *self)
     self->latest = gst_naclip_seg_published_ref (pub);
     if (post) {
       g_mutex_unlock (&self->wlock);
-      post_result_message (self, pub);
+      gst_naclip_seg_post_result (GST_ELEMENT (self), pub);
       g_mutex_lock (&self->wlock);
     }
   }
@@ -510,11 +405,12 @@ gst_naclip_seg_start (GstBaseTransform *trans)
         "naclip-download-model (installs in \"%s\") and point model-file "
         "or $NACLIP_MODEL at it.",
         path, error->message, default_path);
-    post_naclip_message (self, GST_MESSAGE_ERROR, error, text);
+    gst_naclip_seg_post_error (
+        GST_ELEMENT (self), GST_MESSAGE_ERROR, error, text);
     goto fail;
   }
   if (!gst_naclip_seg_client_new_context (self->client, &params, &error)) {
-    post_naclip_message (self, GST_MESSAGE_ERROR, error,
+    gst_naclip_seg_post_error (GST_ELEMENT (self), GST_MESSAGE_ERROR, error,
         "Could not create the segmentation context");
     goto fail;
   }
@@ -522,7 +418,8 @@ gst_naclip_seg_start (GstBaseTransform *trans)
   if (queries == NULL) {
     g_autofree char *text
         = g_strdup_printf ("Could not use the classes: %s", error->message);
-    post_naclip_message (self, GST_MESSAGE_ERROR, error, text);
+    gst_naclip_seg_post_error (
+        GST_ELEMENT (self), GST_MESSAGE_ERROR, error, text);
     goto fail;
   }
   gst_naclip_seg_class_job_free (job);
@@ -658,39 +555,6 @@ gst_naclip_seg_set_info (GstVideoFilter *filter, GstCaps *incaps,
   return TRUE;
 }
 
-/* Attaches the naclip meta and one ROI meta per present class (ids 0..k-1
- * in label order) to @buffer, boxes in frame pixels. */
-static void
-attach_metas (const GstNaclipSegPublished *pub, GstBuffer *buffer, guint fw,
-    guint fh, gboolean fresh)
-{
-  const GstNaclipSegResult *r = pub->result;
-  gint id = 0;
-
-  gst_buffer_add_naclip_seg_meta (buffer, pub->result, fresh);
-  for (guint l = 1; l <= r->n_classes; l++) {
-    GstVideoRegionOfInterestMeta *roi;
-    guint x0, y0, x1, y1;
-
-    if (r->coverage[l] <= 0.0f)
-      continue;
-    x0 = (guint)((guint64)pub->stats[l].x0 * fw / r->width);
-    y0 = (guint)((guint64)pub->stats[l].y0 * fh / r->height);
-    x1 = (guint)(((guint64)pub->stats[l].x1 * fw + r->width - 1) / r->width);
-    y1 = (guint)(((guint64)pub->stats[l].y1 * fh + r->height - 1) / r->height);
-    roi = gst_buffer_add_video_region_of_interest_meta (
-        buffer, r->class_names[l], x0, y0, x1 - x0, y1 - y0);
-    roi->id = id++;
-    roi->parent_id = -1;
-    gst_video_region_of_interest_meta_add_param (roi,
-        gst_structure_new ("naclip-class", "label", G_TYPE_UINT, l,
-            "class-name", G_TYPE_STRING, r->class_names[l], "coverage",
-            G_TYPE_DOUBLE, (double)r->coverage[l], "confidence", G_TYPE_DOUBLE,
-            (double)r->confidence[l], "class-set", G_TYPE_UINT64, r->class_set,
-            "fresh", G_TYPE_BOOLEAN, fresh, NULL));
-  }
-}
-
 /* ------------------------------------------------------------------ */
 /* Per frame                                                           */
 
@@ -817,7 +681,8 @@ process_sync (GstNaclipSeg *self, GstVideoFrame *frame,
     return GST_FLOW_FLUSHING;
   }
   if (pub == NULL) {
-    post_naclip_message (self, GST_MESSAGE_ERROR, error, "Segmentation failed");
+    gst_naclip_seg_post_error (
+        GST_ELEMENT (self), GST_MESSAGE_ERROR, error, "Segmentation failed");
     g_clear_error (&error);
     return GST_FLOW_ERROR;
   }
@@ -840,7 +705,7 @@ process_sync (GstNaclipSeg *self, GstVideoFrame *frame,
           GST_ELEMENT (self), gst_message_new_latency (GST_OBJECT (self)));
   }
   if (snap->post_messages)
-    post_result_message (self, pub);
+    gst_naclip_seg_post_result (GST_ELEMENT (self), pub);
   *out = pub;
   *fresh = TRUE;
   return GST_FLOW_OK;
@@ -913,7 +778,7 @@ process_frame (GstNaclipSeg *self, GstVideoFrame *in_frame, GstBuffer *inbuf,
         self->drawing, out_frame, pub != NULL ? pub->result : NULL);
   if (pub == NULL)
     goto out;
-  attach_metas (pub, outbuf, GST_VIDEO_FRAME_WIDTH (in_frame),
+  gst_naclip_seg_attach_metas (pub, outbuf, GST_VIDEO_FRAME_WIDTH (in_frame),
       GST_VIDEO_FRAME_HEIGHT (in_frame), fresh);
   if (out_frame == NULL && writable
       && snap.output == GST_NACLIP_SEG_OUTPUT_OVERLAY) {
