@@ -112,7 +112,6 @@ struct _GstNaclipSeg
   GstClockTime latency; /* longest sync inference, ns */
 
   /* Streaming thread only. */
-  gboolean negotiated_labels;
   guint since_inference;
   gboolean warned_small;
   GstNaclipSegDrawing *drawing;
@@ -215,8 +214,39 @@ refuse_property (GstNaclipSeg *self, const GParamSpec *pspec, const char *why)
       GST_FUNCTION, __LINE__);
 }
 
+/* What a frame needs from the properties. */
+static void
+snapshot_properties (GstNaclipSeg *self, GstNaclipSegSnapshot *snap)
+{
+  GST_OBJECT_LOCK (self);
+  snap->params = self->params;
+  snap->output = self->output;
+  snap->output_size = self->output_size;
+  snap->alpha = (guint8)lround (self->alpha * 255.0);
+  snap->inference_interval = self->inference_interval;
+  snap->expire_results = self->expire_results;
+  snap->temporal_smoothing = self->temporal_smoothing;
+  snap->post_messages = self->post_messages;
+  snap->qos_earliest = self->qos_earliest;
+  snap->selected_classes = g_strdup (self->selected_classes);
+  GST_OBJECT_UNLOCK (self);
+}
+
 /* ------------------------------------------------------------------ */
 /* The worker thread                                                   */
+
+/* What a class change, a caps change, a flush and stop() drop: the latest
+ * result, so that labels of two class sets, caps or segments are never
+ * mixed, and a frame queued for the worker; a frame being segmented
+ * belongs to the old generation and is not published. Call with wlock
+ * held. */
+static void
+reset_stream_locked (GstNaclipSeg *self)
+{
+  self->frame_pending = FALSE;
+  self->flush_gen++;
+  g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
+}
 
 static void
 run_class_job (GstNaclipSeg *self, GstNaclipSegClassJob *job)
@@ -245,7 +275,7 @@ run_class_job (GstNaclipSeg *self, GstNaclipSegClassJob *job)
   naclip_queries_unref (self->queries);
   self->queries = naclip_queries_ref (queries);
   class_set = ++self->class_set;
-  g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
+  reset_stream_locked (self);
   g_mutex_unlock (&self->wlock);
   GST_INFO_OBJECT (self, "class set %" G_GUINT64_FORMAT " active", class_set);
   gst_naclip_seg_post_classes_changed (GST_ELEMENT (self), queries, class_set);
@@ -265,7 +295,7 @@ run_frame_job (GstNaclipSeg *self)
   GstBuffer *staging = gst_buffer_ref (self->staging);
   GstVideoInfo info = self->staging_info;
   GstNaclipSegPublished *pub = NULL;
-  gboolean too_small = FALSE, post;
+  gboolean too_small = FALSE;
   GError *error = NULL;
 
   /* From here on the frame is ours: set_info() may replace the staging
@@ -274,12 +304,7 @@ run_frame_job (GstNaclipSeg *self)
   self->worker_busy = TRUE;
   g_mutex_unlock (&self->wlock);
 
-  GST_OBJECT_LOCK (self);
-  snap.params = self->params;
-  snap.output_size = self->output_size;
-  snap.temporal_smoothing = self->temporal_smoothing;
-  post = self->post_messages;
-  GST_OBJECT_UNLOCK (self);
+  snapshot_properties (self, &snap);
 
   if (gst_video_frame_map (&frame, &info, staging, GST_MAP_READ)) {
     pub = gst_naclip_seg_client_segment (self->client, &frame, &snap, queries,
@@ -315,13 +340,14 @@ run_frame_job (GstNaclipSeg *self)
   if (pub != NULL && gen == self->flush_gen && class_set == self->class_set) {
     g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
     self->latest = gst_naclip_seg_published_ref (pub);
-    if (post) {
+    if (snap.post_messages) {
       g_mutex_unlock (&self->wlock);
       gst_naclip_seg_post_result (GST_ELEMENT (self), pub);
       g_mutex_lock (&self->wlock);
     }
   }
   gst_naclip_seg_published_unref (pub);
+  g_free (snap.selected_classes);
   self->worker_busy = FALSE;
   g_cond_broadcast (&self->wcond);
 }
@@ -455,11 +481,12 @@ gst_naclip_seg_stop (GstBaseTransform *trans)
   if (worker != NULL)
     g_thread_join (worker);
 
+  g_mutex_lock (&self->wlock);
   g_clear_pointer (&self->class_job, gst_naclip_seg_class_job_free);
   g_clear_pointer (&self->queries, naclip_queries_unref);
-  g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
+  reset_stream_locked (self);
   gst_clear_buffer (&self->staging);
-  self->frame_pending = FALSE;
+  g_mutex_unlock (&self->wlock);
   gst_naclip_seg_client_close (self->client);
   gst_naclip_seg_drawing_reset (self->drawing);
   return TRUE;
@@ -535,18 +562,14 @@ gst_naclip_seg_set_info (GstVideoFilter *filter, GstCaps *incaps,
         ("Interlaced video is not supported; deinterlace first"), (NULL));
     return FALSE;
   }
-  self->negotiated_labels = labels;
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), !labels);
   gst_naclip_seg_drawing_set_info (self->drawing, in_info);
   self->since_inference = 0;
   self->warned_small = FALSE;
 
   g_mutex_lock (&self->wlock);
-  /* A frame of the old caps still queued is dropped, one being segmented
-   * is not published (new generation); nothing waits for the worker. */
-  self->frame_pending = FALSE;
-  self->flush_gen++;
-  g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
+  /* Nothing waits for the worker. */
+  reset_stream_locked (self);
   gst_clear_buffer (&self->staging);
   self->staging_info = *in_info;
   if (self->running_async)
@@ -557,23 +580,6 @@ gst_naclip_seg_set_info (GstVideoFilter *filter, GstCaps *incaps,
 
 /* ------------------------------------------------------------------ */
 /* Per frame                                                           */
-
-static void
-snapshot_properties (GstNaclipSeg *self, GstNaclipSegSnapshot *snap)
-{
-  GST_OBJECT_LOCK (self);
-  snap->params = self->params;
-  snap->output = self->output;
-  snap->output_size = self->output_size;
-  snap->alpha = (guint8)lround (self->alpha * 255.0);
-  snap->inference_interval = self->inference_interval;
-  snap->expire_results = self->expire_results;
-  snap->temporal_smoothing = self->temporal_smoothing;
-  snap->post_messages = self->post_messages;
-  snap->qos_earliest = self->qos_earliest;
-  snap->selected_classes = g_strdup (self->selected_classes);
-  GST_OBJECT_UNLOCK (self);
-}
 
 /* The running or stream time of @buf's PTS, NONE without a TIME segment. */
 static GstClockTime
@@ -868,12 +874,8 @@ gst_naclip_seg_sink_event (GstBaseTransform *trans, GstEvent *event)
     GST_OBJECT_LOCK (self);
     self->qos_earliest = GST_CLOCK_TIME_NONE;
     GST_OBJECT_UNLOCK (self);
-    /* A queued frame from before the flush is dropped; one being segmented
-     * belongs to the old generation and is not published. */
     g_mutex_lock (&self->wlock);
-    self->frame_pending = FALSE;
-    self->flush_gen++;
-    g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
+    reset_stream_locked (self);
     g_mutex_unlock (&self->wlock);
     self->since_inference = 0;
   }
