@@ -4,27 +4,40 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A GstVideoFilter around the naclip library: it adds video concerns only
- * (formats, scheduling, threads, drawing, metadata), no algorithm.
+ * (formats, scheduling, threads, drawing, metadata), no algorithm. This
+ * file is the element itself: the instance struct, the properties,
+ * class_init/init/finalize, state changes, caps, the transform functions,
+ * events and queries. Beside it, one file per job:
+ *   gstnaclipsegenums.c      the GTypes of the enumerated properties
+ *   gstnaclipsegclient.c     model sharing, class lists, frame to image,
+ *                            segmentation (GstNaclipSegClient)
+ *   gstnaclipsegscheduler.c  the worker thread, sync and async processing,
+ *                            QoS, expiry, the per-stream reset, statistics
+ *                            (GstNaclipSegScheduler)
+ *   gstnaclipsegmessages.c   bus messages, NaclipError -> GStreamer error,
+ *                            the metas
+ *   gstnaclipsegdrawing.c    colours, the overlay, GRAY8 label frames
+ *                            (GstNaclipSegDrawing)
  *
  * Threads and locks
- *   - Properties live under the object lock. The streaming thread snapshots
- *     what it needs at the start of each frame and releases the lock before
- *     any inference; set_property never runs inference or text encoding.
- *   - One worker thread per running element (started in start(), joined in
- *     stop()) encodes class lists changed while PAUSED/PLAYING and, in
- *     async mode, segments the newest frame. It shares the current queries,
- *     the latest result and its job slots with the streaming thread under
- *     `wlock`. Lock order: object lock, then wlock; nothing is posted on the
- *     bus while wlock is held.
- *   - The NaclipContext (and the smoothing state next to it, `Inferrer`) is
- *     used by exactly one thread: the streaming thread in sync mode, the
- *     worker in async mode (`async` is fixed while running).
+ *   - Properties live under the object lock. The streaming thread (and the
+ *     worker) snapshot what a frame needs (GstNaclipSegSnapshot) and release
+ *     the lock before any inference; set_property never runs inference or
+ *     text encoding.
+ *   - The client, the scheduler and the drawing state each own their
+ *     fields and document their lock domain: the scheduler's lock is taken
+ *     after the object lock, never before, and nothing is posted on the
+ *     bus while it is held; the client is used by one segmenting thread at
+ *     a time; the drawing state by the streaming thread.
+ *   - start() loads the model and starts the worker; stop() joins it and
+ *     frees everything; PAUSED->READY first cancels what runs.
  *
  * Results
  *   Each inference yields a GstNaclipSegResult (naclipmeta.h) plus the
- *   statistics of each label, boxes included (`GstNaclipSegPublished`); frames that
- *   reuse it attach the same result with fresh = FALSE. A class-list change, caps change or flush
- *   drops the latest result so labels of two class sets are never mixed.
+ *   statistics of each label, boxes included (GstNaclipSegPublished); frames
+ *   that reuse it attach the same result with fresh = FALSE. A class-list
+ *   change, caps change or flush drops the latest result so labels of two
+ *   class sets are never mixed.
  *
  * Base class details
  *   transform_ip is overridden (instead of transform_frame_ip) so that
@@ -42,6 +55,7 @@
 #include "gstnaclipsegdrawing.h"
 #include "gstnaclipsegenums.h"
 #include "gstnaclipsegmessages.h"
+#include "gstnaclipsegscheduler.h"
 
 #include <math.h>
 #include <string.h>
@@ -79,42 +93,11 @@ struct _GstNaclipSeg
   gboolean async;
   double temporal_smoothing;
   gboolean post_messages;
-  GstClockTime qos_earliest; /* running time; from QoS events */
 
-  /* Statistics (object lock). */
-  guint64 frames_processed;
-  guint64 frames_reused;
-  guint64 frames_skipped;
-  guint64 frames_too_small;
-
-  /* Set by start(); read-only until the next start(). */
-  gboolean running_async;
-
-  /* The model and the context (gstnaclipsegclient.c). */
-  GstNaclipSegClient *client;
-
-  /* Shared with the worker (wlock). */
-  GMutex wlock;
-  GCond wcond;
-  GThread *worker;
-  gboolean worker_stop;
-  GstNaclipSegClassJob *class_job;
-  NaclipQueries *queries;
-  guint64 class_set;
-  GstNaclipSegPublished *latest;
-  guint flush_gen;
-  gboolean frame_pending; /* staging holds a frame for the worker */
-  gboolean worker_busy;   /* the worker segments a frame (its own ref) */
-  GstBuffer *staging;
-  GstVideoInfo staging_info;
-  GstNaclipSegTimes staging_times;
-  gboolean worker_warned_small;
-  GstClockTime latency; /* longest sync inference, ns */
-
-  /* Streaming thread only. */
-  guint since_inference;
-  gboolean warned_small;
-  GstNaclipSegDrawing *drawing;
+  /* Each with its own lock domain (see each file). */
+  GstNaclipSegClient *client;       /* model, context, cancellation */
+  GstNaclipSegScheduler *scheduler; /* worker, results, QoS, statistics */
+  GstNaclipSegDrawing *drawing;     /* streaming thread */
 };
 
 enum
@@ -214,9 +197,9 @@ refuse_property (GstNaclipSeg *self, const GParamSpec *pspec, const char *why)
       GST_FUNCTION, __LINE__);
 }
 
-/* What a frame needs from the properties. */
-static void
-snapshot_properties (GstNaclipSeg *self, GstNaclipSegSnapshot *snap)
+void
+gst_naclip_seg_snapshot_properties (
+    GstNaclipSeg *self, GstNaclipSegSnapshot *snap)
 {
   GST_OBJECT_LOCK (self);
   snap->params = self->params;
@@ -227,165 +210,16 @@ snapshot_properties (GstNaclipSeg *self, GstNaclipSegSnapshot *snap)
   snap->expire_results = self->expire_results;
   snap->temporal_smoothing = self->temporal_smoothing;
   snap->post_messages = self->post_messages;
-  snap->qos_earliest = self->qos_earliest;
   snap->selected_classes = g_strdup (self->selected_classes);
   GST_OBJECT_UNLOCK (self);
-}
-
-/* ------------------------------------------------------------------ */
-/* The worker thread                                                   */
-
-/* What a class change, a caps change, a flush and stop() drop: the latest
- * result, so that labels of two class sets, caps or segments are never
- * mixed, and a frame queued for the worker; a frame being segmented
- * belongs to the old generation and is not published. Call with wlock
- * held. */
-static void
-reset_stream_locked (GstNaclipSeg *self)
-{
-  self->frame_pending = FALSE;
-  self->flush_gen++;
-  g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
-}
-
-static void
-run_class_job (GstNaclipSeg *self, GstNaclipSegClassJob *job)
-{
-  GError *error = NULL;
-  NaclipQueries *queries
-      = gst_naclip_seg_client_encode_classes (self->client, job, &error);
-  guint64 class_set;
-
-  if (queries == NULL
-      && g_error_matches (error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED)) {
-    GST_DEBUG_OBJECT (self, "class encoding cancelled: %s", error->message);
-    g_clear_error (&error);
-    return;
-  }
-  if (queries == NULL) {
-    g_autofree char *text = g_strdup_printf (
-        "Could not use the new classes (%s); keeping the previous ones",
-        error->message);
-    gst_naclip_seg_post_error (
-        GST_ELEMENT (self), GST_MESSAGE_WARNING, error, text);
-    g_clear_error (&error);
-    return;
-  }
-  g_mutex_lock (&self->wlock);
-  naclip_queries_unref (self->queries);
-  self->queries = naclip_queries_ref (queries);
-  class_set = ++self->class_set;
-  reset_stream_locked (self);
-  g_mutex_unlock (&self->wlock);
-  GST_INFO_OBJECT (self, "class set %" G_GUINT64_FORMAT " active", class_set);
-  gst_naclip_seg_post_classes_changed (GST_ELEMENT (self), queries, class_set);
-  naclip_queries_unref (queries);
-}
-
-/* Call with wlock held; segments the staging frame with wlock released. */
-static void
-run_frame_job (GstNaclipSeg *self)
-{
-  GstVideoFrame frame;
-  GstNaclipSegSnapshot snap = { 0 };
-  NaclipQueries *queries = naclip_queries_ref (self->queries);
-  guint64 class_set = self->class_set;
-  guint gen = self->flush_gen;
-  GstNaclipSegTimes times = self->staging_times;
-  GstBuffer *staging = gst_buffer_ref (self->staging);
-  GstVideoInfo info = self->staging_info;
-  GstNaclipSegPublished *pub = NULL;
-  gboolean too_small = FALSE;
-  GError *error = NULL;
-
-  /* From here on the frame is ours: set_info() may replace the staging
-   * buffer without waiting. */
-  self->frame_pending = FALSE;
-  self->worker_busy = TRUE;
-  g_mutex_unlock (&self->wlock);
-
-  snapshot_properties (self, &snap);
-
-  if (gst_video_frame_map (&frame, &info, staging, GST_MAP_READ)) {
-    pub = gst_naclip_seg_client_segment (self->client, &frame, &snap, queries,
-        class_set, gen, &times, &too_small, &error);
-    gst_video_frame_unmap (&frame);
-  }
-  naclip_queries_unref (queries);
-  gst_buffer_unref (staging);
-
-  if (pub == NULL && !too_small && error != NULL) {
-    if (!g_error_matches (error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED))
-      gst_naclip_seg_post_error (GST_ELEMENT (self), GST_MESSAGE_WARNING, error,
-          "Segmentation failed");
-    g_clear_error (&error);
-  }
-  GST_OBJECT_LOCK (self);
-  if (pub != NULL)
-    self->frames_processed++;
-  else if (too_small)
-    self->frames_too_small++;
-  GST_OBJECT_UNLOCK (self);
-
-  g_mutex_lock (&self->wlock);
-  if (too_small && !self->worker_warned_small) {
-    self->worker_warned_small = TRUE;
-    g_mutex_unlock (&self->wlock);
-    GST_ELEMENT_WARNING (self, STREAM, FORMAT,
-        ("Frames are smaller than one patch after scaling; they are not "
-         "segmented"),
-        (NULL));
-    g_mutex_lock (&self->wlock);
-  }
-  if (pub != NULL && gen == self->flush_gen && class_set == self->class_set) {
-    g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
-    self->latest = gst_naclip_seg_published_ref (pub);
-    if (snap.post_messages) {
-      g_mutex_unlock (&self->wlock);
-      gst_naclip_seg_post_result (GST_ELEMENT (self), pub);
-      g_mutex_lock (&self->wlock);
-    }
-  }
-  gst_naclip_seg_published_unref (pub);
-  g_free (snap.selected_classes);
-  self->worker_busy = FALSE;
-  g_cond_broadcast (&self->wcond);
-}
-
-static gpointer
-worker_main (gpointer data)
-{
-  GstNaclipSeg *self = data;
-
-  g_mutex_lock (&self->wlock);
-  while (!self->worker_stop) {
-    if (self->class_job != NULL) {
-      GstNaclipSegClassJob *job = g_steal_pointer (&self->class_job);
-      g_mutex_unlock (&self->wlock);
-      run_class_job (self, job);
-      gst_naclip_seg_class_job_free (job);
-      g_mutex_lock (&self->wlock);
-    } else if (self->frame_pending) {
-      run_frame_job (self);
-    } else {
-      g_cond_wait (&self->wcond, &self->wlock);
-    }
-  }
-  g_mutex_unlock (&self->wlock);
-  return NULL;
 }
 
 /* Hands a class change to the worker, if running. Object lock held. */
 static void
 queue_class_job (GstNaclipSeg *self)
 {
-  g_mutex_lock (&self->wlock);
-  if (self->worker != NULL) {
-    gst_naclip_seg_class_job_free (self->class_job);
-    self->class_job = snapshot_class_job (self);
-    g_cond_broadcast (&self->wcond);
-  }
-  g_mutex_unlock (&self->wlock);
+  gst_naclip_seg_scheduler_queue_class_job (
+      self->scheduler, snapshot_class_job (self));
 }
 
 /* ------------------------------------------------------------------ */
@@ -401,18 +235,16 @@ gst_naclip_seg_start (GstBaseTransform *trans)
   GstNaclipSegClassJob *job = NULL;
   NaclipQueries *queries = NULL;
   NaclipParams params;
-  gboolean check_weights;
+  gboolean check_weights, async;
 
   GST_OBJECT_LOCK (self);
   path = gst_naclip_seg_resolve_model_path (self->model_file);
   check_weights = self->check_weights;
-  self->running_async = self->async;
+  async = self->async;
   params = self->params;
   job = snapshot_class_job (self);
-  self->frames_processed = self->frames_reused = 0;
-  self->frames_skipped = self->frames_too_small = 0;
-  self->qos_earliest = GST_CLOCK_TIME_NONE;
   GST_OBJECT_UNLOCK (self);
+  gst_naclip_seg_scheduler_prepare (self->scheduler, async);
 
   if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
@@ -449,15 +281,7 @@ gst_naclip_seg_start (GstBaseTransform *trans)
     goto fail;
   }
   gst_naclip_seg_class_job_free (job);
-
-  g_mutex_lock (&self->wlock);
-  self->queries = queries;
-  self->class_set++;
-  self->worker_stop = FALSE;
-  self->worker_warned_small = FALSE;
-  self->latency = 0;
-  self->worker = g_thread_new ("naclipseg", worker_main, self);
-  g_mutex_unlock (&self->wlock);
+  gst_naclip_seg_scheduler_start (self->scheduler, queries);
   return TRUE;
 
 fail:
@@ -471,22 +295,8 @@ static gboolean
 gst_naclip_seg_stop (GstBaseTransform *trans)
 {
   GstNaclipSeg *self = GST_NACLIP_SEG (trans);
-  GThread *worker;
 
-  g_mutex_lock (&self->wlock);
-  self->worker_stop = TRUE;
-  worker = g_steal_pointer (&self->worker);
-  g_cond_broadcast (&self->wcond);
-  g_mutex_unlock (&self->wlock);
-  if (worker != NULL)
-    g_thread_join (worker);
-
-  g_mutex_lock (&self->wlock);
-  g_clear_pointer (&self->class_job, gst_naclip_seg_class_job_free);
-  g_clear_pointer (&self->queries, naclip_queries_unref);
-  reset_stream_locked (self);
-  gst_clear_buffer (&self->staging);
-  g_mutex_unlock (&self->wlock);
+  gst_naclip_seg_scheduler_stop (self->scheduler);
   gst_naclip_seg_client_close (self->client);
   gst_naclip_seg_drawing_reset (self->drawing);
   return TRUE;
@@ -564,17 +374,7 @@ gst_naclip_seg_set_info (GstVideoFilter *filter, GstCaps *incaps,
   }
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), !labels);
   gst_naclip_seg_drawing_set_info (self->drawing, in_info);
-  self->since_inference = 0;
-  self->warned_small = FALSE;
-
-  g_mutex_lock (&self->wlock);
-  /* Nothing waits for the worker. */
-  reset_stream_locked (self);
-  gst_clear_buffer (&self->staging);
-  self->staging_info = *in_info;
-  if (self->running_async)
-    self->staging = gst_buffer_new_allocate (NULL, in_info->size, NULL);
-  g_mutex_unlock (&self->wlock);
+  gst_naclip_seg_scheduler_set_info (self->scheduler, in_info);
   return TRUE;
 }
 
@@ -597,162 +397,6 @@ time_of (GstNaclipSeg *self, GstBuffer *buf, gboolean stream)
       segment, GST_FORMAT_TIME, GST_BUFFER_PTS (buf));
 }
 
-static gboolean
-is_expired (const GstNaclipSegPublished *pub, const GstNaclipSegSnapshot *snap,
-    GstClockTime now)
-{
-  GstClockTime then = pub->times.running_time;
-
-  return snap->expire_results > 0 && GST_CLOCK_TIME_IS_VALID (now)
-         && GST_CLOCK_TIME_IS_VALID (then) && now > then
-         && now - then > snap->expire_results;
-}
-
-static void
-count (GstNaclipSeg *self, guint64 *counter)
-{
-  GST_OBJECT_LOCK (self);
-  (*counter)++;
-  GST_OBJECT_UNLOCK (self);
-}
-
-/* Synchronous mode: segments @frame here if due, else reuses. Returns the
- * result the frame carries (new reference or NULL) and whether it is fresh. */
-static GstFlowReturn
-process_sync (GstNaclipSeg *self, GstVideoFrame *frame,
-    const GstNaclipSegSnapshot *snap, const GstNaclipSegTimes *times,
-    GstNaclipSegPublished **out, gboolean *fresh)
-{
-  GstClockTime now = times->running_time;
-  GstNaclipSegPublished *pub;
-  NaclipQueries *queries;
-  guint64 class_set;
-  guint gen;
-  gboolean due, too_small = FALSE;
-  GError *error = NULL;
-  gint64 t0;
-
-  g_mutex_lock (&self->wlock);
-  pub = self->latest ? gst_naclip_seg_published_ref (self->latest) : NULL;
-  queries = naclip_queries_ref (self->queries);
-  class_set = self->class_set;
-  gen = self->flush_gen;
-  g_mutex_unlock (&self->wlock);
-
-  due = pub == NULL || self->since_inference + 1 >= snap->inference_interval
-        || is_expired (pub, snap, now);
-  if (due && pub != NULL && GST_CLOCK_TIME_IS_VALID (now)
-      && GST_CLOCK_TIME_IS_VALID (snap->qos_earliest)
-      && now <= snap->qos_earliest) {
-    GST_DEBUG_OBJECT (self, "late frame: reusing the last result");
-    count (self, &self->frames_skipped);
-    due = FALSE;
-  }
-  if (!due) {
-    self->since_inference++;
-    count (self, &self->frames_reused);
-    naclip_queries_unref (queries);
-    *out = is_expired (pub, snap, now) ? NULL : pub;
-    if (*out == NULL)
-      gst_naclip_seg_published_unref (pub);
-    *fresh = FALSE;
-    return GST_FLOW_OK;
-  }
-  gst_naclip_seg_published_unref (pub);
-
-  t0 = g_get_monotonic_time ();
-  pub = gst_naclip_seg_client_segment (self->client, frame, snap, queries,
-      class_set, gen, times, &too_small, &error);
-  naclip_queries_unref (queries);
-  if (too_small) {
-    count (self, &self->frames_too_small);
-    if (!self->warned_small) {
-      self->warned_small = TRUE;
-      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
-          ("Frames of %ux%u are smaller than one patch (%u px) after "
-           "scaling; they pass without segmentation",
-              GST_VIDEO_FRAME_WIDTH (frame), GST_VIDEO_FRAME_HEIGHT (frame),
-              gst_naclip_seg_client_get_patch_size (self->client)),
-          (NULL));
-    }
-    *out = NULL;
-    *fresh = FALSE;
-    return GST_FLOW_OK;
-  }
-  if (pub == NULL
-      && g_error_matches (error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED)) {
-    /* stopping or flushing: the frame is dropped */
-    GST_DEBUG_OBJECT (self, "%s", error->message);
-    g_clear_error (&error);
-    return GST_FLOW_FLUSHING;
-  }
-  if (pub == NULL) {
-    gst_naclip_seg_post_error (
-        GST_ELEMENT (self), GST_MESSAGE_ERROR, error, "Segmentation failed");
-    g_clear_error (&error);
-    return GST_FLOW_ERROR;
-  }
-  self->since_inference = 0;
-  count (self, &self->frames_processed);
-
-  g_mutex_lock (&self->wlock);
-  {
-    GstClockTime took = (GstClockTime)(g_get_monotonic_time () - t0) * 1000;
-    gboolean grew = took > self->latency + self->latency / 4;
-    if (took > self->latency)
-      self->latency = took;
-    if (gen == self->flush_gen && class_set == self->class_set) {
-      g_clear_pointer (&self->latest, gst_naclip_seg_published_unref);
-      self->latest = gst_naclip_seg_published_ref (pub);
-    }
-    g_mutex_unlock (&self->wlock);
-    if (grew)
-      gst_element_post_message (
-          GST_ELEMENT (self), gst_message_new_latency (GST_OBJECT (self)));
-  }
-  if (snap->post_messages)
-    gst_naclip_seg_post_result (GST_ELEMENT (self), pub);
-  *out = pub;
-  *fresh = TRUE;
-  return GST_FLOW_OK;
-}
-
-/* Asynchronous mode: hands the frame to the worker if it is idle and a
- * frame is due; never waits. Returns the latest result (or NULL). */
-static void
-process_async (GstNaclipSeg *self, GstVideoFrame *frame,
-    const GstNaclipSegSnapshot *snap, const GstNaclipSegTimes *times,
-    GstNaclipSegPublished **out)
-{
-  GstNaclipSegPublished *pub;
-
-  g_mutex_lock (&self->wlock);
-  pub = self->latest ? gst_naclip_seg_published_ref (self->latest) : NULL;
-  if (!self->frame_pending && !self->worker_busy && self->staging != NULL
-      && (pub == NULL
-          || self->since_inference + 1 >= snap->inference_interval)) {
-    GstVideoFrame dst;
-    if (gst_video_frame_map (
-            &dst, &self->staging_info, self->staging, GST_MAP_WRITE)) {
-      gst_video_frame_copy (&dst, frame);
-      gst_video_frame_unmap (&dst);
-      self->staging_times = *times;
-      self->frame_pending = TRUE;
-      self->since_inference = 0;
-      g_cond_broadcast (&self->wcond);
-    }
-  } else {
-    self->since_inference++;
-  }
-  g_mutex_unlock (&self->wlock);
-
-  if (pub != NULL && is_expired (pub, snap, times->running_time))
-    g_clear_pointer (&pub, gst_naclip_seg_published_unref);
-  if (pub != NULL)
-    count (self, &self->frames_reused);
-  *out = pub;
-}
-
 /* Everything a frame goes through. @out_frame is the GRAY8 output in
  * labels mode, NULL in place; @writable says whether @in_frame may be drawn
  * on. */
@@ -771,11 +415,9 @@ process_frame (GstNaclipSeg *self, GstVideoFrame *in_frame, GstBuffer *inbuf,
     .duration = GST_BUFFER_DURATION (inbuf),
   };
 
-  snapshot_properties (self, &snap);
-  if (self->running_async)
-    process_async (self, in_frame, &snap, &times, &pub);
-  else
-    ret = process_sync (self, in_frame, &snap, &times, &pub, &fresh);
+  gst_naclip_seg_snapshot_properties (self, &snap);
+  ret = gst_naclip_seg_scheduler_process (
+      self->scheduler, in_frame, &snap, &times, &pub, &fresh);
   if (ret != GST_FLOW_OK)
     goto out;
 
@@ -851,12 +493,7 @@ gst_naclip_seg_src_event (GstBaseTransform *trans, GstEvent *event)
     GstClockTime timestamp;
 
     gst_event_parse_qos (event, &type, &proportion, &diff, &timestamp);
-    GST_OBJECT_LOCK (self);
-    if (GST_CLOCK_TIME_IS_VALID (timestamp) && diff > 0)
-      self->qos_earliest = timestamp + (GstClockTime)diff;
-    else
-      self->qos_earliest = GST_CLOCK_TIME_NONE;
-    GST_OBJECT_UNLOCK (self);
+    gst_naclip_seg_scheduler_qos (self->scheduler, timestamp, diff);
   }
   return GST_BASE_TRANSFORM_CLASS (parent_class)->src_event (trans, event);
 }
@@ -870,15 +507,8 @@ gst_naclip_seg_sink_event (GstBaseTransform *trans, GstEvent *event)
    * from start() to stop(), which never run while pads are active). */
   if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START)
     gst_naclip_seg_client_cancel (self->client);
-  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP) {
-    GST_OBJECT_LOCK (self);
-    self->qos_earliest = GST_CLOCK_TIME_NONE;
-    GST_OBJECT_UNLOCK (self);
-    g_mutex_lock (&self->wlock);
-    reset_stream_locked (self);
-    g_mutex_unlock (&self->wlock);
-    self->since_inference = 0;
-  }
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
+    gst_naclip_seg_scheduler_flush (self->scheduler);
   return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
 }
 
@@ -892,14 +522,14 @@ gst_naclip_seg_query (
   gboolean ret = GST_BASE_TRANSFORM_CLASS (parent_class)
                      ->query (trans, direction, query);
 
-  if (ret && direction == GST_PAD_SRC
-      && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY && !self->running_async) {
-    gboolean live;
-    GstClockTime min, max, ours;
+  GstClockTime ours;
 
-    g_mutex_lock (&self->wlock);
-    ours = self->latency;
-    g_mutex_unlock (&self->wlock);
+  if (ret && direction == GST_PAD_SRC
+      && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY
+      && gst_naclip_seg_scheduler_get_latency (self->scheduler, &ours)) {
+    gboolean live;
+    GstClockTime min, max;
+
     gst_query_parse_latency (query, &live, &min, &max);
     min += ours;
     if (GST_CLOCK_TIME_IS_VALID (max))
@@ -1184,7 +814,9 @@ gst_naclip_seg_get_property (
     GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   GstNaclipSeg *self = GST_NACLIP_SEG (object);
+  GstNaclipSegCounts counts;
 
+  gst_naclip_seg_scheduler_get_counts (self->scheduler, &counts);
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
     case PROP_MODEL_FILE:
@@ -1269,21 +901,20 @@ gst_naclip_seg_get_property (
       g_value_set_boolean (value, self->post_messages);
       break;
     case PROP_FRAMES_PROCESSED:
-      g_value_set_uint64 (value, self->frames_processed);
+      g_value_set_uint64 (value, counts.processed);
       break;
     case PROP_FRAMES_REUSED:
-      g_value_set_uint64 (value, self->frames_reused);
+      g_value_set_uint64 (value, counts.reused);
       break;
     case PROP_FRAMES_SKIPPED:
-      g_value_set_uint64 (value, self->frames_skipped);
+      g_value_set_uint64 (value, counts.skipped);
       break;
     case PROP_FRAMES_TOO_SMALL:
-      g_value_set_uint64 (value, self->frames_too_small);
+      g_value_set_uint64 (value, counts.too_small);
       break;
     case PROP_CLASS_SET:
-      g_mutex_lock (&self->wlock);
-      g_value_set_uint64 (value, self->class_set);
-      g_mutex_unlock (&self->wlock);
+      g_value_set_uint64 (
+          value, gst_naclip_seg_scheduler_get_class_set (self->scheduler));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1307,8 +938,7 @@ gst_naclip_seg_finalize (GObject *object)
   g_free (self->templates);
   g_free (self->selected_classes);
   g_free (self->pamr_dilations);
-  g_mutex_clear (&self->wlock);
-  g_cond_clear (&self->wcond);
+  gst_naclip_seg_scheduler_free (self->scheduler);
   gst_naclip_seg_client_free (self->client);
   gst_naclip_seg_drawing_free (self->drawing);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -1361,10 +991,8 @@ gst_naclip_seg_init (GstNaclipSeg *self)
   self->async = DEFAULT_ASYNC;
   self->temporal_smoothing = DEFAULT_TEMPORAL_SMOOTHING;
   self->post_messages = DEFAULT_POST_MESSAGES;
-  self->qos_earliest = GST_CLOCK_TIME_NONE;
-  g_mutex_init (&self->wlock);
-  g_cond_init (&self->wcond);
   self->client = gst_naclip_seg_client_new (GST_ELEMENT (self));
+  self->scheduler = gst_naclip_seg_scheduler_new (self, self->client);
   self->drawing = gst_naclip_seg_drawing_new ();
   gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
 }

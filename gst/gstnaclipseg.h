@@ -37,9 +37,13 @@ typedef struct
   GstClockTime expire_results;
   double temporal_smoothing;
   gboolean post_messages;
-  GstClockTime qos_earliest;
-  char *selected_classes;
+  char *selected_classes; /* owned: g_free it */
 } GstNaclipSegSnapshot;
+
+/* Copies what a frame needs from the properties of @self (takes the
+ * object lock). Any thread. */
+void gst_naclip_seg_snapshot_properties (
+    GstNaclipSeg *self, GstNaclipSegSnapshot *snap);
 
 G_END_DECLS
 
