@@ -167,7 +167,7 @@ GST_ELEMENT_REGISTER_DEFINE (
     naclipseg, "naclipseg", GST_RANK_NONE, GST_TYPE_NACLIP_SEG);
 
 /* ------------------------------------------------------------------ */
-/* Small helpers                                                       */
+/* Snapshots of the properties                                         */
 
 /* Call with the object lock held. */
 static GstNaclipSegClassJob *
@@ -519,10 +519,9 @@ gst_naclip_seg_query (
     GstBaseTransform *trans, GstPadDirection direction, GstQuery *query)
 {
   GstNaclipSeg *self = GST_NACLIP_SEG (trans);
+  GstClockTime ours;
   gboolean ret = GST_BASE_TRANSFORM_CLASS (parent_class)
                      ->query (trans, direction, query);
-
-  GstClockTime ours;
 
   if (ret && direction == GST_PAD_SRC
       && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY
