@@ -147,7 +147,6 @@ enum
 #define DEFAULT_POST_MESSAGES TRUE
 #define DEFAULT_CHECK_WEIGHTS TRUE
 /* Largest frame side accepted: keeps label maps and size math bounded. */
-#define MAX_FRAME_PX 16384
 
 #define VIDEO_FORMATS                                                          \
   "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, I420, NV12 }"
@@ -358,12 +357,12 @@ gst_naclip_seg_set_info (GstVideoFilter *filter, GstCaps *incaps,
 
   GST_DEBUG_OBJECT (
       self, "in %" GST_PTR_FORMAT " out %" GST_PTR_FORMAT, incaps, outcaps);
-  if (GST_VIDEO_INFO_WIDTH (in_info) > MAX_FRAME_PX
-      || GST_VIDEO_INFO_HEIGHT (in_info) > MAX_FRAME_PX) {
+  if (GST_VIDEO_INFO_WIDTH (in_info) > NACLIP_MAX_SIDE_PX
+      || GST_VIDEO_INFO_HEIGHT (in_info) > NACLIP_MAX_SIDE_PX) {
     GST_ELEMENT_ERROR (self, STREAM, FORMAT,
         ("Frames of %dx%d are too large (at most %dx%d)",
             GST_VIDEO_INFO_WIDTH (in_info), GST_VIDEO_INFO_HEIGHT (in_info),
-            MAX_FRAME_PX, MAX_FRAME_PX),
+            NACLIP_MAX_SIDE_PX, NACLIP_MAX_SIDE_PX),
         (NULL));
     return FALSE;
   }
@@ -1079,14 +1078,15 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
   g_object_class_install_property (gobject_class, PROP_INFERENCE_SIZE,
       g_param_spec_uint ("inference-size", "Inference size",
           "Short side of the processed image in px; 0 keeps the frame size", 0,
-          16384, d.inference_size, TUNABLE));
+          NACLIP_MAX_SIDE_PX, d.inference_size, TUNABLE));
   g_object_class_install_property (gobject_class, PROP_SLIDE_CROP,
       g_param_spec_uint ("slide-crop", "Slide crop",
           "Sliding-window crop in px; 0 encodes the whole image at once", 0,
-          16384, d.slide_crop, TUNABLE));
+          NACLIP_MAX_SIDE_PX, d.slide_crop, TUNABLE));
   g_object_class_install_property (gobject_class, PROP_SLIDE_STRIDE,
       g_param_spec_uint ("slide-stride", "Slide stride",
-          "Sliding-window stride in px", 1, 16384, d.slide_stride, TUNABLE));
+          "Sliding-window stride in px", 1, NACLIP_MAX_SIDE_PX, d.slide_stride,
+          TUNABLE));
   g_object_class_install_property (gobject_class, PROP_ATTENTION,
       g_param_spec_enum ("attention", "Attention",
           "Attention of the last vision block", GST_TYPE_NACLIP_SEG_ATTENTION,
@@ -1098,15 +1098,15 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
   g_object_class_install_property (gobject_class, PROP_GAUSSIAN_STD,
       g_param_spec_float ("gaussian-std", "Gaussian std",
           "Sigma of the Gaussian neighbourhood bias, in patches", 0.001f,
-          10000.0f, d.gaussian_std, TUNABLE));
+          NACLIP_MAX_GAUSSIAN_STD, d.gaussian_std, TUNABLE));
   g_object_class_install_property (gobject_class, PROP_LOGIT_SCALE,
       g_param_spec_float ("logit-scale", "Logit scale",
-          "Softmax temperature applied to the cosine logits", 0.001f, 10000.0f,
-          d.logit_scale, TUNABLE));
+          "Softmax temperature applied to the cosine logits", 0.001f,
+          NACLIP_MAX_LOGIT_SCALE, d.logit_scale, TUNABLE));
   g_object_class_install_property (gobject_class, PROP_PAMR_STEPS,
       g_param_spec_uint ("pamr-steps", "PAMR steps",
-          "Pixel-adaptive mask refinement iterations; 0 disables PAMR", 0, 1000,
-          d.pamr_steps, TUNABLE));
+          "Pixel-adaptive mask refinement iterations; 0 disables PAMR", 0,
+          NACLIP_MAX_PAMR_STEPS, d.pamr_steps, TUNABLE));
   /**
    * GstNaclipSeg:pamr-dilations:
    *
@@ -1119,7 +1119,7 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
           dilations, TUNABLE));
   g_object_class_install_property (gobject_class, PROP_THREADS,
       g_param_spec_uint ("threads", "Threads", "Worker threads of the library",
-          1, 256, d.threads, TUNABLE));
+          1, NACLIP_MAX_THREADS, d.threads, TUNABLE));
   g_object_class_install_property (gobject_class, PROP_PRECISION,
       g_param_spec_enum ("precision", "Precision",
           "Arithmetic of the matrix products", GST_TYPE_NACLIP_SEG_PRECISION,

@@ -117,12 +117,8 @@ naclip_smoothing_update (NaclipSmoothing *smoothing, const float *probs,
   smoothing->n_labels = 0;
   if (!g_size_checked_mul (&n, (gsize)width * height, n_labels))
     n = G_MAXSIZE;
-  if (n > smoothing->capacity) {
-    g_free (smoothing->average);
-    smoothing->average = g_try_new (float, n);
-    smoothing->capacity = smoothing->average != NULL ? n : 0;
-  }
-  if (smoothing->average == NULL) {
+  if (!naclip_buffer_grow ((gpointer *)&smoothing->average,
+          &smoothing->capacity, n, sizeof (float))) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
         "cannot allocate the average of %u probability maps of %ux%u", n_labels,
         width, height);
