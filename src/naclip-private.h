@@ -254,6 +254,18 @@ guint naclip_tokenizer_cache_size (NaclipTokenizer *tok);
 void naclip_tokenizer_byte_symbol (guint id, char out[8]);
 
 /* ------------------------------------------------------------------ */
+/* text-clean.c: the cleaning before CLIP's split                      */
+
+/* Cleans @text (@len bytes of valid UTF-8, checked by the caller) as
+ * clip/simple_tokenizer.py does before splitting: ftfy's deterministic
+ * fixes, html.unescape twice, white space stripped and collapsed to single
+ * spaces, Python's str.lower(). Returns the result as UCS-4 (g_free), its
+ * length in *@n_chars. Linear in @len; never fails. */
+gunichar *naclip_text_clean (const char *text, gsize len, gsize *n_chars);
+/* Unicode White_Space, the \s of the split pattern (Python's regex). */
+gboolean naclip_text_is_white_space (gunichar c);
+
+/* ------------------------------------------------------------------ */
 /* classes.c: class lists, template sets, built-in data                */
 
 /* The built-in data file /org/naclipseg/@kind/@name.txt ("classes" or
