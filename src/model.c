@@ -17,8 +17,9 @@
  * MLP width from fc1, heads = width / 64 as in every CLIP ViT); a
  * config.json (the Hugging Face CLIPConfig form, used for both layouts),
  * when present, must agree with them and supplies what shapes cannot:
- * heads, hidden_act (quick_gelu or gelu; quick_gelu without config, as
- * OpenAI CLIP and the HF default) and layer_norm_eps (1e-5 without one).
+ * heads, hidden_act and layer_norm_eps. model-config.c reads it and makes
+ * both checks, from what bind_vision() and bind_text() found in the
+ * shapes.
  *
  * Memory: F32 tensors are used in place in the mapping (the model is then
  * mostly page cache that the kernel may drop and re-read), except when
@@ -65,16 +66,8 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
-#include <json-glib/json-glib.h>
 
 #include "naclip-private.h"
-
-/* CLIP's fixed head size, used when no config.json gives the head count. */
-#define CLIP_HEAD_DIM 64
-/* Bounds on config.json values that keep every size computation exact. */
-#define MAX_CONFIG_DIM (1u << 20)
-/* Largest config.json accepted. */
-#define MAX_CONFIG_BYTES (16u * 1024u * 1024u)
 
 typedef struct
 {
@@ -154,15 +147,6 @@ static const char *const ignored_tensors[] = {
   "vocab_size",
 };
 
-typedef struct
-{
-  char *path;
-  JsonParser *parser;
-  JsonObject *root;
-  JsonObject *vision; /* vision_config */
-  JsonObject *text;   /* text_config, or NULL */
-} Config;
-
 /* The state of one binding pass. The first error is kept in @error and
  * every later call returns at once. */
 typedef struct
@@ -191,17 +175,6 @@ static void G_GNUC_PRINTF (3, 4)
   msg = g_strdup_vprintf (format, args);
   va_end (args);
   b->error = g_error_new (NACLIP_ERROR, code, "%s: %s", b->filename, msg);
-}
-
-static char *
-format_dims (const guint64 *dims, guint n_dims)
-{
-  GString *s = g_string_new ("[");
-  for (guint i = 0; i < n_dims; i++)
-    g_string_append_printf (
-        s, "%s%" G_GUINT64_FORMAT, i > 0 ? ", " : "", dims[i]);
-  g_string_append_c (s, ']');
-  return g_string_free (s, FALSE);
 }
 
 /* IEEE binary16 -> binary32, exact (subnormals, infinities, NaN). */
@@ -347,7 +320,7 @@ shape_of (Binder *b, const char *name, guint n_dims, const char *what)
   if (t == NULL)
     return NULL;
   if (t->n_dims != n_dims) {
-    g_autofree char *s = format_dims (t->shape, t->n_dims);
+    g_autofree char *s = naclip_safetensors_format_shape (t->shape, t->n_dims);
     bind_fail (b, NACLIP_ERROR_MODEL,
         "tensor '%s' (%s) has shape %s of rank %u, expected rank %u", name,
         what, s, t->n_dims, n_dims);
@@ -382,8 +355,9 @@ bind_tensor (Binder *b, const char *name, const guint64 *dims, guint n_dims)
   for (guint i = 0; same && i < n_dims; i++)
     same = t->shape[i] == dims[i];
   if (!same) {
-    g_autofree char *got = format_dims (t->shape, t->n_dims);
-    g_autofree char *want = format_dims (dims, n_dims);
+    g_autofree char *got
+        = naclip_safetensors_format_shape (t->shape, t->n_dims);
+    g_autofree char *want = naclip_safetensors_format_shape (dims, n_dims);
     bind_fail (b, NACLIP_ERROR_MODEL, "tensor '%s' has shape %s, expected %s",
         name, got, want);
     return NULL;
@@ -610,234 +584,6 @@ count_layers (Binder *b, const char *prefix, const char *tower)
 }
 
 /* ------------------------------------------------------------------ */
-/* config.json                                                         */
-
-static void
-config_clear (Config *cfg)
-{
-  g_clear_pointer (&cfg->path, g_free);
-  g_clear_object (&cfg->parser);
-  cfg->root = cfg->vision = cfg->text = NULL;
-}
-
-/* Reads @path (which exists) into @cfg; FALSE with NACLIP_ERROR_IO or
- * _FORMAT naming config.json. */
-static gboolean
-config_load (Config *cfg, const char *path, GError **error)
-{
-  g_autofree char *contents = NULL;
-  gsize len = 0;
-  GError *local_error = NULL;
-  GStatBuf sb;
-  JsonNode *node;
-
-  cfg->path = g_strdup (path);
-  if (g_stat (path, &sb) != 0 || !S_ISREG (sb.st_mode)) {
-    g_set_error (
-        error, NACLIP_ERROR, NACLIP_ERROR_IO, "%s: not a regular file", path);
-    return FALSE;
-  }
-  if ((guint64)sb.st_size > MAX_CONFIG_BYTES) {
-    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
-        "%s: %" G_GUINT64_FORMAT " bytes, above the limit "
-        "of %u",
-        path, (guint64)sb.st_size, MAX_CONFIG_BYTES);
-    return FALSE;
-  }
-  if (!g_file_get_contents (path, &contents, &len, &local_error)) {
-    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO, "%s: %s", path,
-        local_error->message);
-    g_error_free (local_error);
-    return FALSE;
-  }
-  if (!naclip_json_check_strict (contents, len, 4096, path, error))
-    return FALSE;
-  cfg->parser = json_parser_new ();
-  if (!json_parser_load_from_data (
-          cfg->parser, contents, (gssize)len, &local_error)) {
-    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
-        "%s: not valid JSON: %s", path, local_error->message);
-    g_error_free (local_error);
-    return FALSE;
-  }
-  node = json_parser_get_root (cfg->parser);
-  if (!JSON_NODE_HOLDS_OBJECT (node)) {
-    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
-        "%s: not a JSON object", path);
-    return FALSE;
-  }
-  cfg->root = json_node_get_object (node);
-  node = json_object_get_member (cfg->root, "vision_config");
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)) {
-    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
-        "%s: no 'vision_config' object (the Hugging Face "
-        "CLIPConfig form is expected)",
-        path);
-    return FALSE;
-  }
-  cfg->vision = json_node_get_object (node);
-  node = json_object_get_member (cfg->root, "text_config");
-  if (node != NULL) {
-    if (!JSON_NODE_HOLDS_OBJECT (node)) {
-      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
-          "%s: 'text_config' is not an object", path);
-      return FALSE;
-    }
-    cfg->text = json_node_get_object (node);
-  }
-  return TRUE;
-}
-
-/* Reads the positive integer @section.@key (section NULL = top level).
- * Returns TRUE and sets *@found when present and valid; TRUE with
- * *@found FALSE when absent and not @required. */
-static gboolean
-config_uint (Binder *b, const Config *cfg, const char *section, JsonObject *obj,
-    const char *key, gboolean required, guint *out, gboolean *found)
-{
-  JsonNode *node;
-  g_autofree char *full = section != NULL
-                              ? g_strdup_printf ("%s.%s", section, key)
-                              : g_strdup (key);
-  gint64 v;
-
-  *found = FALSE;
-  if (b->error != NULL)
-    return FALSE;
-  node = obj != NULL ? json_object_get_member (obj, key) : NULL;
-  if (node == NULL) {
-    if (required) {
-      b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-          "%s: lacks the required key '%s'", cfg->path, full);
-      return FALSE;
-    }
-    return TRUE;
-  }
-  if (!JSON_NODE_HOLDS_VALUE (node)
-      || json_node_get_value_type (node) != G_TYPE_INT64) {
-    b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-        "%s: '%s' is not an integer", cfg->path, full);
-    return FALSE;
-  }
-  v = json_node_get_int (node);
-  if (v < 1 || v > MAX_CONFIG_DIM) {
-    b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-        "%s: '%s' is %" G_GINT64_FORMAT ", outside 1..%u", cfg->path, full, v,
-        MAX_CONFIG_DIM);
-    return FALSE;
-  }
-  *out = (guint)v;
-  *found = TRUE;
-  return TRUE;
-}
-
-/* Checks that config value @section.@key (if present) equals @actual,
- * which tensor @tensor implies. */
-static void
-config_agree (Binder *b, const Config *cfg, const char *section,
-    JsonObject *obj, const char *key, gboolean required, guint actual,
-    const char *tensor)
-{
-  guint v;
-  gboolean found;
-  const NaclipTensor *t;
-
-  if (cfg->path == NULL
-      || !config_uint (b, cfg, section, obj, key, required, &v, &found)
-      || !found || v == actual)
-    return;
-  t = naclip_safetensors_find (b->st, tensor);
-  if (t != NULL) {
-    g_autofree char *s = format_dims (t->shape, t->n_dims);
-    b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-        "%s: %s%s%s is %u but tensor '%s' has shape %s "
-        "(implies %u)",
-        cfg->path, section != NULL ? section : "", section != NULL ? "." : "",
-        key, v, tensor, s, actual);
-  } else {
-    b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-        "%s: %s%s%s is %u but the tensors ('%s*') imply %u", cfg->path,
-        section != NULL ? section : "", section != NULL ? "." : "", key, v,
-        tensor, actual);
-  }
-}
-
-/* Heads, activation and epsilon of a tower from its config section. */
-static void
-config_tower (Binder *b, const Config *cfg, const char *section,
-    JsonObject *obj, const char *width_tensor, NaclipTowerInfo *info)
-{
-  guint heads;
-  gboolean found = FALSE;
-  JsonNode *node;
-
-  info->activation = NACLIP_ACTIVATION_QUICK_GELU;
-  info->layer_norm_eps = 1e-5f;
-  if (b->error != NULL)
-    return;
-  if (cfg->path != NULL
-      && !config_uint (b, cfg, section, obj, "num_attention_heads",
-          g_str_equal (section, "vision_config"), &heads, &found))
-    return;
-  if (found) {
-    info->n_heads = heads;
-  } else if (info->width % CLIP_HEAD_DIM == 0) {
-    info->n_heads = info->width / CLIP_HEAD_DIM;
-  } else {
-    bind_fail (b, NACLIP_ERROR_MODEL,
-        "the width %u of tensor '%s' is not a multiple of 64 (CLIP's head "
-        "size) and no config.json gives %s.num_attention_heads",
-        info->width, width_tensor, section);
-    return;
-  }
-  if (info->width % info->n_heads != 0) {
-    b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-        "%s: %s.num_attention_heads %u does not divide the width %u "
-        "(tensor '%s')",
-        cfg->path != NULL ? cfg->path : b->filename, section, info->n_heads,
-        info->width, width_tensor);
-    return;
-  }
-  if (cfg->path == NULL || obj == NULL)
-    return;
-
-  node = json_object_get_member (obj, "hidden_act");
-  if (node != NULL) {
-    const char *act = NULL;
-    if (JSON_NODE_HOLDS_VALUE (node)
-        && json_node_get_value_type (node) == G_TYPE_STRING)
-      act = json_node_get_string (node);
-    if (g_strcmp0 (act, "quick_gelu") == 0) {
-      info->activation = NACLIP_ACTIVATION_QUICK_GELU;
-    } else if (g_strcmp0 (act, "gelu") == 0) {
-      info->activation = NACLIP_ACTIVATION_GELU;
-    } else {
-      b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-          "%s: %s.hidden_act is %s%s%s; expected \"quick_gelu\" "
-          "or \"gelu\"",
-          cfg->path, section, act != NULL ? "\"" : "",
-          act != NULL ? act : "not a string", act != NULL ? "\"" : "");
-      return;
-    }
-  }
-  node = json_object_get_member (obj, "layer_norm_eps");
-  if (node != NULL) {
-    double eps = -1.0;
-    if (JSON_NODE_HOLDS_VALUE (node)
-        && (json_node_get_value_type (node) == G_TYPE_DOUBLE
-            || json_node_get_value_type (node) == G_TYPE_INT64))
-      eps = json_node_get_double (node);
-    if (!(eps > 0.0 && eps < 1.0)) {
-      b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-          "%s: %s.layer_norm_eps must be a number in (0, 1)", cfg->path,
-          section);
-      return;
-    }
-    info->layer_norm_eps = (float)eps;
-  }
-}
-
-/* ------------------------------------------------------------------ */
 /* Towers                                                              */
 
 /* Derives a tower's n_layers from its layers "<layers>N." and its
@@ -856,7 +602,7 @@ bind_depth_and_mlp (Binder *b, const char *layers, const char *fc1_suffix,
   fc1 = g_strdup_printf ("%s0.%s.weight", layers, fc1_suffix);
   if ((s = shape_of (b, fc1, 2, "MLP fc1")) == NULL)
     return NULL;
-  if (s[0] == 0 || s[0] > 16 * (guint64)MAX_CONFIG_DIM) {
+  if (s[0] == 0 || s[0] > 16 * (guint64)NACLIP_MODEL_MAX_DIM) {
     bind_fail (b, NACLIP_ERROR_MODEL,
         "tensor '%s' has %" G_GUINT64_FORMAT " rows, an impossible MLP width",
         fc1, s[0]);
@@ -867,7 +613,7 @@ bind_depth_and_mlp (Binder *b, const char *layers, const char *fc1_suffix,
 }
 
 static void
-bind_vision (Binder *b, const Config *cfg)
+bind_vision (Binder *b, const NaclipModelConfig *cfg)
 {
   const Layout *l = b->layout;
   NaclipVisionTower *vt = &b->model->vision;
@@ -875,18 +621,16 @@ bind_vision (Binder *b, const Config *cfg)
   const guint64 *s;
   guint64 n_pos, g;
   g_autofree char *fc1 = NULL;
-  guint image_size;
-  gboolean found;
 
   if ((s = shape_of (b, l->patch, 4, "patch embedding")) == NULL)
     return;
-  if (s[0] == 0 || s[0] > MAX_CONFIG_DIM || s[1] != 3 || s[2] != s[3]
+  if (s[0] == 0 || s[0] > NACLIP_MODEL_MAX_DIM || s[1] != 3 || s[2] != s[3]
       || s[2] == 0 || s[2] > 1024) {
-    g_autofree char *str = format_dims (s, 4);
+    g_autofree char *str = naclip_safetensors_format_shape (s, 4);
     bind_fail (b, NACLIP_ERROR_MODEL,
         "tensor '%s' has shape %s; expected [width, 3, P, P] with a width "
         "of 1..%u and a patch size P of 1..1024",
-        l->patch, str, MAX_CONFIG_DIM);
+        l->patch, str, NACLIP_MODEL_MAX_DIM);
     return;
   }
   info->width = (guint)s[0];
@@ -919,41 +663,27 @@ bind_vision (Binder *b, const Config *cfg)
     return;
   if ((l->proj_transposed ? s[0] : s[1]) != info->width
       || (l->proj_transposed ? s[1] : s[0]) == 0
-      || (l->proj_transposed ? s[1] : s[0]) > MAX_CONFIG_DIM) {
-    g_autofree char *str = format_dims (s, 2);
+      || (l->proj_transposed ? s[1] : s[0]) > NACLIP_MODEL_MAX_DIM) {
+    g_autofree char *str = naclip_safetensors_format_shape (s, 2);
     bind_fail (b, NACLIP_ERROR_MODEL,
         "tensor '%s' has shape %s; expected %s with width %u and an "
         "embedding size of 1..%u",
         l->vision_proj, str, l->proj_transposed ? "[width, E]" : "[E, width]",
-        info->width, MAX_CONFIG_DIM);
+        info->width, NACLIP_MODEL_MAX_DIM);
     return;
   }
   b->model->info.embed_dim = (guint)(l->proj_transposed ? s[1] : s[0]);
 
-  if (cfg->path != NULL) {
-    config_agree (b, cfg, "vision_config", cfg->vision, "hidden_size", TRUE,
-        info->width, l->patch);
-    config_agree (b, cfg, "vision_config", cfg->vision, "patch_size", TRUE,
-        vt->patch_size, l->patch);
-    config_uint (b, cfg, "vision_config", cfg->vision, "image_size", TRUE,
-        &image_size, &found);
-    if (found && image_size % vt->patch_size != 0) {
-      b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-          "%s: vision_config.image_size %u is not a multiple of "
-          "patch_size %u",
-          cfg->path, image_size, vt->patch_size);
-    }
-    config_agree (b, cfg, "vision_config", cfg->vision, "image_size", TRUE,
-        vt->image_size, l->position_embedding);
-    config_agree (b, cfg, "vision_config", cfg->vision, "num_hidden_layers",
-        TRUE, info->n_layers, l->vision_layers);
-    config_agree (b, cfg, "vision_config", cfg->vision, "intermediate_size",
-        FALSE, info->mlp_width, fc1);
-    config_agree (b, cfg, NULL, cfg->root, "projection_dim", TRUE,
-        b->model->info.embed_dim, l->vision_proj);
-  }
-  config_tower (b, cfg, "vision_config", cfg->vision, l->patch, info);
-  if (b->error != NULL)
+  const NaclipVisionShape shape = {
+    .width = { info->width, l->patch },
+    .patch_size = { vt->patch_size, l->patch },
+    .image_size = { vt->image_size, l->position_embedding },
+    .n_layers = { info->n_layers, l->vision_layers },
+    .mlp_width = { info->mlp_width, fc1 },
+    .embed_dim = { b->model->info.embed_dim, l->vision_proj },
+  };
+  if (!naclip_model_config_vision (
+          cfg, b->st, b->filename, &shape, info, &b->error))
     return;
   vt->head_dim = info->width / info->n_heads;
 
@@ -977,7 +707,7 @@ bind_vision (Binder *b, const Config *cfg)
 }
 
 static void
-bind_text (Binder *b, const Config *cfg)
+bind_text (Binder *b, const NaclipModelConfig *cfg)
 {
   const Layout *l = b->layout;
   NaclipTextTower *tt = &b->model->text;
@@ -988,7 +718,7 @@ bind_text (Binder *b, const Config *cfg)
 
   if ((s = shape_of (b, l->token_embedding, 2, "token embedding")) == NULL)
     return;
-  if (s[1] == 0 || s[1] > MAX_CONFIG_DIM) {
+  if (s[1] == 0 || s[1] > NACLIP_MODEL_MAX_DIM) {
     bind_fail (b, NACLIP_ERROR_MODEL,
         "tensor '%s' has an impossible width %" G_GUINT64_FORMAT,
         l->token_embedding, s[1]);
@@ -1022,7 +752,7 @@ bind_text (Binder *b, const Config *cfg)
     return;
   embed_dim = l->proj_transposed ? s[1] : s[0];
   if (embed_dim != b->model->info.embed_dim) {
-    g_autofree char *str = format_dims (s, 2);
+    g_autofree char *str = naclip_safetensors_format_shape (s, 2);
     bind_fail (b, NACLIP_ERROR_MODEL,
         "tensor '%s' has shape %s: embedding size %" G_GUINT64_FORMAT
         " differs from the vision projection's %u",
@@ -1030,27 +760,15 @@ bind_text (Binder *b, const Config *cfg)
     return;
   }
 
-  if (cfg->path != NULL) {
-    if (cfg->text == NULL) {
-      b->error = g_error_new (NACLIP_ERROR, NACLIP_ERROR_MODEL,
-          "%s: no 'text_config' but the checkpoint has a "
-          "text tower",
-          cfg->path);
-      return;
-    }
-    config_agree (b, cfg, "text_config", cfg->text, "vocab_size", TRUE,
-        tt->vocab_size, l->token_embedding);
-    config_agree (b, cfg, "text_config", cfg->text, "max_position_embeddings",
-        TRUE, tt->context_length, l->text_position);
-    config_agree (b, cfg, "text_config", cfg->text, "hidden_size", FALSE,
-        info->width, l->token_embedding);
-    config_agree (b, cfg, "text_config", cfg->text, "num_hidden_layers", FALSE,
-        info->n_layers, l->text_layers);
-    config_agree (b, cfg, "text_config", cfg->text, "intermediate_size", FALSE,
-        info->mlp_width, fc1);
-  }
-  config_tower (b, cfg, "text_config", cfg->text, l->token_embedding, info);
-  if (b->error != NULL)
+  const NaclipTextShape shape = {
+    .width = { info->width, l->token_embedding },
+    .vocab_size = { tt->vocab_size, l->token_embedding },
+    .context_length = { tt->context_length, l->text_position },
+    .n_layers = { info->n_layers, l->text_layers },
+    .mlp_width = { info->mlp_width, fc1 },
+  };
+  if (!naclip_model_config_text (
+          cfg, b->st, b->filename, &shape, info, &b->error))
     return;
   tt->head_dim = info->width / info->n_heads;
 
@@ -1111,8 +829,8 @@ is_text_tensor (const Layout *l, const char *name)
 
 /* Binds every tensor of @st into @model. */
 static gboolean
-bind_model (NaclipModel *model, const Config *cfg, gboolean check_weights,
-    GError **error)
+bind_model (NaclipModel *model, const NaclipModelConfig *cfg,
+    gboolean check_weights, GError **error)
 {
   Binder b = { 0 };
   gboolean hf, openai, ok = FALSE;
@@ -1362,7 +1080,7 @@ NaclipModel *
 naclip_model_load (const char *path, gboolean check_weights, GError **error)
 {
   NaclipModel *model;
-  Config cfg = { 0 };
+  NaclipModelConfig *cfg = NULL;
   g_autofree char *config_path = NULL;
   g_autofree char *merges_path = NULL;
   guint8 small[8];
@@ -1390,9 +1108,10 @@ naclip_model_load (const char *path, gboolean check_weights, GError **error)
         small, small_len, model->weights_path, error);
   if (model->st == NULL)
     goto out;
-  if (config_path != NULL && !config_load (&cfg, config_path, error))
+  if (config_path != NULL
+      && (cfg = naclip_model_config_load (config_path, error)) == NULL)
     goto out;
-  if (!bind_model (model, &cfg, check_weights, error))
+  if (!bind_model (model, cfg, check_weights, error))
     goto out;
   if (model->info.has_text) {
     if (!g_file_test (merges_path, G_FILE_TEST_EXISTS)) {
@@ -1420,7 +1139,7 @@ naclip_model_load (const char *path, gboolean check_weights, GError **error)
   ok = TRUE;
 
 out:
-  config_clear (&cfg);
+  naclip_model_config_free (cfg);
   if (!ok)
     g_clear_pointer (&model, naclip_model_unref);
   return model;

@@ -120,6 +120,8 @@ NaclipSafetensors *naclip_safetensors_parse (
 void naclip_safetensors_free (NaclipSafetensors *st);
 const NaclipTensor *naclip_safetensors_find (
     const NaclipSafetensors *st, const char *name);
+/* "[768, 3, 16, 16]", for messages. g_free. */
+char *naclip_safetensors_format_shape (const guint64 *dims, guint n_dims);
 
 /* Strict JSON checks that json-glib does not make: the RFC 8259 grammar
  * (no comments, hex, leading zeros, single quotes, trailing commas; only
@@ -134,6 +136,11 @@ gboolean naclip_json_check_strict (const char *text, gsize len,
 
 /* ------------------------------------------------------------------ */
 /* model.c: weights bound to the CLIP architecture                     */
+
+/* Largest width, embedding size and config.json number a model may have
+ * (MLP widths: 16 times it), a bound that keeps every size computation
+ * exact. */
+#define NACLIP_MODEL_MAX_DIM (1u << 20)
 
 typedef struct
 {
@@ -214,6 +221,63 @@ struct _NaclipModel
   NaclipMatmulCache *matmul_cache;
   GDestroyNotify matmul_cache_free;
 };
+
+/* ------------------------------------------------------------------ */
+/* model-config.c: config.json, the Hugging Face CLIPConfig            */
+
+typedef struct _NaclipModelConfig NaclipModelConfig;
+
+/* A number the tensors imply, and where it comes from for the messages: a
+ * tensor name, or the key prefix of a tower's layers ("...layers."). */
+typedef struct
+{
+  guint value;
+  const char *source;
+} NaclipShapeFact;
+
+/* What the tensors of the vision tower say. */
+typedef struct
+{
+  NaclipShapeFact width;      /* the patch embedding's rows */
+  NaclipShapeFact patch_size; /* its kernel size */
+  NaclipShapeFact image_size; /* pretrained grid (position table) x patch */
+  NaclipShapeFact n_layers;   /* the layer keys */
+  NaclipShapeFact mlp_width;  /* layer 0's fc1 rows */
+  NaclipShapeFact embed_dim;  /* the projection */
+} NaclipVisionShape;
+
+/* What the tensors of the text tower say. */
+typedef struct
+{
+  NaclipShapeFact width;          /* the token embedding's columns */
+  NaclipShapeFact vocab_size;     /* its rows */
+  NaclipShapeFact context_length; /* the position table's rows */
+  NaclipShapeFact n_layers;       /* the layer keys */
+  NaclipShapeFact mlp_width;      /* layer 0's fc1 rows */
+} NaclipTextShape;
+
+/* Reads config.json at @path (which exists): a regular file of at most
+ * 16 MiB, strict JSON (naclip_json_check_strict()), an object with a
+ * "vision_config" object and optionally a "text_config" object. Returns it
+ * (naclip_model_config_free()) or NULL with NACLIP_ERROR_IO or _FORMAT
+ * naming the file. */
+NaclipModelConfig *naclip_model_config_load (const char *path, GError **error);
+void naclip_model_config_free (NaclipModelConfig *cfg);
+/* Checks that vision_config and projection_dim of @cfg (NULL: no
+ * config.json, nothing to check) agree with @shape, read from the tensors
+ * of @st, and sets info->n_heads (num_attention_heads, else width / 64),
+ * ->activation (hidden_act, else quick_gelu) and ->layer_norm_eps (else
+ * 1e-5). FALSE with NACLIP_ERROR_MODEL naming config.json (or
+ * @weights_path, when it is the tensors that cannot give a head count),
+ * the key and the tensor. */
+gboolean naclip_model_config_vision (const NaclipModelConfig *cfg,
+    const NaclipSafetensors *st, const char *weights_path,
+    const NaclipVisionShape *shape, NaclipTowerInfo *info, GError **error);
+/* The same for text_config, which a config.json must have when the
+ * checkpoint has a text tower. */
+gboolean naclip_model_config_text (const NaclipModelConfig *cfg,
+    const NaclipSafetensors *st, const char *weights_path,
+    const NaclipTextShape *shape, NaclipTowerInfo *info, GError **error);
 
 /* ------------------------------------------------------------------ */
 /* tokenizer.c: CLIP's byte-level BPE                                  */

@@ -110,13 +110,13 @@ get_integer (JsonNode *node, const char *filename, const char *tensor,
   return TRUE;
 }
 
-static char *
-format_shape (const NaclipTensor *t)
+char *
+naclip_safetensors_format_shape (const guint64 *dims, guint n_dims)
 {
   GString *s = g_string_new ("[");
-  for (guint i = 0; i < t->n_dims; i++)
+  for (guint i = 0; i < n_dims; i++)
     g_string_append_printf (
-        s, "%s%" G_GUINT64_FORMAT, i > 0 ? ", " : "", t->shape[i]);
+        s, "%s%" G_GUINT64_FORMAT, i > 0 ? ", " : "", dims[i]);
   g_string_append_c (s, ']');
   return g_string_free (s, FALSE);
 }
@@ -202,7 +202,8 @@ parse_entry (NaclipTensor *t, const char *name, JsonNode *entry_node,
       return FALSE;
     t->n_dims = i + 1;
     if (!g_uint64_checked_mul (&t->n_elements, t->n_elements, t->shape[i])) {
-      g_autofree char *s = format_shape (t);
+      g_autofree char *s
+          = naclip_safetensors_format_shape (t->shape, t->n_dims);
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
           "%s: tensor '%s': the element count of shape %s overflows 64 bits",
           filename, name, s);
@@ -254,7 +255,7 @@ parse_entry (NaclipTensor *t, const char *name, JsonNode *entry_node,
     return FALSE;
   }
   if (end - begin != n_bytes) {
-    g_autofree char *s = format_shape (t);
+    g_autofree char *s = naclip_safetensors_format_shape (t->shape, t->n_dims);
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
         "%s: tensor '%s': size mismatch: data_offsets span %" G_GUINT64_FORMAT
         " bytes but shape %s of %s needs %" G_GUINT64_FORMAT,
