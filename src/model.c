@@ -1185,3 +1185,10 @@ naclip_model_get_path (const NaclipModel *model)
   g_return_val_if_fail (model != NULL, NULL);
   return model->path;
 }
+
+NaclipTokenizer *
+naclip_model_get_tokenizer (NaclipModel *model)
+{
+  g_return_val_if_fail (model != NULL, NULL);
+  return model->tokenizer;
+}

@@ -193,8 +193,6 @@ typedef struct
   NaclipLinear proj;   /* (E, D): text_projection.weight, or its ^T */
 } NaclipTextTower;
 
-typedef struct _NaclipTokenizer NaclipTokenizer;
-
 /* matmul.c (below) */
 typedef struct _NaclipMatmulCache NaclipMatmulCache;
 typedef struct _NaclipMatmul NaclipMatmul;
@@ -282,40 +280,14 @@ gboolean naclip_model_config_text (const NaclipModelConfig *cfg,
 /* ------------------------------------------------------------------ */
 /* tokenizer.c: CLIP's byte-level BPE                                  */
 
-/* A vocabulary of n merges has n + NACLIP_VOCAB_BASE tokens: the 256 byte
- * symbols, the same 256 with "</w>", the merges in file order, then the
- * start and end of text (ids 512 + n and 513 + n). Ids are 16-bit. */
-#define NACLIP_VOCAB_BASE 514
-#define NACLIP_MAX_VOCAB 65536
-/* CLIP's vocabulary (49408 tokens) and its start and end ids. */
-#define NACLIP_CLIP_N_MERGES 48894
+/* The public calls are in naclip.h. */
+
+/* CLIP's start and end of text. */
 #define NACLIP_TOKEN_SOT 49406
 #define NACLIP_TOKEN_EOT 49407
-#define NACLIP_CONTEXT_LENGTH 77
 
-/* Loads the first @n_merges merges (at most NACLIP_MAX_VOCAB -
- * NACLIP_VOCAB_BASE; later lines are ignored) from a Hugging Face
- * merges.txt or OpenAI's gzipped bpe_simple_vocab_16e6.txt.gz. NULL with
- * NACLIP_ERROR_IO or _FORMAT (naming the line, or both counts when the
- * file holds fewer merges). */
-NaclipTokenizer *naclip_tokenizer_load (
-    const char *path, guint n_merges, GError **error);
-/* The same from bytes already in memory (for the fuzzer). */
-NaclipTokenizer *naclip_tokenizer_new_from_data (const guint8 *data, gsize size,
-    guint n_merges, const char *what, GError **error);
-void naclip_tokenizer_free (NaclipTokenizer *tok);
-/* Encodes @text (@len bytes, or -1 for NUL-terminated) into
- * [SOT, tokens..., EOT, 0...] of @context ids. Thread-safe. Returns the
- * index of EOT, or -1 with NACLIP_ERROR_TEXT (invalid UTF-8 at a byte
- * offset; too long unless @truncate). */
-gint naclip_tokenizer_encode (NaclipTokenizer *tok, const char *text,
-    gssize len, gboolean truncate, gint32 *ids, guint context, GError **error);
 /* Pieces held by the BPE cache (bounded; for tests). */
 guint naclip_tokenizer_cache_size (NaclipTokenizer *tok);
-/* The symbol of vocabulary id @id < 256 (GPT-2's byte-to-unicode table:
- * the printable bytes first, id 0 is "!") as NUL-terminated UTF-8 in @out;
- * id + 256 is the same symbol with "</w>". */
-void naclip_tokenizer_byte_symbol (guint id, char out[8]);
 
 /* ------------------------------------------------------------------ */
 /* text-clean.c: the cleaning before CLIP's split                      */
@@ -629,14 +601,6 @@ gboolean naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
 
 /* ------------------------------------------------------------------ */
 /* image.c: conversion, normalisation, resampling                      */
-
-/* CLIP's normalisation on the 0..255 scale (NACLIP-SPEC 1). */
-#define NACLIP_MEAN_R 122.771f
-#define NACLIP_MEAN_G 116.746f
-#define NACLIP_MEAN_B 104.094f
-#define NACLIP_STD_R 68.501f
-#define NACLIP_STD_G 66.632f
-#define NACLIP_STD_B 70.323f
 
 /* The size mmseg's Resize(scale=(2048, short), keep_ratio=True) gives. */
 void naclip_image_scaled_size (guint width, guint height, guint short_side,

@@ -12,6 +12,8 @@
  *   NaclipModel     weights and tokenizer of one checkpoint. Immutable after
  *                   naclip_model_load(); reference counted; may be shared by
  *                   any number of threads and contexts.
+ *   NaclipTokenizer CLIP's byte-level BPE tokenizer: a model's, or one
+ *                   loaded from a merges file. Thread-safe.
  *   NaclipClasses   a parsed class list: background names (label 0) and the
  *                   user's classes (labels 1..N), each with one or more
  *                   names (queries). Immutable.
@@ -338,6 +340,67 @@ NACLIP_API gboolean naclip_parse_dilations (const char *s,
     guint out[NACLIP_MAX_PAMR_DILATIONS], guint *n_out, GError **error);
 
 /* ------------------------------------------------------------------ */
+/* Tokenizer                                                           */
+
+/* OpenAI's CLIP tokenizer (clip/simple_tokenizer.py): the text is cleaned
+ * (ftfy's deterministic fixes, HTML entities, white space, Python's
+ * str.lower()), split with CLIP's pattern and merged by byte-level BPE.
+ * A vocabulary of n merges has n + NACLIP_VOCAB_BASE tokens: ids 0..255
+ * are the 256 byte symbols, 256..511 the same with "</w>" (the end of a
+ * word), then the merges in file order, then the start and end of text
+ * (ids 512 + n and 513 + n). Ids are 16-bit: at most NACLIP_MAX_VOCAB
+ * tokens. */
+typedef struct _NaclipTokenizer NaclipTokenizer;
+
+#define NACLIP_VOCAB_BASE 514
+#define NACLIP_MAX_VOCAB 65536
+/* CLIP's merges (a vocabulary of 49408 tokens) and its text context. */
+#define NACLIP_CLIP_N_MERGES 48894
+#define NACLIP_CONTEXT_LENGTH 77
+
+/* Loads the first @n_merges merges (at most NACLIP_MAX_VOCAB -
+ * NACLIP_VOCAB_BASE; later lines are ignored) from a Hugging Face
+ * merges.txt or OpenAI's gzipped bpe_simple_vocab_16e6.txt.gz. The first
+ * line must be a "#version" header; a BOM and CRLF are accepted; a
+ * repeated pair takes the last rank. Returns a new tokenizer
+ * (naclip_tokenizer_free()) or NULL with NACLIP_ERROR_IO, _FORMAT (naming
+ * the line, or both counts when the file holds fewer merges) or
+ * _NO_MEMORY. */
+NACLIP_API NaclipTokenizer *naclip_tokenizer_load (
+    const char *path, guint n_merges, GError **error);
+
+/* The same from the @size bytes at @data (a merges file in memory, gzipped
+ * or not; copied). @what names it in error messages. */
+NACLIP_API NaclipTokenizer *naclip_tokenizer_new_from_data (const guint8 *data,
+    gsize size, guint n_merges, const char *what, GError **error);
+
+/* Frees @tok. Accepts NULL. */
+NACLIP_API void naclip_tokenizer_free (NaclipTokenizer *tok);
+
+/* The tokenizer of @model (it holds as many merges as the token embedding
+ * has rows beyond NACLIP_VOCAB_BASE), or NULL for a vision-only model.
+ * Borrowed until the model is freed. */
+NACLIP_API NaclipTokenizer *naclip_model_get_tokenizer (NaclipModel *model);
+
+/* Encodes @text (@len bytes of UTF-8, or -1 for NUL-terminated; at most
+ * 256 KiB) into @ids: [start, tokens..., end, 0...], @context ids (>= 2;
+ * NACLIP_CONTEXT_LENGTH for CLIP's text tower). Returns the index of the
+ * end token, or -1 with NACLIP_ERROR_TEXT for invalid UTF-8 (naming the
+ * byte offset), a text above 256 KiB, or more than @context - 2 tokens
+ * unless @truncate (which keeps the first @context - 2 and the end token).
+ * Thread-safe (merged pieces are cached, bounded, behind a lock). */
+NACLIP_API gint naclip_tokenizer_encode (NaclipTokenizer *tok, const char *text,
+    gssize len, gboolean truncate, gint32 *ids, guint context, GError **error);
+
+/* The symbol of vocabulary id @id < 256 (GPT-2's byte-to-unicode table:
+ * the printable bytes first, id 0 is "!") as NUL-terminated UTF-8 in @out;
+ * id + 256 is the same symbol with "</w>". Merges files spell their pairs
+ * with these symbols. */
+NACLIP_API void naclip_tokenizer_byte_symbol (guint id, char out[8]);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipTokenizer, naclip_tokenizer_free)
+
+/* ------------------------------------------------------------------ */
 /* Classes, templates and query embeddings                             */
 
 typedef struct _NaclipClasses NaclipClasses;
@@ -473,6 +536,16 @@ typedef struct
   gsize stride[3];            /* bytes per row of each plane */
   NaclipYuvMatrix yuv_matrix; /* YUV formats only */
 } NaclipImage;
+
+/* CLIP's normalisation on the 0..255 scale (clip/clip.py's Normalize,
+ * times 255): before the encoder, naclip_context_segment() maps each
+ * channel value v of the resized image to (v - MEAN) / STD. */
+#define NACLIP_MEAN_R 122.771f
+#define NACLIP_MEAN_G 116.746f
+#define NACLIP_MEAN_B 104.094f
+#define NACLIP_STD_R 68.501f
+#define NACLIP_STD_G 66.632f
+#define NACLIP_STD_B 70.323f
 
 /* Checks that @image's geometry is consistent (non-zero size, strides large
  * enough, planes present). */

@@ -71,7 +71,6 @@
 
 #include <glib/gstdio.h>
 
-#include "naclip-private.h"
 #include "naclip-tool.h"
 
 typedef struct
@@ -97,12 +96,12 @@ static const Colour colours[] = {
   { "gray", { 128, 128, 128 } },
 };
 
-#define PATCH 16         /* px */
-#define GRID 14          /* pretrained grid: image size 224 */
-#define HALF 8           /* channels of z */
-#define WIDTH (2 * HALF) /* both towers */
-#define EMBED 5          /* c (3), lift, unknown */
-#define CONTEXT 77       /* text positions */
+#define PATCH 16                      /* px */
+#define GRID 14                       /* pretrained grid: image size 224 */
+#define HALF 8                        /* channels of z */
+#define WIDTH (2 * HALF)              /* both towers */
+#define EMBED 5                       /* c (3), lift, unknown */
+#define CONTEXT NACLIP_CONTEXT_LENGTH /* text positions */
 
 /* Channels of z: the colour, the lift constant, a marker (the class token
  * in the vision tower, the colour-word flag in the text tower), and the
@@ -137,7 +136,7 @@ enum
 #define WORD_QUERY 100.0
 
 /* CLIP's normalisation on the 0..255 scale, undone by the patch
- * embedding (NACLIP-SPEC 1). */
+ * embedding. */
 static const double mean_rgb[3]
     = { NACLIP_MEAN_R, NACLIP_MEAN_G, NACLIP_MEAN_B };
 static const double std_rgb[3] = { NACLIP_STD_R, NACLIP_STD_G, NACLIP_STD_B };

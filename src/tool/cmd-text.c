@@ -76,10 +76,10 @@ naclip_cmd_tokenize (int argc, char **argv)
     merges = g_strdup (g_getenv ("NACLIP_MERGES"));
   if (model_path != NULL) {
     model = naclip_model_load (model_path, FALSE, &error);
-    if (model != NULL && model->tokenizer == NULL)
+    tok = model != NULL ? naclip_model_get_tokenizer (model) : NULL;
+    if (model != NULL && tok == NULL)
       g_set_error (&error, NACLIP_ERROR, NACLIP_ERROR_MODEL,
           "%s has no merges file", model_path);
-    tok = model != NULL ? model->tokenizer : NULL;
   } else if (merges != NULL) {
     tok = own = naclip_tokenizer_load (merges, NACLIP_CLIP_N_MERGES, &error);
   } else {
