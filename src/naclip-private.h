@@ -564,17 +564,6 @@ void naclip_transformer_mlp (NaclipMatmul *mm, const NaclipBlock *block,
     const NaclipTowerInfo *info, float *x, gsize n_rows, float *scratch);
 
 /* ------------------------------------------------------------------ */
-/* npy.c: NumPy .npy files (version 1.0, little-endian, C order)       */
-
-/* Writes @data (float32, or int32 when @is_int32) of shape @shape. */
-gboolean naclip_npy_write (const char *path, const gsize *shape, guint n_dims,
-    gboolean is_int32, const void *data, GError **error);
-/* Reads a float32 (<f4) array; returns its data (g_free) and fills @shape
- * (at most 8 dims) and @n_dims. NULL with NACLIP_ERROR_IO or _FORMAT. */
-float *naclip_npy_read_f32 (
-    const char *path, gsize *shape, guint *n_dims, GError **error);
-
-/* ------------------------------------------------------------------ */
 /* vision.c: the ViT with the NACLIP last block                        */
 
 typedef struct _NaclipVisionScratch NaclipVisionScratch;

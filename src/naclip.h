@@ -627,6 +627,33 @@ NACLIP_API void naclip_context_get_timings (
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipContext, naclip_context_free)
 
+/* ------------------------------------------------------------------ */
+/* NumPy files                                                         */
+
+/* .npy files of format version 1.0, little-endian, C order: the stage
+ * dumps (a NaclipDumpFunc can hand its arguments to naclip_npy_write()),
+ * query embeddings, test data. */
+#define NACLIP_NPY_MAX_DIMS 8
+
+/* Writes @data, float32 or, when @is_int32, int32, of @n_dims (at most
+ * NACLIP_NPY_MAX_DIMS) dimensions @shape to @path (replaced atomically;
+ * the data starts at a multiple of 64 bytes). FALSE with
+ * NACLIP_ERROR_INVALID_ARGUMENT (the size overflows), _NO_MEMORY or
+ * _IO. */
+NACLIP_API gboolean naclip_npy_write (const char *path, const gsize *shape,
+    guint n_dims, gboolean is_int32, const void *data, GError **error);
+
+/* Reads a float32 ('<f4', C order) array from @path: returns its data
+ * (caller frees with g_free()) and fills @shape (room for
+ * NACLIP_NPY_MAX_DIMS) and @n_dims. NULL with NACLIP_ERROR_IO, _FORMAT
+ * (not version 1.0, another dtype, Fortran order, a shape that does not
+ * match the data) or _NO_MEMORY. */
+NACLIP_API float *naclip_npy_read_f32 (
+    const char *path, gsize *shape, guint *n_dims, GError **error);
+
+/* ------------------------------------------------------------------ */
+/* Drawing                                                             */
+
 /* The default colour of @label in drawn label maps: the PASCAL VOC colour
  * map (0 black, 1 dark red, 2 dark green, ...; the bits of the label dealt
  * to R, G, B from the top bit down). Distinct for all labels below 2^24.

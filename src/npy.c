@@ -19,7 +19,6 @@
 
 #include "naclip-private.h"
 
-#define NPY_MAX_DIMS 8
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
 
@@ -32,8 +31,9 @@ naclip_npy_write (const char *path, const gsize *shape, guint n_dims,
   gsize n_elements = 1;
   gsize n_bytes, total, pad;
   guint16 header_len;
+  GError *local = NULL;
 
-  g_return_val_if_fail (path != NULL && n_dims <= NPY_MAX_DIMS, FALSE);
+  g_return_val_if_fail (path != NULL && n_dims <= NACLIP_NPY_MAX_DIMS, FALSE);
   g_return_val_if_fail (data != NULL || n_dims > 0, FALSE);
 
   g_string_append_printf (header,
@@ -81,7 +81,12 @@ naclip_npy_write (const char *path, const gsize *shape, guint n_dims,
   G_STATIC_ASSERT (G_BYTE_ORDER == G_LITTLE_ENDIAN);
   if (n_bytes > 0)
     memcpy (contents + 10 + header->len, data, n_bytes);
-  return g_file_set_contents (path, contents, (gssize)total, error);
+  if (!g_file_set_contents (path, contents, (gssize)total, &local)) {
+    g_set_error_literal (error, NACLIP_ERROR, NACLIP_ERROR_IO, local->message);
+    g_error_free (local);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 /* Parses "(a, b, c)" after 'shape': into @shape; returns FALSE on syntax. */
@@ -100,7 +105,7 @@ parse_shape (const char *p, gsize *shape, guint *n_dims)
       p++;
     if (*p == ')')
       break;
-    if (!g_ascii_isdigit (*p) || n == NPY_MAX_DIMS)
+    if (!g_ascii_isdigit (*p) || n == NACLIP_NPY_MAX_DIMS)
       return FALSE;
     errno = 0;
     v = g_ascii_strtoull (p, &end, 10);
@@ -128,11 +133,15 @@ naclip_npy_read_f32 (
   gsize length = 0, header_len, n_elements = 1, n_bytes;
   const char *descr, *shape_at;
   float *out = NULL;
+  GError *local = NULL;
 
   g_return_val_if_fail (path != NULL && shape != NULL && n_dims != NULL, NULL);
 
-  if (!g_file_get_contents (path, &contents, &length, error))
+  if (!g_file_get_contents (path, &contents, &length, &local)) {
+    g_set_error_literal (error, NACLIP_ERROR, NACLIP_ERROR_IO, local->message);
+    g_error_free (local);
     return NULL;
+  }
   if (length < 10 || memcmp (contents, NPY_MAGIC, NPY_MAGIC_LEN) != 0
       || contents[6] != 1) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
@@ -169,7 +178,8 @@ naclip_npy_read_f32 (
   }
   if (!parse_shape (shape_at + 8, shape, n_dims)) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
-        "%s: cannot parse the shape (at most %d dims)", path, NPY_MAX_DIMS);
+        "%s: cannot parse the shape (at most %d dims)", path,
+        NACLIP_NPY_MAX_DIMS);
     return NULL;
   }
   for (guint i = 0; i < *n_dims; i++) {

@@ -37,7 +37,6 @@
 #include <gst/gst.h>
 
 #include "image-io.h"
-#include "naclip-private.h"
 #include "naclip-tool.h"
 #include "overlay.h"
 #include "precision-option.h"
@@ -67,7 +66,7 @@ dump_stage (const char *name, const gsize *shape, guint n_dims,
 static NaclipQueries *
 load_queries (const char *path, const NaclipClasses *classes, GError **error)
 {
-  gsize shape[8];
+  gsize shape[NACLIP_NPY_MAX_DIMS];
   guint n_dims = 0;
   g_autofree float *data = naclip_npy_read_f32 (path, shape, &n_dims, error);
 

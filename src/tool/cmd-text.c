@@ -24,7 +24,6 @@
 
 #include <stdio.h>
 
-#include "naclip-private.h"
 #include "naclip-tool.h"
 #include "precision-option.h"
 
