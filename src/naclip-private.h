@@ -362,13 +362,6 @@ void naclip_cache_write (
  * NaclipMatmulCache that the model owns: thread-safe, each weight packed
  * once, on first use, and shared by every handle of the model. */
 
-typedef enum
-{
-  NACLIP_MATMUL_BACKEND_AUTO,     /* fp32: OpenBLAS; bf16: oneDNN */
-  NACLIP_MATMUL_BACKEND_OPENBLAS, /* fp32 only */
-  NACLIP_MATMUL_BACKEND_DNNL,     /* fp32 or bf16; needs HAVE_DNNL */
-} NaclipMatmulBackend;
-
 /* What is applied to the product before it is stored. */
 typedef enum
 {

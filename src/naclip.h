@@ -628,6 +628,32 @@ NACLIP_API void naclip_context_get_timings (
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipContext, naclip_context_free)
 
 /* ------------------------------------------------------------------ */
+/* Diagnostics                                                         */
+
+/* The matrix-product backends. The library picks one per precision
+ * (AUTO); naclip_matmul_benchmark() can time each. */
+typedef enum
+{
+  NACLIP_MATMUL_BACKEND_AUTO,     /* fp32: OpenBLAS; bf16: oneDNN */
+  NACLIP_MATMUL_BACKEND_OPENBLAS, /* fp32 only */
+  NACLIP_MATMUL_BACKEND_DNNL,     /* fp32 or bf16; builds with oneDNN */
+} NaclipMatmulBackend;
+
+/* Times the product the encoders spend their time in, a linear layer
+ * out (m, n) = x (m, k) . w^T + bias with w stored (n, k), on seeded
+ * random data through @backend at @precision (AUTO resolved as
+ * naclip_precision_resolve() does) on @threads threads (0: the calling
+ * thread's OpenMP default), as the towers run it: one untimed call, which
+ * packs the weight and creates the kernel, then @n_runs timed calls whose
+ * wall-clock times, ms, are stored in @times_ms. Allocates the operands
+ * (4 * (m k + n k + m n) bytes) for the call. FALSE with
+ * NACLIP_ERROR_UNSUPPORTED when this build or CPU cannot run the backend
+ * at the precision (the message says why), or _NO_MEMORY. */
+NACLIP_API gboolean naclip_matmul_benchmark (NaclipMatmulBackend backend,
+    NaclipPrecision precision, guint threads, guint m, guint n, guint k,
+    guint n_runs, double *times_ms, GError **error);
+
+/* ------------------------------------------------------------------ */
 /* NumPy files                                                         */
 
 /* .npy files of format version 1.0, little-endian, C order: the stage

@@ -15,9 +15,9 @@
  *     the median). It ends with the resident and peak resident memory.
  *   naclip bench --gemm [--precision P] [--threads N] [--repeat N]
  *     times the matrix products of a ViT-B/16 block (the four linear
- *     shapes at M = 197 tokens and M = 1182, six 224 crops batched) through
- *     the matmul seam with every backend available, weights packed before
- *     timing, and prints ms and GFLOP/s (medians).
+ *     shapes at M = 197 tokens and M = 1182, six 224 crops batched) with
+ *     every backend available (naclip_matmul_benchmark(): weights packed
+ *     before timing), and prints ms and GFLOP/s (medians).
  *
  * Medians of --repeat runs after one warm-up run, wall clock
  * (g_get_monotonic_time). Output is one line per measurement, "name value"
@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "naclip-private.h"
 #include "naclip-tool.h"
 #include "precision-option.h"
 
@@ -90,7 +89,7 @@ static const GemmShape vit_b16_shapes[] = {
 static int
 bench_gemm (NaclipPrecision precision, guint threads, guint repeat)
 {
-  struct
+  static const struct
   {
     const char *name;
     NaclipPrecision precision;
@@ -100,51 +99,22 @@ bench_gemm (NaclipPrecision precision, guint threads, guint repeat)
     { "onednn-fp32", NACLIP_PRECISION_FP32, NACLIP_MATMUL_BACKEND_DNNL },
     { "onednn-bf16", NACLIP_PRECISION_BF16, NACLIP_MATMUL_BACKEND_DNNL },
   };
-  GRand *rand = g_rand_new_with_seed (42);
-  NaclipMatmulCache *cache = naclip_matmul_cache_new (NULL, 0);
-  double *times = g_new (double, repeat);
-  gsize max_m = 1182, max_n = 3072, max_k = 3072;
-  float *x = g_new (float, max_m *max_k);
-  float *out = g_new (float, max_m *max_n);
-  /* one weight and bias per distinct (n, k) */
-  float *w[G_N_ELEMENTS (vit_b16_shapes)];
-  float *b = g_new (float, max_n);
-
-  for (gsize i = 0; i < max_m * max_k; i++)
-    x[i] = (float)g_rand_double_range (rand, -1.0, 1.0);
-  for (gsize i = 0; i < max_n; i++)
-    b[i] = (float)g_rand_double_range (rand, -0.1, 0.1);
-  for (gsize s = 0; s < G_N_ELEMENTS (vit_b16_shapes); s++) {
-    gsize nk = (gsize)vit_b16_shapes[s].n * vit_b16_shapes[s].k;
-    w[s] = g_new (float, nk);
-    for (gsize i = 0; i < nk; i++)
-      w[s][i] = (float)g_rand_double_range (rand, -0.05, 0.05);
-  }
-
+  g_autofree double *times = g_new (double, repeat);
   g_autofree char *desc = naclip_precision_describe ();
+
   printf ("# auto precision: %s\n", desc);
   printf ("# %-14s %-5s %5s %5s %5s %10s %10s\n", "backend", "op", "m", "n",
       "k", "ms", "GFLOP/s");
   for (gsize r = 0; r < G_N_ELEMENTS (runs); r++) {
     if (precision != NACLIP_PRECISION_AUTO && runs[r].precision != precision)
       continue;
-    g_autoptr (GError) error = NULL;
-    NaclipMatmul *mm = naclip_matmul_new (
-        cache, runs[r].precision, runs[r].backend, threads, &error);
-    if (mm == NULL) {
-      printf ("# %s: skipped (%s)\n", runs[r].name, error->message);
-      continue;
-    }
     for (gsize s = 0; s < G_N_ELEMENTS (vit_b16_shapes); s++) {
       const GemmShape *sh = &vit_b16_shapes[s];
-      NaclipLinear lin = { w[s], b, sh->n, sh->k };
-      naclip_matmul_linear_post (
-          mm, out, sh->n, x, sh->k, &lin, sh->m, NACLIP_MATMUL_POST_NONE);
-      for (guint i = 0; i < repeat; i++) {
-        double t0 = now_ms ();
-        naclip_matmul_linear_post (
-            mm, out, sh->n, x, sh->k, &lin, sh->m, NACLIP_MATMUL_POST_NONE);
-        times[i] = now_ms () - t0;
+      g_autoptr (GError) error = NULL;
+      if (!naclip_matmul_benchmark (runs[r].backend, runs[r].precision, threads,
+              sh->m, sh->n, sh->k, repeat, times, &error)) {
+        printf ("# %s: skipped (%s)\n", runs[r].name, error->message);
+        break;
       }
       double ms = median (times, repeat);
       double gflop = 2.0 * sh->m * sh->n * sh->k / 1e9;
@@ -152,17 +122,7 @@ bench_gemm (NaclipPrecision precision, guint threads, guint repeat)
           sh->m, sh->n, sh->k, ms, gflop / (ms / 1000.0));
       fflush (stdout);
     }
-    naclip_matmul_free (mm);
   }
-
-  for (gsize s = 0; s < G_N_ELEMENTS (vit_b16_shapes); s++)
-    g_free (w[s]);
-  g_free (b);
-  g_free (x);
-  g_free (out);
-  g_free (times);
-  naclip_matmul_cache_free (cache);
-  g_rand_free (rand);
   return 0;
 }
 
