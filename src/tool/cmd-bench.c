@@ -3,16 +3,19 @@
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- *   naclip bench --model M [--size WxH] [--mode whole|slide]
- *                [--precision P] [--repeat N] [--threads N] [--classes N]
- *                [--pamr-steps N] [--inference-size N] [--text]
+ *   naclip bench --model M [--size WxH] [--mode whole|slide] [--classes N]
+ *                [--repeat N] [--text] [segmentation options]
  *     segments a seeded random RGB image of WxH (default 448x336) with N
  *     random unit query embeddings (default 21) through
  *     naclip_context_segment(), labels at the processing size, and prints
- *     the median of each stage (naclip_context_get_timings()). --text also
- *     times the text tower: the N classes in the 80 ImageNet templates,
- *     without the embedding cache ("text cold" is the first run, "text"
- *     the median). It ends with the resident and peak resident memory.
+ *     the median of each stage (naclip_context_get_timings()). The
+ *     segmentation options are those of naclip segment (segment-options.c)
+ *     with the paper's defaults, except --inference-size 0 (the image's
+ *     size); --mode slide is --slide-crop 224. --text also times the text
+ *     tower: the N classes in the templates (--templates; the 80 ImageNet
+ *     ones by default), without the embedding cache ("text cold" is the
+ *     first run, "text" the median). It ends with the resident and peak
+ *     resident memory.
  *   naclip bench --gemm [--precision P] [--threads N] [--repeat N]
  *     times the matrix products of a ViT-B/16 block (the four linear
  *     shapes at M = 197 tokens and M = 1182, six 224 crops batched) with
@@ -34,6 +37,7 @@
 
 #include "naclip-tool.h"
 #include "precision-option.h"
+#include "segment-options.h"
 
 static int
 compare_double (const void *a, const void *b)
@@ -129,10 +133,11 @@ bench_gemm (NaclipPrecision precision, guint threads, guint repeat)
 typedef struct
 {
   const char *model;
+  const char *templates; /* of --text; NULL: imagenet80 */
   guint width, height;
-  gboolean slide, text;
-  NaclipPrecision precision;
-  guint threads, repeat, n_classes, pamr_steps, inference_size;
+  gboolean text;
+  NaclipParams params;
+  guint repeat, n_classes;
 } PipelineOptions;
 
 static gboolean
@@ -143,9 +148,10 @@ bench_text (NaclipModel *model, const NaclipClasses *classes,
   NaclipEncodeOptions eo = naclip_encode_options_default ();
   g_autofree double *times = g_new (double, o->repeat + 1);
   eo.use_cache = FALSE;
-  eo.threads = o->threads;
-  eo.precision = o->precision;
-  templates = naclip_templates_load ("imagenet80", error);
+  eo.threads = o->params.threads;
+  eo.precision = o->params.precision;
+  templates = naclip_templates_load (
+      o->templates != NULL ? o->templates : "imagenet80", error);
   if (templates == NULL)
     return FALSE;
   for (guint i = 0; i <= o->repeat; i++) {
@@ -177,19 +183,19 @@ bench_pipeline (const PipelineOptions *o)
   g_autofree double *times = NULL;
   g_autofree char *desc = NULL;
   g_autofree char *precision = NULL;
+  g_autofree char *windows = NULL;
   GRand *rand = g_rand_new_with_seed (7);
-  NaclipParams params = naclip_params_default ();
   NaclipImage image = { 0 };
   NaclipPrecision resolved;
   guint pw, ph;
   int status = 1;
 
-  if (!naclip_precision_option_resolve (o->precision, &resolved, &error))
+  if (!naclip_precision_option_resolve (o->params.precision, &resolved, &error))
     goto out;
   desc = naclip_precision_describe ();
-  precision = naclip_precision_option_describe (resolved, o->precision);
-  printf (
-      "# precision %s, %u threads; auto: %s\n", precision, o->threads, desc);
+  precision = naclip_precision_option_describe (resolved, o->params.precision);
+  printf ("# precision %s, %u threads; auto: %s\n", precision,
+      o->params.threads, desc);
   double t0 = now_ms ();
   model = naclip_model_load (o->model, TRUE, &error);
   if (model == NULL)
@@ -219,14 +225,8 @@ bench_pipeline (const PipelineOptions *o)
   if (queries == NULL)
     goto out;
 
-  params.inference_size = o->inference_size;
-  params.slide_crop = o->slide ? 224 : 0;
-  params.slide_stride = 112;
-  params.pamr_steps = o->pamr_steps;
-  params.threads = o->threads;
-  params.precision = o->precision;
   ctx = naclip_context_new (model, &error);
-  if (ctx == NULL || !naclip_context_set_params (ctx, &params, &error))
+  if (ctx == NULL || !naclip_context_set_params (ctx, &o->params, &error))
     goto out;
 
   rgb = g_new (guint8, (gsize)o->width * o->height * 3);
@@ -239,9 +239,12 @@ bench_pipeline (const PipelineOptions *o)
   image.stride[0] = (gsize)o->width * 3;
   naclip_context_get_processing_size (ctx, o->width, o->height, &pw, &ph);
   labels = g_new (guint8, (gsize)pw * ph);
+  windows = o->params.slide_crop == 0
+                ? g_strdup ("whole")
+                : g_strdup_printf ("slide %u/%u", o->params.slide_crop,
+                    o->params.slide_stride);
   printf ("# image %ux%u processed at %ux%u, %s, %u queries, PAMR %u steps\n",
-      o->width, o->height, pw, ph, o->slide ? "slide 224/112" : "whole",
-      o->n_classes, o->pamr_steps);
+      o->width, o->height, pw, ph, windows, o->n_classes, o->params.pamr_steps);
 
   static const char *stages[]
       = { "preprocess", "encoder", "logits", "pamr", "labels", "total" };
@@ -275,9 +278,9 @@ int
 naclip_cmd_bench (int argc, char **argv)
 {
   gboolean gemm = FALSE, text = FALSE;
-  char *precision_s = NULL, *model = NULL, *size = NULL, *mode = NULL;
-  gint threads = 2, repeat = 10, n_classes = 21, pamr_steps = 10;
-  gint inference_size = 0;
+  char *model = NULL, *size = NULL, *mode = NULL;
+  gint repeat = 10, n_classes = 21;
+  NaclipSegmentOptions so;
   GOptionEntry entries[] = {
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &model,
         "Checkpoint (directory or .safetensors)", "M" },
@@ -287,50 +290,58 @@ naclip_cmd_bench (int argc, char **argv)
         "whole (default) or slide (224 crops, stride 112)", "MODE" },
     { "classes", 0, 0, G_OPTION_ARG_INT, &n_classes,
         "Number of classes (default 21)", "N" },
-    { "pamr-steps", 0, 0, G_OPTION_ARG_INT, &pamr_steps,
-        "PAMR iterations (default 10)", "N" },
-    { "inference-size", 0, 0, G_OPTION_ARG_INT, &inference_size,
-        "Short side to process at (default 0: the image size)", "N" },
     { "text", 0, 0, G_OPTION_ARG_NONE, &text,
-        "Also time the text tower (classes x 80 templates, no cache)", NULL },
+        "Also time the text tower (classes x templates, no cache)", NULL },
     { "gemm", 0, 0, G_OPTION_ARG_NONE, &gemm,
-        "Time the ViT-B/16 matrix products of each backend", NULL },
-    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision_s,
-        "fp32, bf16 or auto (default auto: every one available with --gemm)",
-        "P" },
-    { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads (default 2)", "N" },
+        "Time the ViT-B/16 matrix products of each backend (of each one "
+        "available with --precision auto)",
+        NULL },
     { "repeat", 0, 0, G_OPTION_ARG_INT, &repeat,
         "Timed runs after one warm-up (default 10)", "N" },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- timings");
   g_autoptr (GError) error = NULL;
-  NaclipPrecision precision = NACLIP_PRECISION_AUTO;
+  PipelineOptions o = { 0 };
   int status = 2;
 
+  naclip_segment_options_init (&so);
+  g_option_context_set_summary (context,
+      "The segmentation options default to the paper's settings, but the\n"
+      "image is processed at its own size (--inference-size 0).");
   g_option_context_add_main_entries (context, entries, NULL);
+  naclip_segment_options_add (&so, context,
+      NACLIP_SEGMENT_OPTIONS_TEMPLATES | NACLIP_SEGMENT_OPTIONS_METHOD
+          | NACLIP_SEGMENT_OPTIONS_COMPUTE);
   if (!g_option_context_parse (context, &argc, &argv, &error)) {
     fprintf (stderr, "naclip bench: %s\n", error->message);
     goto out;
   }
-  if (!naclip_precision_option_parse (precision_s, &precision, &error)) {
+  if (repeat < 1 || repeat > 100000) {
+    fprintf (stderr, "naclip bench: --repeat 1..100000\n");
+    goto out;
+  }
+  if (mode != NULL && strcmp (mode, "whole") != 0
+      && strcmp (mode, "slide") != 0) {
+    fprintf (stderr, "naclip bench: --mode whole or slide, got '%s'\n", mode);
+    goto out;
+  }
+  o.params = naclip_params_default ();
+  o.params.inference_size = 0;
+  if (mode != NULL && strcmp (mode, "slide") == 0)
+    o.params.slide_crop = 224;
+  if (!naclip_segment_options_apply (&so, &o.params, &error)) {
     fprintf (stderr, "naclip bench: %s\n", error->message);
     goto out;
   }
-  if (threads < 1 || threads > 1024 || repeat < 1 || repeat > 100000) {
-    fprintf (stderr, "naclip bench: --threads 1..1024, --repeat 1..100000\n");
-    goto out;
-  }
   if (gemm) {
-    status = bench_gemm (precision, (guint)threads, (guint)repeat);
+    status = bench_gemm (o.params.precision, o.params.threads, (guint)repeat);
     goto out;
   }
-  PipelineOptions o = { 0 };
   o.model = model;
+  o.templates = so.templates;
   o.width = 448;
   o.height = 336;
-  o.precision = precision;
-  o.threads = (guint)threads;
   o.repeat = (guint)repeat;
   o.text = text;
   if (model == NULL) {
@@ -339,30 +350,19 @@ naclip_cmd_bench (int argc, char **argv)
   }
   if (size != NULL
       && (sscanf (size, "%ux%u", &o.width, &o.height) != 2 || o.width < 1
-          || o.height < 1 || o.width > 16384 || o.height > 16384)) {
+          || o.height < 1 || o.width > NACLIP_MAX_SIDE_PX
+          || o.height > NACLIP_MAX_SIDE_PX)) {
     fprintf (stderr, "naclip bench: --size WxH, got '%s'\n", size);
     goto out;
   }
-  if (mode != NULL && strcmp (mode, "whole") != 0
-      && strcmp (mode, "slide") != 0) {
-    fprintf (stderr, "naclip bench: --mode whole or slide, got '%s'\n", mode);
-    goto out;
-  }
-  o.slide = mode != NULL && strcmp (mode, "slide") == 0;
-  if (n_classes < 1 || n_classes > NACLIP_MAX_CLASSES || pamr_steps < 0
-      || pamr_steps > 1000 || inference_size < 0 || inference_size > 16384) {
-    fprintf (stderr,
-        "naclip bench: --classes 1..%d, --pamr-steps 0..1000, "
-        "--inference-size 0..16384\n",
-        NACLIP_MAX_CLASSES);
+  if (n_classes < 1 || n_classes > NACLIP_MAX_CLASSES) {
+    fprintf (stderr, "naclip bench: --classes 1..%d\n", NACLIP_MAX_CLASSES);
     goto out;
   }
   o.n_classes = (guint)n_classes;
-  o.pamr_steps = (guint)pamr_steps;
-  o.inference_size = (guint)inference_size;
   status = bench_pipeline (&o);
 out:
-  g_free (precision_s);
+  naclip_segment_options_clear (&so);
   g_free (model);
   g_free (size);
   g_free (mode);

@@ -12,7 +12,7 @@
  * labels are mapped to the dataset's numbering and compared with its
  * annotation in mmseg's confusion counts (eval-metric.c). Any knob given
  * on the command line overrides the preset. The "folder" layout takes any
- * class list (--classes) and counts its classes from it.
+ * class list (--classes-file) and counts its classes from it.
  *
  * Output: progress on stderr (a bar on a terminal); on stdout the protocol
  * (with the precision run at and the one requested), the per-class table,
@@ -46,6 +46,7 @@
 #include "naclip-tool.h"
 #include "precision-option.h"
 #include "progress.h"
+#include "segment-options.h"
 
 typedef struct
 {
@@ -55,24 +56,12 @@ typedef struct
   gint limit;
   char *json;
   char *predictions;
-  char *classes;
-  char *templates;
+  char *classes_file;
   char *cache_dir;
   gboolean no_cache;
   gboolean no_check_weights;
-  /* Knobs: UNSET / NaN / NULL mean "the dataset's preset". */
-  gint inference_size;
-  gint slide_crop;
-  gint slide_stride;
-  double threshold;
-  gint pamr_steps;
-  char *pamr_dilations;
-  char *attention;
-  char *arch;
-  double gaussian_std;
-  double logit_scale;
-  gint threads;
-  char *precision;
+  /* The knobs and --templates; unset means "the dataset's preset". */
+  NaclipSegmentOptions seg;
 } Options;
 
 static void
@@ -83,28 +72,9 @@ options_clear (Options *o)
   g_free (o->root);
   g_free (o->json);
   g_free (o->predictions);
-  g_free (o->classes);
-  g_free (o->templates);
+  g_free (o->classes_file);
   g_free (o->cache_dir);
-  g_free (o->pamr_dilations);
-  g_free (o->attention);
-  g_free (o->arch);
-  g_free (o->precision);
-}
-
-/* An integer option that was not given. */
-#define UNSET G_MININT
-
-/* Checks that an integer option is unset or >= 0. */
-static gboolean
-check_count (const char *option, gint value, GError **error)
-{
-  if (value != UNSET && value < 0) {
-    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-        "--%s %d must be >= 0", option, value);
-    return FALSE;
-  }
-  return TRUE;
+  naclip_segment_options_clear (&o->seg);
 }
 
 /* The dataset's preset with the user's knobs applied on top. */
@@ -112,55 +82,17 @@ static gboolean
 make_params (const NaclipEvalDataset *ds, const Options *o, NaclipParams *p,
     GError **error)
 {
-  if (!check_count ("limit", o->limit, error)
-      || !check_count ("inference-size", o->inference_size, error)
-      || !check_count ("slide-crop", o->slide_crop, error)
-      || !check_count ("slide-stride", o->slide_stride, error)
-      || !check_count ("pamr-steps", o->pamr_steps, error)
-      || !check_count ("threads", o->threads, error))
+  if (o->limit < 0) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
+        "--limit %d must be >= 0", o->limit);
     return FALSE;
-
+  }
   *p = naclip_params_default ();
   p->inference_size = ds->inference_size;
   p->slide_crop = ds->slide_crop;
   p->slide_stride = ds->slide_stride;
   p->class_confidence_threshold = ds->class_confidence_threshold;
-
-  if (o->inference_size != UNSET)
-    p->inference_size = (guint)o->inference_size;
-  if (o->slide_crop != UNSET)
-    p->slide_crop = (guint)o->slide_crop;
-  if (o->slide_stride != UNSET)
-    p->slide_stride = (guint)o->slide_stride;
-  if (!isnan (o->threshold))
-    p->class_confidence_threshold = (float)o->threshold;
-  if (o->pamr_steps != UNSET)
-    p->pamr_steps = (guint)o->pamr_steps;
-  if (!isnan (o->gaussian_std))
-    p->gaussian_std = (float)o->gaussian_std;
-  if (!isnan (o->logit_scale))
-    p->logit_scale = (float)o->logit_scale;
-  if (o->threads != UNSET)
-    p->threads = (guint)o->threads;
-  if (o->pamr_dilations != NULL
-      && !naclip_parse_dilations (
-          o->pamr_dilations, p->pamr_dilations, &p->n_pamr_dilations, error))
-    return FALSE;
-  if (o->attention != NULL
-      && !naclip_attention_from_string (o->attention, &p->attention)) {
-    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-        "--attention '%s' is not one of naclip, kk, nonly, csa, vanilla",
-        o->attention);
-    return FALSE;
-  }
-  if (o->arch != NULL && !naclip_arch_from_string (o->arch, &p->arch)) {
-    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-        "--arch '%s' is not one of reduced, vanilla", o->arch);
-    return FALSE;
-  }
-  if (!naclip_precision_option_parse (o->precision, &p->precision, error))
-    return FALSE;
-  return naclip_params_validate (p, error);
+  return naclip_segment_options_apply (&o->seg, p, error);
 }
 
 /* The protocol line; @resolved is the precision p->precision runs at. */
@@ -196,18 +128,18 @@ describe_params (const NaclipParams *p, NaclipPrecision resolved)
   return g_string_free (s, FALSE);
 }
 
-/* The class list of @ds: --classes, else the built-in list
+/* The class list of @ds: --classes-file, else the built-in list
  * data/classes/<class_file>.txt. */
 static NaclipClasses *
 load_classes (const NaclipEvalDataset *ds, const Options *o, GError **error)
 {
-  const char *path = o->classes != NULL ? o->classes : ds->class_file;
+  const char *path = o->classes_file != NULL ? o->classes_file : ds->class_file;
   NaclipClasses *classes;
   guint n, expected;
 
   if (path == NULL) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-        "--dataset %s needs a class list (--classes FILE)", ds->name);
+        "--dataset %s needs a class list (--classes-file FILE)", ds->name);
     return NULL;
   }
   classes = naclip_classes_load (path, NULL, error);
@@ -384,7 +316,7 @@ naclip_cmd_eval (int argc, char **argv)
     { "dataset", 'd', 0, G_OPTION_ARG_STRING, &o.dataset,
         "voc21, voc20, context60, context59, coco-object, coco-stuff, "
         "cityscapes, ade20k, or folder (images/*.png, annotations/*.png, "
-        "--classes)",
+        "--classes-file)",
         "NAME" },
     { "root", 'r', 0, G_OPTION_ARG_FILENAME, &o.root,
         "The dataset's directory (mmseg's data_root)", "DIR" },
@@ -396,45 +328,16 @@ naclip_cmd_eval (int argc, char **argv)
         "Write each prediction as DIR/<image name>.png, in the dataset's "
         "label numbering",
         "DIR" },
-    { "classes", 0, 0, G_OPTION_ARG_FILENAME, &o.classes,
+    { "classes-file", 0, 0, G_OPTION_ARG_FILENAME, &o.classes_file,
         "Class list file (or built-in name) instead of the dataset's", "FILE" },
-    { "templates", 0, 0, G_OPTION_ARG_STRING, &o.templates,
-        "Prompt templates: imagenet80 (default), single, or a file",
-        "NAME|FILE" },
+    { "classes", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME,
+        &o.classes_file, NULL, NULL },
     { "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &o.cache_dir,
         "Directory of the text-embedding cache", "DIR" },
     { "no-cache", 0, 0, G_OPTION_ARG_NONE, &o.no_cache,
         "Do not read or write the text-embedding cache", NULL },
     { "no-check-weights", 0, 0, G_OPTION_ARG_NONE, &o.no_check_weights,
         "Skip the NaN/Inf scan of the weights", NULL },
-    { "inference-size", 0, 0, G_OPTION_ARG_INT, &o.inference_size,
-        "Short side of the processed image, px (preset: 336, Cityscapes 560)",
-        "PX" },
-    { "slide-crop", 0, 0, G_OPTION_ARG_INT, &o.slide_crop,
-        "Sliding-window crop, px; 0 = whole image (preset: 0 for VOC, 224 "
-        "otherwise)",
-        "PX" },
-    { "slide-stride", 0, 0, G_OPTION_ARG_INT, &o.slide_stride,
-        "Sliding-window stride, px (preset 112)", "PX" },
-    { "class-confidence-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &o.threshold,
-        "prob_thd: below it a pixel is background (preset: 0.1 for VOC21, "
-        "Context60, COCO-Object, else 0)",
-        "P" },
-    { "pamr-steps", 0, 0, G_OPTION_ARG_INT, &o.pamr_steps,
-        "PAMR iterations, 0 = off (preset 10)", "N" },
-    { "pamr-dilations", 0, 0, G_OPTION_ARG_STRING, &o.pamr_dilations,
-        "PAMR dilations (preset 8,16)", "D,D" },
-    { "attention", 0, 0, G_OPTION_ARG_STRING, &o.attention,
-        "naclip, kk, nonly, csa or vanilla (preset naclip)", "NAME" },
-    { "arch", 0, 0, G_OPTION_ARG_STRING, &o.arch,
-        "reduced or vanilla (preset reduced)", "NAME" },
-    { "gaussian-std", 0, 0, G_OPTION_ARG_DOUBLE, &o.gaussian_std,
-        "Sigma of the neighbourhood bias, patches (preset 5)", "S" },
-    { "logit-scale", 0, 0, G_OPTION_ARG_DOUBLE, &o.logit_scale,
-        "Softmax temperature (preset 40)", "T" },
-    { "threads", 't', 0, G_OPTION_ARG_INT, &o.threads, "Worker threads", "N" },
-    { "precision", 0, 0, G_OPTION_ARG_STRING, &o.precision,
-        "auto, fp32 or bf16", "NAME" },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
   g_autoptr (GOptionContext) context = NULL;
@@ -459,10 +362,8 @@ naclip_cmd_eval (int argc, char **argv)
   guint n_images, n_classes;
   int status = 1;
 
-  o.limit = UNSET;
-  o.inference_size = o.slide_crop = o.slide_stride = UNSET;
-  o.pamr_steps = o.threads = UNSET;
-  o.threshold = o.gaussian_std = o.logit_scale = NAN;
+  o.limit = G_MAXINT; /* all images */
+  naclip_segment_options_init (&o.seg);
 
   context = g_option_context_new ("- mIoU on a segmentation benchmark");
   g_option_context_set_summary (context,
@@ -470,8 +371,12 @@ naclip_cmd_eval (int argc, char **argv)
       "and prints mmseg's per-class IoU table and the line \"mIoU: <%>\".\n"
       "mIoU is the mean over the classes present in the ground truth or in\n"
       "the predictions; a class absent from both has no IoU (NaN) and is\n"
-      "left out of the mean, as mmseg's IoUMetric does.");
+      "left out of the mean, as mmseg's IoUMetric does. The segmentation\n"
+      "options default to the dataset's preset (the authors' config).");
   g_option_context_add_main_entries (context, entries, NULL);
+  naclip_segment_options_add (&o.seg, context,
+      NACLIP_SEGMENT_OPTIONS_TEMPLATES | NACLIP_SEGMENT_OPTIONS_METHOD
+          | NACLIP_SEGMENT_OPTIONS_COMPUTE);
   if (!g_option_context_parse (context, &argc, &argv, &error)) {
     fprintf (stderr, "naclip eval: %s\n", error->message);
     status = 2;
@@ -516,7 +421,7 @@ naclip_cmd_eval (int argc, char **argv)
   items = naclip_eval_dataset_list (ds, o.root, &error);
   if (items == NULL)
     goto fail;
-  if (o.limit != UNSET && (guint)o.limit < items->len)
+  if ((guint)o.limit < items->len)
     g_ptr_array_set_size (items, o.limit);
   n_images = items->len;
   if (n_images == 0) {
@@ -540,7 +445,7 @@ naclip_cmd_eval (int argc, char **argv)
   n_classes = ds->n_classes != 0 ? ds->n_classes
                                  : naclip_classes_get_n_classes (classes) + 1;
   templates = naclip_templates_load (
-      o.templates != NULL ? o.templates : "imagenet80", &error);
+      o.seg.templates != NULL ? o.seg.templates : "imagenet80", &error);
   if (templates == NULL)
     goto fail;
 

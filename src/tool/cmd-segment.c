@@ -4,11 +4,13 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * naclip segment --model M (--classes "a,b|b2,c" | --classes-file F)
- *     [--background "x|y"] [--queries Q.npy] [options] IMAGE|DIR...
+ *     [--background-classes "x|y"] [--queries Q.npy] [options] IMAGE|DIR...
  *     [-o OUT.png] [--overlay OVERLAY.png [--alpha A]] [--dump-dir D]
  *
- * Every option is named like the element property of the same knob and
- * defaults to naclip_params_default (). The image is decoded through
+ * The segmentation options (segment-options.c) are named like the element
+ * properties of the same knobs and default to naclip_params_default ();
+ * the label map has the image's size unless --output-size processing. The
+ * image is decoded through
  * GStreamer (image-io.c), segmented with one NaclipContext, and written as
  * a colour label PNG (naclip_palette_color) with -o. With --dump-dir each
  * stage is written as a little-endian .npy file by the context's dump
@@ -31,7 +33,6 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <string.h>
 
 #include <glib/gstdio.h>
 #include <gst/gst.h>
@@ -42,6 +43,7 @@
 #include "precision-option.h"
 #include "progress.h"
 #include "segment-batch.h"
+#include "segment-options.h"
 
 typedef struct
 {
@@ -81,76 +83,20 @@ load_queries (const char *path, const NaclipClasses *classes, GError **error)
       classes, data, (guint)shape[0], (guint)shape[1], error);
 }
 
-/* Stores an option value that must be >= 0 into @out. */
-static gboolean
-check_unsigned (const char *option, int value, guint *out)
-{
-  if (value < 0) {
-    fprintf (stderr, "naclip segment: --%s %d must be >= 0\n", option, value);
-    return FALSE;
-  }
-  *out = (guint)value;
-  return TRUE;
-}
-
 int
 naclip_cmd_segment (int argc, char **argv)
 {
   NaclipParams params = naclip_params_default ();
-  char *model_path = NULL, *classes_str = NULL, *classes_file = NULL;
-  char *background = NULL, *queries_path = NULL, *templates_name = NULL;
-  char *attention = NULL, *arch = NULL, *precision = NULL;
-  char *dilations = NULL, *output_size = NULL, *dump_dir = NULL;
+  NaclipSegmentOptions so;
+  char *model_path = NULL, *queries_path = NULL, *dump_dir = NULL;
   char *output = NULL, *overlay = NULL;
   double alpha = 0.5;
-  int inference_size = (int)params.inference_size;
-  int slide_crop = (int)params.slide_crop;
-  int slide_stride = (int)params.slide_stride;
-  int pamr_steps = (int)params.pamr_steps;
-  int threads = (int)params.threads;
-  double gaussian_std = params.gaussian_std;
-  double threshold = params.class_confidence_threshold;
-  double logit_scale = params.logit_scale;
+  gboolean frame_size = TRUE;
   GOptionEntry entries[] = {
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &model_path,
         "CLIP checkpoint (directory or .safetensors)", "M" },
-    { "classes", 0, 0, G_OPTION_ARG_STRING, &classes_str,
-        "Classes: ',' between classes, '|' between a class's names", "LIST" },
-    { "classes-file", 0, 0, G_OPTION_ARG_FILENAME, &classes_file,
-        "Class file: one class per line, names separated by ', '", "F" },
-    { "background", 0, 0, G_OPTION_ARG_STRING, &background,
-        "Names whose pixels get label 0, separated by '|'", "NAMES" },
     { "queries", 0, 0, G_OPTION_ARG_FILENAME, &queries_path,
         "Query embeddings [Q, E] (.npy) instead of the text tower", "Q.npy" },
-    { "templates", 0, 0, G_OPTION_ARG_STRING, &templates_name,
-        "Prompt templates: imagenet80 (default), single, or a file", "T" },
-    { "inference-size", 0, 0, G_OPTION_ARG_INT, &inference_size,
-        "Short side of the processed image, px; 0 keeps the size", "PX" },
-    { "slide-crop", 0, 0, G_OPTION_ARG_INT, &slide_crop,
-        "Sliding-window crop, px; 0 encodes the whole image", "PX" },
-    { "slide-stride", 0, 0, G_OPTION_ARG_INT, &slide_stride,
-        "Sliding-window stride, px", "PX" },
-    { "attention", 0, 0, G_OPTION_ARG_STRING, &attention,
-        "Last-block attention: naclip, kk, nonly, csa, vanilla", "A" },
-    { "arch", 0, 0, G_OPTION_ARG_STRING, &arch,
-        "Last-block architecture: reduced, vanilla", "ARCH" },
-    { "gaussian-std", 0, 0, G_OPTION_ARG_DOUBLE, &gaussian_std,
-        "Sigma of the Gaussian neighbourhood bias, patches", "S" },
-    { "pamr-steps", 0, 0, G_OPTION_ARG_INT, &pamr_steps,
-        "PAMR iterations; 0 disables PAMR", "N" },
-    { "pamr-dilations", 0, 0, G_OPTION_ARG_STRING, &dilations,
-        "PAMR dilations, px (default 8,16)", "D,D" },
-    { "class-confidence-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &threshold,
-        "Pixels whose best class probability is below get label 0", "P" },
-    { "logit-scale", 0, 0, G_OPTION_ARG_DOUBLE, &logit_scale,
-        "Softmax temperature of the cosine logits", "S" },
-    { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Worker threads", "N" },
-    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, "auto, fp32 or bf16",
-        "P" },
-    { "output-size", 0, 0, G_OPTION_ARG_STRING, &output_size,
-        "Label map size: original (default; PAMR at the image size) or "
-        "processing (cheaper)",
-        "S" },
     { "dump-dir", 0, 0, G_OPTION_ARG_FILENAME, &dump_dir,
         "Write every stage as .npy files into D", "D" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
@@ -186,13 +132,21 @@ naclip_cmd_segment (int argc, char **argv)
   g_autofree char *precision_desc = NULL;
   int status = 1;
 
+  naclip_segment_options_init (&so);
   context = g_option_context_new ("IMAGE|DIR...");
   g_option_context_set_summary (context,
       "Segments IMAGE (PNG, JPEG, ...) with NACLIP into the given classes;\n"
       "several images or directories are segmented one after the other.\n"
-      "Labels: 0 is background (the --background names and pixels below\n"
-      "the threshold), the classes are 1..N in order.");
+      "Labels: 0 is background (the --background-classes names and pixels\n"
+      "below the threshold), the classes are 1..N in order. Options default\n"
+      "to the paper's settings; the label map has the image's size\n"
+      "(--output-size frame).");
   g_option_context_add_main_entries (context, entries, NULL);
+  naclip_segment_options_add (&so, context,
+      NACLIP_SEGMENT_OPTIONS_CLASSES | NACLIP_SEGMENT_OPTIONS_BACKGROUND
+          | NACLIP_SEGMENT_OPTIONS_TEMPLATES | NACLIP_SEGMENT_OPTIONS_METHOD
+          | NACLIP_SEGMENT_OPTIONS_COMPUTE
+          | NACLIP_SEGMENT_OPTIONS_OUTPUT_SIZE);
   if (!g_option_context_parse (context, &argc, &argv, &error)) {
     fprintf (stderr, "naclip segment: %s\n", error->message);
     status = 2;
@@ -204,7 +158,7 @@ naclip_cmd_segment (int argc, char **argv)
         "naclip segment: expected IMAGE or DIR arguments (see --help)\n");
     goto out;
   }
-  if (model_path == NULL || (classes_str == NULL) == (classes_file == NULL)) {
+  if (model_path == NULL || (so.classes == NULL) == (so.classes_file == NULL)) {
     fprintf (stderr, "naclip segment: --model and exactly one of --classes "
                      "and --classes-file are required\n");
     goto out;
@@ -228,43 +182,9 @@ naclip_cmd_segment (int argc, char **argv)
     fprintf (stderr, "naclip segment: --dump-dir takes a single IMAGE\n");
     goto out;
   }
-  if (!check_unsigned ("inference-size", inference_size, &params.inference_size)
-      || !check_unsigned ("slide-crop", slide_crop, &params.slide_crop)
-      || !check_unsigned ("slide-stride", slide_stride, &params.slide_stride)
-      || !check_unsigned ("pamr-steps", pamr_steps, &params.pamr_steps)
-      || !check_unsigned ("threads", threads, &params.threads))
-    goto out;
-  params.gaussian_std = (float)gaussian_std;
-  params.class_confidence_threshold = (float)threshold;
-  params.logit_scale = (float)logit_scale;
-  if (attention != NULL
-      && !naclip_attention_from_string (attention, &params.attention)) {
-    fprintf (stderr, "naclip segment: unknown --attention '%s'\n", attention);
-    goto out;
-  }
-  if (arch != NULL && !naclip_arch_from_string (arch, &params.arch)) {
-    fprintf (stderr, "naclip segment: unknown --arch '%s'\n", arch);
-    goto out;
-  }
-  if (!naclip_precision_option_parse (precision, &params.precision, &error)) {
-    fprintf (stderr, "naclip segment: %s\n", error->message);
-    goto out;
-  }
-  if (output_size != NULL && strcmp (output_size, "original") != 0
-      && strcmp (output_size, "processing") != 0) {
-    fprintf (stderr,
-        "naclip segment: --output-size '%s' is neither original nor "
-        "processing\n",
-        output_size);
-    goto out;
-  }
-  if (dilations != NULL
-      && !naclip_parse_dilations (
-          dilations, params.pamr_dilations, &params.n_pamr_dilations, &error)) {
-    fprintf (stderr, "naclip segment: %s\n", error->message);
-    goto out;
-  }
-  if (!naclip_params_validate (&params, &error)) {
+  if (!naclip_segment_options_apply (&so, &params, &error)
+      || !naclip_segment_options_output_frame (
+          &so, TRUE, &frame_size, &error)) {
     fprintf (stderr, "naclip segment: %s\n", error->message);
     goto out;
   }
@@ -274,10 +194,11 @@ naclip_cmd_segment (int argc, char **argv)
     goto fail;
   if (!gst_init_check (NULL, NULL, &error))
     goto fail;
-  if (classes_str != NULL)
-    classes = naclip_classes_parse (classes_str, background, &error);
+  if (so.classes != NULL)
+    classes = naclip_classes_parse (so.classes, so.background_classes, &error);
   else
-    classes = naclip_classes_load (classes_file, background, &error);
+    classes
+        = naclip_classes_load (so.classes_file, so.background_classes, &error);
   if (classes == NULL)
     goto fail;
   model = naclip_model_load (model_path, TRUE, &error);
@@ -290,7 +211,7 @@ naclip_cmd_segment (int argc, char **argv)
     options.threads = params.threads;
     options.precision = params.precision;
     templates = naclip_templates_load (
-        templates_name != NULL ? templates_name : "imagenet80", &error);
+        so.templates != NULL ? so.templates : "imagenet80", &error);
     if (templates == NULL)
       goto fail;
     queries
@@ -356,11 +277,11 @@ naclip_cmd_segment (int argc, char **argv)
     image.data[0] = rgb;
     image.stride[0] = (gsize)width * 3;
 
-    if (output_size != NULL && strcmp (output_size, "processing") == 0) {
-      naclip_context_get_processing_size (ctx, width, height, &out_w, &out_h);
-    } else {
+    if (frame_size) {
       out_w = width;
       out_h = height;
+    } else {
+      naclip_context_get_processing_size (ctx, width, height, &out_w, &out_h);
     }
     labels = g_malloc ((gsize)out_w * out_h);
     if (!naclip_context_segment (
@@ -407,17 +328,9 @@ fail:
   fprintf (stderr, "naclip segment: %s\n", error->message);
 out:
   g_clear_error (&dump.error);
+  naclip_segment_options_clear (&so);
   g_free (model_path);
-  g_free (classes_str);
-  g_free (classes_file);
-  g_free (background);
   g_free (queries_path);
-  g_free (templates_name);
-  g_free (attention);
-  g_free (arch);
-  g_free (precision);
-  g_free (dilations);
-  g_free (output_size);
   g_free (dump_dir);
   g_free (output);
   g_free (overlay);

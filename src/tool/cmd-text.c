@@ -10,7 +10,7 @@
  *     the merges of $NACLIP_MERGES. A merges file alone is read as CLIP's
  *     (48894 merges); --model uses as many as its vocabulary holds.
  *   naclip embed --model M (--classes "a,b|b2" | --classes-file F)
- *       [--background "x|y"] [--templates imagenet80|single|FILE]
+ *       [--background-classes "x|y"] [--templates imagenet80|single|FILE]
  *       [--no-cache] [--cache-dir D] [--truncate] [--threads N]
  *       [--precision auto|fp32|bf16] -o OUT.npy
  *     writes the query embeddings [Q, E] (float32 .npy) in query order
@@ -26,6 +26,7 @@
 
 #include "naclip-tool.h"
 #include "precision-option.h"
+#include "segment-options.h"
 
 int
 naclip_cmd_tokenize (int argc, char **argv)
@@ -117,33 +118,18 @@ out:
 int
 naclip_cmd_embed (int argc, char **argv)
 {
-  char *model_path = NULL, *classes_str = NULL, *classes_file = NULL;
-  char *background = NULL, *templates_name = NULL, *cache_dir = NULL;
-  char *output = NULL, *precision = NULL;
+  char *model_path = NULL, *cache_dir = NULL, *output = NULL;
   gboolean no_cache = FALSE, truncate = FALSE;
-  gint threads = 2;
+  NaclipSegmentOptions so;
   GOptionEntry entries[] = {
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &model_path, "CLIP checkpoint",
         "M" },
-    { "classes", 0, 0, G_OPTION_ARG_STRING, &classes_str,
-        "Classes: ',' between classes, '|' between names", "LIST" },
-    { "classes-file", 0, 0, G_OPTION_ARG_FILENAME, &classes_file,
-        "Class file (one class per line, names separated by \", \") or a "
-        "built-in list (voc21, context60, ade20k, ...)",
-        "F" },
-    { "background", 0, 0, G_OPTION_ARG_STRING, &background,
-        "Background names (label 0), separated by '|'", "LIST" },
-    { "templates", 0, 0, G_OPTION_ARG_FILENAME, &templates_name,
-        "imagenet80 (default), single, or a file", "T" },
     { "no-cache", 0, 0, G_OPTION_ARG_NONE, &no_cache,
         "Neither read nor write the embedding cache", NULL },
     { "cache-dir", 0, 0, G_OPTION_ARG_FILENAME, &cache_dir,
         "Cache directory (default $XDG_CACHE_HOME/naclipseg)", "D" },
     { "truncate", 0, 0, G_OPTION_ARG_NONE, &truncate,
         "Truncate prompts longer than the context", NULL },
-    { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Threads (default 2)", "N" },
-    { "precision", 0, 0, G_OPTION_ARG_STRING, &precision, "auto, fp32 or bf16",
-        "P" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
         "Output .npy file [Q, E]", "OUT" },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -155,6 +141,7 @@ naclip_cmd_embed (int argc, char **argv)
   g_autoptr (NaclipTemplates) templates = NULL;
   g_autoptr (NaclipQueries) queries = NULL;
   NaclipEncodeOptions options = naclip_encode_options_default ();
+  NaclipParams params = naclip_params_default ();
   NaclipPrecision resolved;
   g_autofree char *precision_desc = NULL;
   gint64 t0;
@@ -162,38 +149,44 @@ naclip_cmd_embed (int argc, char **argv)
 
   g_option_context_set_summary (
       octx, "Writes the query embeddings of a class list (NACLIP-SPEC 2).");
+  naclip_segment_options_init (&so);
   g_option_context_add_main_entries (octx, entries, NULL);
+  naclip_segment_options_add (&so, octx,
+      NACLIP_SEGMENT_OPTIONS_CLASSES | NACLIP_SEGMENT_OPTIONS_BACKGROUND
+          | NACLIP_SEGMENT_OPTIONS_TEMPLATES | NACLIP_SEGMENT_OPTIONS_COMPUTE);
   if (!g_option_context_parse (octx, &argc, &argv, &error)) {
     fprintf (stderr, "naclip embed: %s\n", error->message);
     status = 2;
     goto out;
   }
   if (argc != 1 || model_path == NULL || output == NULL
-      || (classes_str == NULL) == (classes_file == NULL) || threads < 1) {
+      || (so.classes == NULL) == (so.classes_file == NULL)) {
     fprintf (stderr, "naclip embed: expected --model, -o and one of "
                      "--classes and --classes-file (see --help)\n");
     status = 2;
     goto out;
   }
-  if (!naclip_precision_option_parse (precision, &options.precision, &error)) {
+  if (!naclip_segment_options_apply (&so, &params, &error)) {
     fprintf (stderr, "naclip embed: %s\n", error->message);
     status = 2;
     goto out;
   }
+  options.threads = params.threads;
+  options.precision = params.precision;
   if (naclip_precision_option_resolve (options.precision, &resolved, &error))
     model = naclip_model_load (model_path, TRUE, &error);
   if (model != NULL)
-    classes = classes_file != NULL
-                  ? naclip_classes_load (classes_file, background, &error)
-                  : naclip_classes_parse (classes_str, background, &error);
+    classes = so.classes_file != NULL ? naclip_classes_load (
+                  so.classes_file, so.background_classes, &error)
+                                      : naclip_classes_parse (so.classes,
+                                          so.background_classes, &error);
   if (classes != NULL)
     templates = naclip_templates_load (
-        templates_name != NULL ? templates_name : "imagenet80", &error);
+        so.templates != NULL ? so.templates : "imagenet80", &error);
   if (templates != NULL) {
     options.use_cache = !no_cache;
     options.cache_dir = cache_dir;
     options.truncate = truncate;
-    options.threads = (guint)threads;
     precision_desc
         = naclip_precision_option_describe (resolved, options.precision);
     fprintf (stderr, "naclip embed: precision: %s\n", precision_desc);
@@ -217,13 +210,9 @@ naclip_cmd_embed (int argc, char **argv)
     fprintf (stderr, "naclip embed: %s\n", error->message);
 
 out:
+  naclip_segment_options_clear (&so);
   g_free (model_path);
-  g_free (classes_str);
-  g_free (classes_file);
-  g_free (background);
-  g_free (templates_name);
   g_free (cache_dir);
   g_free (output);
-  g_free (precision);
   return status;
 }
