@@ -19,7 +19,9 @@ against the layout:
     saturated colours as ellipses on grey, whole image and sliding
     windows, PAMR on (the figures with PAMR off are printed, not checked:
     a patch across two regions has their mean colour);
-  - synonyms (grey|gray) give one label, background names label 0, the
+  - synonyms (grey|gray) give one label, background names label 0 (the
+    earlier spellings --background and --output-size original give the
+    same labels as --background-classes and --output-size frame), the
     confidence threshold sends the pixels no class is sure of to 0;
   - the overlay paints each class's palette colour over its region, the
     colour label map is the palette;
@@ -118,7 +120,7 @@ def segment(model, layout, size, classes, name, extra=(), background=None,
     args = ["segment", "--model", model, "--precision", "fp32",
             "--threads", "2", "--classes", classes]
     if background:
-        args += ["--background", background]
+        args += ["--background-classes", background]
     r = run([*args, *extra, image, "-o",
              os.path.join(WORK, name + "-labels.png"), "--dump-dir", dump])
     if r.returncode != 0:
@@ -285,7 +287,7 @@ def test_synonyms(model):
 def test_background(model):
     classes = "red,green,blue"
     got = segment(model, ON_WHITE, (150, 200), classes, "background",
-                  background="white")
+                  extra=["--output-size", "frame"], background="white")
     if got is None:
         return
     regions, names, labels = got[:3]
@@ -293,6 +295,15 @@ def test_background(model):
     check(min(ious.values()) >= MIN_IOU,
           "the background name white gets label 0, the classes 1..3 "
           f"(IoU >= {MIN_IOU})", fmt(ious))
+    # The spellings before the element's: --background, --output-size
+    # original.
+    old = segment(model, ON_WHITE, (150, 200), classes, "background-old",
+                  extra=["--background", "white", "--output-size",
+                         "original"])
+    if old is not None:
+        check(np.array_equal(old[2], labels),
+              "--background and --output-size original still mean "
+              "--background-classes and --output-size frame")
 
 
 def test_threshold(model):

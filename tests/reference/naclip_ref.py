@@ -609,7 +609,7 @@ def segment(model, rgb, queries, query_labels, n_classes, opt):
     first = {}
     logits = image_logits(model, image, queries, opt, first)
     out.update(first)
-    if opt.output_size == "original":
+    if opt.output_size in ("frame", "original"):
         size = rgb.shape[:2]
     else:
         size = image.shape[-2:]
@@ -665,7 +665,8 @@ def add_class_options(ap):
                    "between a class's names")
     g.add_argument("--classes-file", help="one class per line, names "
                    'separated by ", "')
-    ap.add_argument("--background", default="", help='"x|y": label-0 names')
+    ap.add_argument("--background-classes", "--background", dest="background",
+                    default="", help='"x|y": label-0 names')
     ap.add_argument("--templates", default="imagenet80",
                     help="imagenet80, single or a file")
 
@@ -755,8 +756,9 @@ def main(argv=None):
     s.add_argument("--pamr-dilations", type=dilations, default=[8, 16])
     s.add_argument("--class-confidence-threshold", type=float, default=0.0)
     s.add_argument("--logit-scale", type=float, default=40.0)
-    s.add_argument("--output-size", choices=("original", "processing"),
-                   default="original")
+    s.add_argument("--output-size", default="frame",
+                   choices=("frame", "processing", "original"),
+                   help="original: frame's earlier name")
     s.add_argument("--threads", type=int, default=0,
                    help="torch threads (0 = torch's default)")
     s.add_argument("image")
