@@ -278,6 +278,19 @@ gboolean naclip_model_config_text (const NaclipModelConfig *cfg,
     const NaclipTextShape *shape, NaclipTowerInfo *info, GError **error);
 
 /* ------------------------------------------------------------------ */
+/* model-bind.c: the tensors bound to the ViT                          */
+
+/* Binds every tensor of model->st (parsed, the mapping of
+ * model->weights_path) into @model: the key layout, both towers (their
+ * hyper-parameters checked against @cfg, NULL without config.json), the
+ * logit scale and model->info; F16/BF16 widened, weights scanned for
+ * NaN/Inf and flushed of subnormals if @check_weights. FALSE with
+ * NACLIP_ERROR_MODEL, _UNSUPPORTED or _NO_MEMORY naming the file and the
+ * tensor. */
+gboolean naclip_model_bind (NaclipModel *model, const NaclipModelConfig *cfg,
+    gboolean check_weights, GError **error);
+
+/* ------------------------------------------------------------------ */
 /* tokenizer.c: CLIP's byte-level BPE                                  */
 
 /* The public calls are in naclip.h. */
