@@ -18,7 +18,7 @@
  * labels (see README.md, "Stage dumps"); tests/reference/naclip_ref.py
  * writes the same files. --overlay writes the image blended with the label
  * colours and a legend of the classes present (overlay.c). Several images,
- * or a directory (its image files, sorted; segment-batch.c), are
+ * or a directory (its image files, sorted; batch-inputs.c), are
  * segmented one after the other with the same context: -o and --overlay
  * then name directories that receive <name>-labels.png and
  * <name>-overlay.png, and a progress bar runs on stderr (progress.c).
@@ -37,6 +37,7 @@
 #include <glib/gstdio.h>
 #include <gst/gst.h>
 
+#include "batch-inputs.h"
 #include "image-io.h"
 #include "naclip-tool.h"
 #include "overlay.h"
@@ -172,7 +173,8 @@ naclip_cmd_segment (int argc, char **argv)
     fprintf (stderr, "naclip segment: --alpha %g is not in 0..1\n", alpha);
     goto out;
   }
-  inputs = naclip_segment_batch_expand (argv + 1, (guint)argc - 1, &error);
+  inputs = naclip_batch_expand (argv + 1, (guint)argc - 1,
+      naclip_batch_image_extensions, "image to segment", &error);
   if (inputs == NULL) {
     fprintf (stderr, "naclip segment: %s\n", error->message);
     goto out;
@@ -259,10 +261,9 @@ naclip_cmd_segment (int argc, char **argv)
     g_clear_pointer (&colors, g_free);
     if (batch) {
       if (output != NULL)
-        label_path = naclip_segment_batch_output (output, input, "-labels.png");
+        label_path = naclip_batch_output (output, input, "-labels.png");
       if (overlay != NULL)
-        overlay_path
-            = naclip_segment_batch_output (overlay, input, "-overlay.png");
+        overlay_path = naclip_batch_output (overlay, input, "-overlay.png");
     } else {
       label_path = g_strdup (output);
       overlay_path = g_strdup (overlay);

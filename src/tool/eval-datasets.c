@@ -68,6 +68,7 @@
 
 #include <glib/gstdio.h>
 
+#include "batch-inputs.h"
 #include "eval-datasets.h"
 
 /* Directory depth the recursive listing descends (guards symlink loops). */
@@ -139,18 +140,6 @@ item_free (gpointer data)
   g_free (item);
 }
 
-/* The image's base name without its last extension (os.path.splitext). */
-static char *
-make_stem (const char *image)
-{
-  char *base = g_path_get_basename (image);
-  char *dot = strrchr (base, '.');
-
-  if (dot != NULL && dot != base)
-    *dot = '\0';
-  return base;
-}
-
 static NaclipEvalItem *
 item_new (const NaclipEvalDataset *ds, const char *root, const char *id)
 {
@@ -160,7 +149,7 @@ item_new (const NaclipEvalDataset *ds, const char *root, const char *id)
 
   item->image = g_build_filename (root, ds->img_dir, img_name, NULL);
   item->label = g_build_filename (root, ds->seg_dir, seg_name, NULL);
-  item->stem = make_stem (item->image);
+  item->stem = naclip_batch_stem (item->image);
   return item;
 }
 

@@ -9,19 +9,6 @@
 
 #include "naclip.h"
 
-/* Expands the IMAGE arguments of naclip segment: a file is kept as given;
- * a directory contributes its image files (extensions .jpg, .jpeg, .png,
- * .bmp, .gif, .tif, .tiff, .webp, any case; not recursive), sorted by name.
- * Returns the paths (GPtrArray of char *, freed with the array), or NULL
- * with NACLIP_ERROR_IO (an argument that does not exist, an unreadable
- * directory) or _INVALID_ARGUMENT (nothing to segment). */
-GPtrArray *naclip_segment_batch_expand (
-    char **args, guint n_args, GError **error);
-
-/* OUTDIR/<input's base name without extension><suffix> ("-labels.png"). */
-char *naclip_segment_batch_output (
-    const char *dir, const char *input, const char *suffix);
-
 /* Writes the overlay PNG of @labels (@lw x @lh, packed, our numbering)
  * over the packed RGB image @rgb (@width x @height): the labels are
  * scaled to the image with nearest-neighbour sampling when their size
