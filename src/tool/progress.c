@@ -26,7 +26,14 @@ struct _NaclipProgress
   gboolean tty;
   gint64 start_us; /* g_get_monotonic_time () at creation */
   gboolean drawn;  /* a bar line is on screen */
+  gint64 shown_us; /* time of the last report */
+  guint shown;     /* items done at the last report */
 };
+
+/* naclip_progress_tick(): terminal redraws at most this often; plain
+ * lines at every tenth of the total or this often. */
+#define TICK_TERMINAL_US (G_USEC_PER_SEC / 4)
+#define TICK_PLAIN_US (30 * G_USEC_PER_SEC)
 
 NaclipProgress *
 naclip_progress_new (FILE *out, guint total, const char *unit)
@@ -40,6 +47,13 @@ naclip_progress_new (FILE *out, guint total, const char *unit)
   p->tty = isatty (fileno (out));
   p->start_us = g_get_monotonic_time ();
   return p;
+}
+
+void
+naclip_progress_set_total (NaclipProgress *p, guint total)
+{
+  g_return_if_fail (p != NULL);
+  p->total = total;
 }
 
 double
@@ -84,21 +98,28 @@ void
 naclip_progress_update (NaclipProgress *p, guint done, const char *item)
 {
   double elapsed, rate, eta;
-  char eta_buf[32], rate_buf[48];
+  char eta_buf[32], rate_buf[48], total_buf[16];
 
   g_return_if_fail (p != NULL);
+  p->shown_us = g_get_monotonic_time ();
+  p->shown = done;
   elapsed = naclip_progress_elapsed (p);
   rate = elapsed > 0.0 ? done / elapsed : 0.0;
-  eta = (done > 0 && rate > 0.0) ? (p->total - MIN (done, p->total)) / rate
-                                 : -1.0;
+  eta = (done > 0 && rate > 0.0 && p->total > 0)
+            ? (p->total - MIN (done, p->total)) / rate
+            : -1.0;
   format_duration (eta_buf, sizeof eta_buf, eta);
+  if (p->total > 0)
+    g_snprintf (total_buf, sizeof total_buf, "%u", p->total);
+  else
+    g_strlcpy (total_buf, "?", sizeof total_buf);
   if (rate >= 1.0 || rate == 0.0)
     g_snprintf (rate_buf, sizeof rate_buf, "%.2f %s/s", rate, p->unit);
   else
     g_snprintf (rate_buf, sizeof rate_buf, "%.2f s/%s", 1.0 / rate, p->unit);
 
   if (!p->tty) {
-    fprintf (p->out, "%u/%u %s (%s, ETA %s)\n", done, p->total,
+    fprintf (p->out, "%u/%s %s (%s, ETA %s)\n", done, total_buf,
         item != NULL ? item : "", rate_buf, eta_buf);
     fflush (p->out);
     return;
@@ -108,13 +129,13 @@ naclip_progress_update (NaclipProgress *p, guint done, const char *item)
     guint cols = terminal_columns (p->out);
     guint bar = 24, filled;
     g_autofree char *tail = g_strdup_printf (
-        "%u/%u %s ETA %s ", done, p->total, rate_buf, eta_buf);
+        "%u/%s %s ETA %s ", done, total_buf, rate_buf, eta_buf);
     GString *line = g_string_new ("\r[");
     gsize room;
 
     filled = p->total > 0
                  ? (guint)((guint64)bar * MIN (done, p->total) / p->total)
-                 : bar;
+                 : 0;
     for (guint i = 0; i < bar; i++)
       g_string_append_c (line, i < filled ? '#' : '.');
     g_string_append (line, "] ");
@@ -139,6 +160,25 @@ naclip_progress_update (NaclipProgress *p, guint done, const char *item)
     g_string_free (line, TRUE);
     p->drawn = TRUE;
   }
+}
+
+void
+naclip_progress_tick (NaclipProgress *p, guint done, const char *item)
+{
+  gint64 since;
+
+  g_return_if_fail (p != NULL);
+  since = g_get_monotonic_time () - p->shown_us;
+  if (p->tty) {
+    if (since < TICK_TERMINAL_US)
+      return;
+  } else if (done == p->shown
+             || (since < TICK_PLAIN_US
+                 && (p->total == 0
+                     || (guint64)(done - p->shown) * 10 < p->total))) {
+    return;
+  }
+  naclip_progress_update (p, done, item);
 }
 
 void

@@ -5,7 +5,8 @@
  *
  * On a terminal: one line redrawn in place, "[#####.....] 12/500 2.3 img/s
  * ETA 3:29 name". Otherwise (a pipe, a log file): one plain line per item,
- * "12/500 name (2.3 img/s, ETA 3:29)".
+ * "12/500 name (2.3 img/s, ETA 3:29)". A total of 0 is unknown: "12/?",
+ * no ETA.
  */
 
 #ifndef NACLIP_PROGRESS_H
@@ -25,6 +26,18 @@ NaclipProgress *naclip_progress_new (FILE *out, guint total, const char *unit);
 /* Reports that @done items are finished, the last one named @item (may be
  * NULL). */
 void naclip_progress_update (
+    NaclipProgress *progress, guint done, const char *item);
+
+/* Sets the total, for counts known only once the work has started (the
+ * frames of a video). 0 is unknown. */
+void naclip_progress_set_total (NaclipProgress *progress, guint total);
+
+/* naclip_progress_update() when it is due, for callers that poll many
+ * times per item or finish many items a second: on a terminal at most
+ * every 0.25 s; otherwise when @done has grown by a tenth of the total
+ * since the last line or 30 s have passed. Call naclip_progress_update()
+ * for the last item so that it is always reported. */
+void naclip_progress_tick (
     NaclipProgress *progress, guint done, const char *item);
 
 /* Ends the bar's line (terminal only) and frees. Accepts NULL. */
