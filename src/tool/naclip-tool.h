@@ -21,6 +21,7 @@ int naclip_cmd_make_colour_model (int argc, char **argv);
 #if HAVE_GST
 int naclip_cmd_segment (int argc, char **argv);
 int naclip_cmd_eval (int argc, char **argv);
+int naclip_cmd_annotate (int argc, char **argv);
 #endif
 
 #endif /* NACLIP_TOOL_H */

@@ -30,6 +30,8 @@ static const Command commands[] = {
 #if HAVE_GST
   { "segment", naclip_cmd_segment, "segment an image into classes" },
   { "eval", naclip_cmd_eval, "mIoU on a segmentation benchmark" },
+  { "annotate", naclip_cmd_annotate,
+      "segment every frame of videos: overlay, label maps, statistics" },
 #endif
 };
 
