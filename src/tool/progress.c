@@ -168,6 +168,8 @@ naclip_progress_tick (NaclipProgress *p, guint done, const char *item)
   gint64 since;
 
   g_return_if_fail (p != NULL);
+  if (p->total > 0 && done >= p->total)
+    return; /* the caller reports the last item */
   since = g_get_monotonic_time () - p->shown_us;
   if (p->tty) {
     if (since < TICK_TERMINAL_US)

@@ -35,8 +35,8 @@ void naclip_progress_set_total (NaclipProgress *progress, guint total);
 /* naclip_progress_update() when it is due, for callers that poll many
  * times per item or finish many items a second: on a terminal at most
  * every 0.25 s; otherwise when @done has grown by a tenth of the total
- * since the last line or 30 s have passed. Call naclip_progress_update()
- * for the last item so that it is always reported. */
+ * since the last line or 30 s have passed; never for the last item (@done
+ * at the total), which the caller reports with naclip_progress_update(). */
 void naclip_progress_tick (
     NaclipProgress *progress, guint done, const char *item);
 
