@@ -1,20 +1,27 @@
 #!/bin/sh
-# tests/install-deps.sh [EXTRA_PACKAGE...]: installs, with apt-get (through
-# sudo when not root), the Debian 12 packages that building naclipseg and
-# running its suite need, plus the extra packages named, when any of them
-# is missing. Used by tests/run-suite.sh and data/demo.sh. -ugly has
-# x264enc, which naclip annotate's overlay videos and the demo use.
+# tests/install-deps.sh [--build] [EXTRA_PACKAGE...]: installs, with
+# apt-get (through sudo when not root), the Debian 12 packages that
+# building naclipseg and running its suite need, plus the extra packages
+# named, when any of them is missing. Used by tests/run-suite.sh and
+# data/demo.sh. With --build, only what building and running naclip and
+# the plugin need (data/Containerfile). -ugly has x264enc, which naclip
+# annotate's overlay videos and the demo use.
 set -eu
 
-packages="meson ninja-build pkg-config gcc clang libclang-rt-14-dev clang-format
-  libglib2.0-dev libjson-glib-dev libopenblas-openmp-dev liborc-0.4-dev
-  liborc-0.4-dev-bin libdnnl-dev libgstreamer1.0-dev
-  libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+build="meson ninja-build pkg-config gcc libglib2.0-dev libjson-glib-dev
+  libopenblas-openmp-dev liborc-0.4-dev liborc-0.4-dev-bin libdnnl-dev
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  gstreamer1.0-plugins-ugly
+  gstreamer1.0-plugins-ugly python3"
+suite="clang libclang-rt-14-dev clang-format
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
-  python3 python3-torch python3-numpy python3-pil python3-gst-1.0 python3-regex
-  valgrind $*"
+  python3-torch python3-numpy python3-pil python3-gst-1.0 python3-regex
+  valgrind"
+if [ "${1:-}" = --build ]; then
+  shift
+  suite=""
+fi
+packages="$build $suite $*"
 
 missing=""
 for p in $packages; do
