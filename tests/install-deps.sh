@@ -5,7 +5,8 @@
 # named, when any of them is missing. Used by tests/run-suite.sh and
 # data/demo.sh. With --build, only what building and running naclip and
 # the plugin need (data/Containerfile). -ugly has x264enc, which naclip
-# annotate's overlay videos and the demo use.
+# annotate's overlay videos and the demo use; parallel and python3-yaml
+# run the examples of data/annotate-* in the suite.
 set -eu
 
 build="meson ninja-build pkg-config gcc libglib2.0-dev libjson-glib-dev
@@ -16,7 +17,7 @@ build="meson ninja-build pkg-config gcc libglib2.0-dev libjson-glib-dev
 suite="clang libclang-rt-14-dev clang-format
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   python3-torch python3-numpy python3-pil python3-gst-1.0 python3-regex
-  valgrind"
+  python3-yaml parallel valgrind"
 if [ "${1:-}" = --build ]; then
   shift
   suite=""
