@@ -11,8 +11,8 @@
  *   appsrc ! pngenc ! multifilesink location=DIR/%06d.png   (png)
  *   appsrc ! pngenc ! qtmux ! filesink location=FILE.mov    (mov)
  * Both are lossless: a PNG sequence numbered from 000000 by frame, or a
- * QuickTime video of grayscale PNG frames (GStreamer's qtdemux and pngdec,
- * FFmpeg and most editors read it).
+ * QuickTime video of grayscale PNG frames (qtdemux ! pngdec reads it
+ * back).
  */
 
 #ifndef NACLIP_ANNOTATE_LABELS_H

@@ -11,7 +11,7 @@
  *   time        its stream time, seconds (empty / null when unknown)
  *   label       1..N, the class's position in the class list
  *   class       the class's first name
- *   coverage    fraction of the frame's pixels with this label, 0..1
+ *   coverage    fraction of the label map with this label, 0..1
  *   confidence  mean class probability over those pixels, 0..1
  *   x, y, width, height
  *               bounding box of those pixels, frame pixels
