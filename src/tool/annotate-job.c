@@ -356,7 +356,8 @@ play (Job *job, const char *label, NaclipAnnotateReport *report, GError **error)
 {
   g_autoptr (GstBus) bus = gst_element_get_bus (job->pipeline);
   NaclipProgress *progress = naclip_progress_new (stderr, 0, "frame");
-  gboolean ok = FALSE, known = FALSE;
+  gboolean ok = FALSE, estimated = FALSE;
+  guint total = 0;
 
   if (gst_element_set_state (job->pipeline, GST_STATE_PLAYING)
       == GST_STATE_CHANGE_FAILURE) {
@@ -373,10 +374,14 @@ play (Job *job, const char *label, NaclipAnnotateReport *report, GError **error)
         GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_WARNING);
     guint frames = (guint)g_atomic_int_get (&job->frames);
 
-    if (!known) {
-      guint total = estimate_frames (job);
-      known = total > 0;
+    if (!estimated) {
+      total = estimate_frames (job);
+      estimated = total > 0;
       naclip_progress_set_total (progress, total);
+    } else if (total > 0 && frames > total) {
+      /* The estimate was short (variable frame rate): no ETA any more. */
+      total = 0;
+      naclip_progress_set_total (progress, 0);
     }
     if (msg != NULL && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
       error_from_message (job, msg, error);
