@@ -49,6 +49,7 @@ typedef struct
   GstElement *convert; /* decodebin's video pad is linked to it */
   GstElement *seg;
   NaclipStatsWriter *stats; /* streaming thread */
+  const char *stats_path;   /* its file */
   NaclipLabelSink *labels;  /* streaming thread */
   GstSegment segment;       /* of naclipseg's output */
   gint frames;              /* atomic: frames out of naclipseg */
@@ -132,8 +133,8 @@ post_stats_error (Job *job, int err)
   if (job->stats_error_posted)
     return;
   job->stats_error_posted = TRUE;
-  g_set_error (&error, NACLIP_ERROR, NACLIP_ERROR_IO,
-      "cannot write the statistics: %s", g_strerror (err));
+  g_set_error (&error, NACLIP_ERROR, NACLIP_ERROR_IO, "%s: cannot write: %s",
+      job->stats_path, g_strerror (err));
   gst_element_post_message (job->pipeline,
       gst_message_new_error (GST_OBJECT (job->pipeline), error, NULL));
 }
@@ -501,6 +502,7 @@ naclip_annotate_run (const char *input, GstElement *seg,
   }
   if (stats_tmp != NULL) {
     job.stats = naclip_stats_writer_new (stats_tmp, outputs->stats, error);
+    job.stats_path = stats_tmp;
     if (job.stats == NULL)
       goto out;
   }

@@ -66,16 +66,17 @@ naclip_label_sink_new (GstBin *pipeline, NaclipLabelsFormat format,
     names[n] = "filesink";
     roles[n++] = "labels-sink";
   }
+  /* What is added belongs to @pipeline, also on a failure. */
   for (guint i = 0; i < n; i++) {
     chain[i] = naclip_annotate_make_element (names[i], roles[i], error);
-    if (chain[i] == NULL) {
-      for (guint k = 0; k < i; k++)
-        gst_object_unref (chain[k]);
+    if (chain[i] == NULL)
+      return NULL;
+    gst_bin_add (pipeline, chain[i]);
+    if (i > 0 && !gst_element_link (chain[i - 1], chain[i])) {
+      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_IO, "cannot link %s to %s",
+          roles[i - 1], roles[i]);
       return NULL;
     }
-    gst_bin_add (pipeline, chain[i]);
-    if (i > 0)
-      gst_element_link (chain[i - 1], chain[i]);
   }
   if (format == NACLIP_LABELS_PNG) {
     g_autofree char *pattern = g_build_filename (path, "%06d.png", NULL);
