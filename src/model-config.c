@@ -1,4 +1,5 @@
-/* model-config.c: a checkpoint's config.json, the Hugging Face CLIPConfig.
+/* model-config.c: a checkpoint's config.json (the Hugging Face
+ * CLIPConfig) or open_clip_config.json.
  *
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -29,6 +30,14 @@
  *                  num_attention_heads (optional)
  *   both           hidden_act ("quick_gelu" or "gelu"), layer_norm_eps
  *                  (a number in (0, 1)), both optional
+ * open_clip_config.json (open_clip's hub file: {"model_cfg": {embed_dim,
+ * quick_gelu, vision_cfg, text_cfg}, ...}) is translated into that form
+ * with open_clip's dataclass defaults (open_clip/model.py CLIPVisionCfg,
+ * CLIPTextCfg): vision heads = width / head_width, text heads, MLP widths
+ * = width * mlp_ratio, hidden_act from quick_gelu; the keys that make a
+ * network other than CLIP's ViT (layer scale, attentional pooling, other
+ * pool types, timm or Hugging Face towers) are refused, and messages name
+ * the open_clip keys.
  * Sizes are integers of 1..NACLIP_MODEL_MAX_DIM. Without a config.json, or
  * without the optional keys: heads = width / 64 (CLIP's head size in every
  * ViT), quick_gelu (OpenAI CLIP and the Hugging Face default) and 1e-5.
@@ -39,6 +48,7 @@
 
 #include "config.h"
 
+#include <math.h>
 #include <sys/stat.h>
 
 #include <glib/gstdio.h>
@@ -55,9 +65,12 @@ struct _NaclipModelConfig
 {
   char *path;
   JsonParser *parser;
-  JsonObject *root;
+  /* The Hugging Face form; an open_clip file is translated into it. */
+  JsonObject *root;   /* holds projection_dim */
   JsonObject *vision; /* vision_config */
   JsonObject *text;   /* text_config, or NULL */
+  gboolean open_clip; /* read from an open_clip_config.json */
+  GPtrArray *owned;   /* JsonObjects made by the translation */
 };
 
 void
@@ -67,7 +80,271 @@ naclip_model_config_free (NaclipModelConfig *cfg)
     return;
   g_free (cfg->path);
   g_clear_object (&cfg->parser);
+  g_clear_pointer (&cfg->owned, g_ptr_array_unref);
   g_free (cfg);
+}
+
+/* The name of @section.@key (section NULL: top level) as the file spells
+ * it: the Hugging Face key, or the open_clip key it was translated from.
+ * Caller frees. */
+static char *
+key_name (const NaclipModelConfig *cfg, const char *section, const char *key)
+{
+  static const char *const open_clip_names[][2] = {
+    { "projection_dim", "model_cfg.embed_dim" },
+    { "vision_config.hidden_size", "model_cfg.vision_cfg.width" },
+    { "vision_config.patch_size", "model_cfg.vision_cfg.patch_size" },
+    { "vision_config.image_size", "model_cfg.vision_cfg.image_size" },
+    { "vision_config.num_hidden_layers", "model_cfg.vision_cfg.layers" },
+    { "vision_config.intermediate_size",
+        "model_cfg.vision_cfg.mlp_ratio (x width)" },
+    { "vision_config.num_attention_heads",
+        "model_cfg.vision_cfg.head_width (width /)" },
+    { "vision_config.hidden_act", "model_cfg.quick_gelu" },
+    { "text_config.vocab_size", "model_cfg.text_cfg.vocab_size" },
+    { "text_config.max_position_embeddings",
+        "model_cfg.text_cfg.context_length" },
+    { "text_config.hidden_size", "model_cfg.text_cfg.width" },
+    { "text_config.num_hidden_layers", "model_cfg.text_cfg.layers" },
+    { "text_config.intermediate_size",
+        "model_cfg.text_cfg.mlp_ratio (x width)" },
+    { "text_config.num_attention_heads", "model_cfg.text_cfg.heads" },
+    { "text_config.hidden_act", "model_cfg.quick_gelu" },
+  };
+  char *full = section != NULL ? g_strdup_printf ("%s.%s", section, key)
+                               : g_strdup (key);
+  if (cfg == NULL || !cfg->open_clip)
+    return full;
+  for (guint i = 0; i < G_N_ELEMENTS (open_clip_names); i++) {
+    if (g_str_equal (full, open_clip_names[i][0])) {
+      g_free (full);
+      return g_strdup (open_clip_names[i][1]);
+    }
+  }
+  return full;
+}
+
+/* An integer member of an open_clip section, or @fallback when absent
+ * (open_clip's dataclass default). -1 with an error naming the key when
+ * it is not an integer. */
+static gint64
+open_clip_int (const NaclipModelConfig *cfg, JsonObject *obj,
+    const char *section, const char *key, gint64 fallback, GError **error)
+{
+  JsonNode *node = json_object_get_member (obj, key);
+  if (node == NULL)
+    return fallback;
+  if (!JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_INT64) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_MODEL,
+        "%s: model_cfg.%s.%s is not an integer%s", cfg->path, section, key,
+        g_str_equal (key, "layers") ? " (a list of layers is a ResNet, not a "
+                                      "ViT)"
+        : g_str_equal (key, "image_size") ? " (non-square sizes are not "
+                                            "supported)"
+                                          : "");
+    return -1;
+  }
+  return json_node_get_int (node);
+}
+
+/* width * mlp_ratio of an open_clip section (mlp_ratio defaults to 4), or
+ * -1 with an error when it is not a whole number. */
+static gint64
+open_clip_mlp (const NaclipModelConfig *cfg, JsonObject *obj,
+    const char *section, gint64 width, GError **error)
+{
+  JsonNode *node = json_object_get_member (obj, "mlp_ratio");
+  double ratio = 4.0, mlp;
+  if (node != NULL) {
+    GType t = JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node)
+                                           : G_TYPE_INVALID;
+    ratio = t == G_TYPE_DOUBLE || t == G_TYPE_INT64
+                ? json_node_get_double (node)
+                : -1.0;
+  }
+  mlp = ratio * (double)width;
+  if (!(ratio > 0.0) || mlp != floor (mlp) || mlp > NACLIP_MODEL_MAX_DIM) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_MODEL,
+        "%s: model_cfg.%s.mlp_ratio times the width %" G_GINT64_FORMAT
+        " is not a whole MLP width",
+        cfg->path, section, width);
+    return -1;
+  }
+  return (gint64)mlp;
+}
+
+/* Refuses a member of an open_clip section that makes the network other
+ * than CLIP's ViT when it is present with a value other than @plain (a
+ * JSON value as text: "null", "false", "\"tok\""; NULL: any value is
+ * refused). */
+static gboolean
+open_clip_plain (const NaclipModelConfig *cfg, JsonObject *obj,
+    const char *section, const char *key, const char *plain, GError **error)
+{
+  JsonNode *node = json_object_get_member (obj, key);
+  g_autofree char *text = NULL;
+  if (node == NULL)
+    return TRUE;
+  text = json_to_string (node, FALSE);
+  if (plain != NULL && g_str_equal (text, plain))
+    return TRUE;
+  g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
+      "%s: model_cfg.%s.%s is %s: not a CLIP ViT this library runs (it "
+      "supports %s)",
+      cfg->path, section, key, text, plain != NULL ? plain : "none");
+  return FALSE;
+}
+
+/* Translates open_clip's model_cfg (open_clip/model.py: CLIPVisionCfg,
+ * CLIPTextCfg and their defaults; heads = width / head_width for the
+ * vision tower; QuickGELU when quick_gelu, else exact GELU) into the
+ * Hugging Face form the checks read. */
+static gboolean
+translate_open_clip (
+    NaclipModelConfig *cfg, JsonObject *model_cfg, GError **error)
+{
+  static const char *const vision_plain[][2] = {
+    { "ls_init_value", "null" },
+    { "attentional_pool", "false" },
+    { "no_ln_pre", "false" },
+    { "final_ln_after_pool", "false" },
+    { "pool_type", "\"tok\"" },
+    { "pos_embed_type", "\"learnable\"" },
+    { "timm_model_name", "null" },
+    { "act_kwargs", "null" },
+    { "norm_kwargs", "null" },
+  };
+  static const char *const text_plain[][2] = {
+    { "ls_init_value", "null" },
+    { "embed_cls", "false" },
+    { "no_causal_mask", "false" },
+    { "final_ln_after_pool", "false" },
+    { "pool_type", "\"argmax\"" },
+    { "proj_bias", "false" },
+    { "proj_type", "\"linear\"" },
+    { "hf_model_name", "null" },
+    { "act_kwargs", "null" },
+    { "norm_kwargs", "null" },
+  };
+  JsonNode *node;
+  JsonObject *vcfg, *tcfg;
+  gboolean quick_gelu = FALSE;
+  gint64 width, head_width, embed_dim, v;
+
+  node = json_object_get_member (model_cfg, "vision_cfg");
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
+        "%s: no 'model_cfg.vision_cfg' object", cfg->path);
+    return FALSE;
+  }
+  vcfg = json_node_get_object (node);
+  node = json_object_get_member (model_cfg, "text_cfg");
+  if (node != NULL && !JSON_NODE_HOLDS_OBJECT (node)) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
+        "%s: 'model_cfg.text_cfg' is not an object", cfg->path);
+    return FALSE;
+  }
+  tcfg = node != NULL ? json_node_get_object (node) : NULL;
+  node = json_object_get_member (model_cfg, "quick_gelu");
+  if (node != NULL) {
+    if (!JSON_NODE_HOLDS_VALUE (node)
+        || json_node_get_value_type (node) != G_TYPE_BOOLEAN) {
+      g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_MODEL,
+          "%s: model_cfg.quick_gelu is not true or false", cfg->path);
+      return FALSE;
+    }
+    quick_gelu = json_node_get_boolean (node);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (vision_plain); i++) {
+    if (!open_clip_plain (cfg, vcfg, "vision_cfg", vision_plain[i][0],
+            vision_plain[i][1], error))
+      return FALSE;
+  }
+  for (guint i = 0; tcfg != NULL && i < G_N_ELEMENTS (text_plain); i++) {
+    if (!open_clip_plain (
+            cfg, tcfg, "text_cfg", text_plain[i][0], text_plain[i][1], error))
+      return FALSE;
+  }
+
+  cfg->root = json_object_new ();
+  cfg->vision = json_object_new ();
+  g_ptr_array_add (cfg->owned, cfg->root);
+  g_ptr_array_add (cfg->owned, cfg->vision);
+  if ((embed_dim = open_clip_int (cfg, model_cfg, NULL, "embed_dim", -2, error))
+      == -1)
+    return FALSE;
+  if (embed_dim == -2) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_MODEL,
+        "%s: lacks the required key 'model_cfg.embed_dim'", cfg->path);
+    return FALSE;
+  }
+  json_object_set_int_member (cfg->root, "projection_dim", embed_dim);
+  if ((width = open_clip_int (cfg, vcfg, "vision_cfg", "width", 768, error)) < 0
+      || (head_width
+             = open_clip_int (cfg, vcfg, "vision_cfg", "head_width", 64, error))
+             < 0)
+    return FALSE;
+  if (head_width < 1 || width < 1 || width % head_width != 0) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_MODEL,
+        "%s: model_cfg.vision_cfg.head_width %" G_GINT64_FORMAT
+        " does not divide the width %" G_GINT64_FORMAT,
+        cfg->path, head_width, width);
+    return FALSE;
+  }
+  json_object_set_int_member (cfg->vision, "hidden_size", width);
+  json_object_set_int_member (
+      cfg->vision, "num_attention_heads", width / head_width);
+  if ((v = open_clip_mlp (cfg, vcfg, "vision_cfg", width, error)) < 0)
+    return FALSE;
+  json_object_set_int_member (cfg->vision, "intermediate_size", v);
+  {
+    static const char *const keys[][2] = {
+      { "patch_size", "patch_size" },
+      { "image_size", "image_size" },
+      { "layers", "num_hidden_layers" },
+    };
+    static const gint64 defaults[] = { 16, 224, 12 };
+    for (guint i = 0; i < G_N_ELEMENTS (keys); i++) {
+      if ((v = open_clip_int (
+               cfg, vcfg, "vision_cfg", keys[i][0], defaults[i], error))
+          < 0)
+        return FALSE;
+      json_object_set_int_member (cfg->vision, keys[i][1], v);
+    }
+  }
+  json_object_set_string_member (
+      cfg->vision, "hidden_act", quick_gelu ? "quick_gelu" : "gelu");
+  if (tcfg == NULL)
+    return TRUE;
+
+  cfg->text = json_object_new ();
+  g_ptr_array_add (cfg->owned, cfg->text);
+  {
+    static const char *const keys[][2] = {
+      { "context_length", "max_position_embeddings" },
+      { "vocab_size", "vocab_size" },
+      { "width", "hidden_size" },
+      { "heads", "num_attention_heads" },
+      { "layers", "num_hidden_layers" },
+    };
+    static const gint64 defaults[] = { 77, 49408, 512, 8, 12 };
+    for (guint i = 0; i < G_N_ELEMENTS (keys); i++) {
+      if ((v = open_clip_int (
+               cfg, tcfg, "text_cfg", keys[i][0], defaults[i], error))
+          < 0)
+        return FALSE;
+      json_object_set_int_member (cfg->text, keys[i][1], v);
+    }
+  }
+  if ((v = open_clip_mlp (cfg, tcfg, "text_cfg",
+           json_object_get_int_member (cfg->text, "hidden_size"), error))
+      < 0)
+    return FALSE;
+  json_object_set_int_member (cfg->text, "intermediate_size", v);
+  json_object_set_string_member (
+      cfg->text, "hidden_act", quick_gelu ? "quick_gelu" : "gelu");
+  return TRUE;
 }
 
 /* Parses @contents (@len bytes) of @cfg->path into @cfg. */
@@ -96,6 +373,12 @@ parse_config (
     return FALSE;
   }
   cfg->root = json_node_get_object (node);
+  node = json_object_get_member (cfg->root, "model_cfg");
+  if (node != NULL && JSON_NODE_HOLDS_OBJECT (node)
+      && !json_object_has_member (cfg->root, "vision_config")) {
+    cfg->open_clip = TRUE;
+    return translate_open_clip (cfg, json_node_get_object (node), error);
+  }
   node = json_object_get_member (cfg->root, "vision_config");
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_FORMAT,
@@ -148,6 +431,8 @@ naclip_model_config_load (const char *path, GError **error)
   }
   cfg = g_new0 (NaclipModelConfig, 1);
   cfg->path = g_strdup (path);
+  cfg->owned
+      = g_ptr_array_new_with_free_func ((GDestroyNotify)json_object_unref);
   if (!parse_config (cfg, contents, len, error))
     g_clear_pointer (&cfg, naclip_model_config_free);
   return cfg;
@@ -162,9 +447,7 @@ config_uint (const NaclipModelConfig *cfg, const char *section, JsonObject *obj,
     GError **error)
 {
   JsonNode *node;
-  g_autofree char *full = section != NULL
-                              ? g_strdup_printf ("%s.%s", section, key)
-                              : g_strdup (key);
+  g_autofree char *full = key_name (cfg, section, key);
   gint64 v;
 
   *found = FALSE;
@@ -211,17 +494,15 @@ config_agree (const NaclipModelConfig *cfg, const NaclipSafetensors *st,
   if (!found || v == fact->value)
     return TRUE;
   t = naclip_safetensors_find (st, fact->source);
+  g_autofree char *name = key_name (cfg, section, key);
   if (t != NULL) {
     g_autofree char *s = naclip_safetensors_format_shape (t->shape, t->n_dims);
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_MODEL,
-        "%s: %s%s%s is %u but tensor '%s' has shape %s "
-        "(implies %u)",
-        cfg->path, section != NULL ? section : "", section != NULL ? "." : "",
-        key, v, fact->source, s, fact->value);
+        "%s: %s is %u but tensor '%s' has shape %s (implies %u)", cfg->path,
+        name, v, fact->source, s, fact->value);
   } else {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_MODEL,
-        "%s: %s%s%s is %u but the tensors ('%s*') imply %u", cfg->path,
-        section != NULL ? section : "", section != NULL ? "." : "", key, v,
+        "%s: %s is %u but the tensors ('%s*') imply %u", cfg->path, name, v,
         fact->source, fact->value);
   }
   return FALSE;
@@ -257,10 +538,10 @@ config_tower (const NaclipModelConfig *cfg, const char *weights_path,
     return FALSE;
   }
   if (width->value % info->n_heads != 0) {
+    g_autofree char *name = key_name (cfg, section, "num_attention_heads");
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_MODEL,
-        "%s: %s.num_attention_heads %u does not divide the width %u "
-        "(tensor '%s')",
-        cfg != NULL ? cfg->path : weights_path, section, info->n_heads,
+        "%s: %s %u does not divide the width %u (tensor '%s')",
+        cfg != NULL ? cfg->path : weights_path, name, info->n_heads,
         width->value, width->source);
     return FALSE;
   }
@@ -356,9 +637,8 @@ naclip_model_config_text (const NaclipModelConfig *cfg,
   if (cfg != NULL) {
     if (cfg->text == NULL) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_MODEL,
-          "%s: no 'text_config' but the checkpoint has a "
-          "text tower",
-          cfg->path);
+          "%s: no '%s' but the checkpoint has a text tower", cfg->path,
+          cfg->open_clip ? "model_cfg.text_cfg" : "text_config");
       return FALSE;
     }
     if (!config_agree (cfg, st, s, cfg->text, "vocab_size", TRUE,

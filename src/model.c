@@ -5,8 +5,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A model is a safetensors file (mapped read-only with GMappedFile and
- * parsed by safetensors.c), an optional Hugging Face config.json (read by
- * model-config.c) and the BPE merges (merges.txt, read by tokenizer.c).
+ * parsed by safetensors.c), an optional Hugging Face config.json or
+ * open_clip_config.json (read by model-config.c) and the BPE merges
+ * (merges.txt, read by tokenizer.c). open_clip's hub files are named
+ * open_clip_model.safetensors and open_clip_config.json.
  * This file finds them, maps the weights and hands them to model-bind.c,
  * which binds the tensors to the ViT.
  *
@@ -71,7 +73,8 @@ check_not_pickle (
   return TRUE;
 }
 
-/* Finds the weights, config.json and merges.txt of @path. */
+/* Finds the weights, the config (config.json or open_clip_config.json)
+ * and merges.txt of @path. */
 static gboolean
 resolve_paths (
     NaclipModel *model, char **config_path, char **merges_path, GError **error)
@@ -91,6 +94,14 @@ resolve_paths (
       "model.pth", "open_clip_pytorch_model.bin" };
     dir = g_strdup (path);
     model->weights_path = g_build_filename (dir, "model.safetensors", NULL);
+    if (!g_file_test (model->weights_path, G_FILE_TEST_EXISTS)) {
+      g_autofree char *open_clip
+          = g_build_filename (dir, "open_clip_model.safetensors", NULL);
+      if (g_file_test (open_clip, G_FILE_TEST_EXISTS)) {
+        g_free (model->weights_path);
+        model->weights_path = g_steal_pointer (&open_clip);
+      }
+    }
     if (!g_file_test (model->weights_path, G_FILE_TEST_EXISTS)) {
       g_autofree char *index
           = g_build_filename (dir, "model.safetensors.index.json", NULL);
@@ -128,9 +139,19 @@ resolve_paths (
     dir = g_path_get_dirname (path);
     model->weights_path = g_strdup (path);
   }
-  *config_path = g_build_filename (dir, "config.json", NULL);
-  if (!g_file_test (*config_path, G_FILE_TEST_EXISTS))
-    g_clear_pointer (config_path, g_free);
+  /* The Hugging Face config.json goes with model.safetensors, open_clip's
+   * own with open_clip_model.safetensors; either is taken when the other
+   * is absent. */
+  g_autofree char *base = g_path_get_basename (model->weights_path);
+  gboolean open_clip = g_str_equal (base, "open_clip_model.safetensors");
+  const char *const names[]
+      = { open_clip ? "open_clip_config.json" : "config.json",
+          open_clip ? "config.json" : "open_clip_config.json" };
+  for (guint i = 0; i < G_N_ELEMENTS (names) && *config_path == NULL; i++) {
+    *config_path = g_build_filename (dir, names[i], NULL);
+    if (!g_file_test (*config_path, G_FILE_TEST_EXISTS))
+      g_clear_pointer (config_path, g_free);
+  }
   *merges_path = g_build_filename (dir, "merges.txt", NULL);
   /* OpenAI's own name for the same merges, gzipped (a converted OpenAI
    * checkpoint may come with it instead). */

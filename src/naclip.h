@@ -186,8 +186,10 @@ typedef struct
 } NaclipModelInfo;
 
 /* Loads a checkpoint. @path is a directory in the Hugging Face layout
- * (model.safetensors, config.json, merges.txt) or a .safetensors file with
- * an optional config.json and a merges.txt beside it. F32 tensors are used
+ * (model.safetensors, config.json, merges.txt) or open_clip's
+ * (open_clip_model.safetensors, open_clip_config.json, merges.txt), or a
+ * .safetensors file with an optional config.json or open_clip_config.json
+ * and a merges.txt beside it. F32 tensors are used
  * in place from a read-only mapping; F16 and BF16 are widened once. Every
  * tensor is validated (see README.md, "Model files"), and weights are
  * scanned for NaN/Inf unless @check_weights is FALSE; the scan also sets

@@ -33,6 +33,8 @@ static const char setup_script[]
       "mc.ensure('tiny128-noconfig', P['tiny128'], 'openai', 'F32', 4,\n"
       "          with_config=False)\n"
       "mc.ensure('tiny-gelu', dict(P['tiny'], act='gelu'), 'hf', 'F32', 5)\n"
+      "mc.ensure('tiny-open-clip', dict(P['tiny'], act='gelu'), 'open_clip',\n"
+      "          'F32', 5)\n"
       "mc.ensure('tiny-vocab1000', dict(P['tiny'], vocab=1000), 'hf', 'F32',\n"
       "          7)\n"
       "mc.ensure('tiny-vision', dict(P['tiny'], with_text=False, "
@@ -305,6 +307,26 @@ test_gelu (void)
 
   g_assert_cmpint (info->vision.activation, ==, NACLIP_ACTIVATION_GELU);
   g_assert_cmpint (info->text.activation, ==, NACLIP_ACTIVATION_GELU);
+}
+
+/* open_clip's files: open_clip_model.safetensors (OpenAI keys) with
+ * open_clip_config.json, whose head_width (32 here, not CLIP's 64) gives
+ * the vision heads and whose quick_gelu (false) the activation. */
+static void
+test_open_clip (void)
+{
+  g_autoptr (NaclipModel) model = load ("tiny-open-clip", TRUE);
+  const NaclipModelInfo *info = naclip_model_get_info (model);
+
+  g_assert_true (g_str_has_suffix (
+      model->weights_path, G_DIR_SEPARATOR_S "open_clip_model.safetensors"));
+  g_assert_cmpint (info->key_layout, ==, NACLIP_KEY_LAYOUT_OPENAI);
+  g_assert_cmpuint (info->vision.n_heads, ==, 2);
+  g_assert_cmpuint (info->text.n_heads, ==, 2);
+  g_assert_cmpuint (info->vision.mlp_width, ==, 256);
+  g_assert_cmpint (info->vision.activation, ==, NACLIP_ACTIVATION_GELU);
+  g_assert_cmpint (info->text.activation, ==, NACLIP_ACTIVATION_GELU);
+  g_assert_cmpfloat (info->vision.layer_norm_eps, ==, 1e-5f);
 }
 
 /* A checkpoint without text tensors is a vision-only model, which needs no
@@ -612,6 +634,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model/load/misaligned", test_misaligned);
   g_test_add_func ("/model/load/no-config", test_no_config);
   g_test_add_func ("/model/load/gelu", test_gelu);
+  g_test_add_func ("/model/load/open-clip", test_open_clip);
   g_test_add_func ("/model/load/vision-only", test_vision_only);
   g_test_add_func ("/model/load/file-path", test_file_path);
   g_test_add_func ("/model/load/openai-gz", test_openai_gz);

@@ -71,6 +71,15 @@ def config_seeds():
         "B10-deep.json": "[" * 200 + "]" * 200,
         "text-config.json": json.dumps(dict(good, text_config={
             "vocab_size": 49408, "max_position_embeddings": 77})),
+        # open_clip_config.json's form (read from config.json too).
+        "open-clip.json": json.dumps({"model_cfg": {
+            "embed_dim": 32, "quick_gelu": True, "vision_cfg": {
+                "image_size": 64, "layers": 2, "width": 64, "head_width": 32,
+                "mlp_ratio": 4.0, "patch_size": 16}}}),
+        "open-clip-ls.json": json.dumps({"model_cfg": {
+            "embed_dim": 32, "vision_cfg": {
+                "image_size": 64, "layers": [2, 2], "width": 64,
+                "ls_init_value": 0.1}}}),
     }
 
 

@@ -121,6 +121,9 @@ GROUPS = {
         case("openai-f32", layout="openai"),
         case("openai-f16", layout="openai", dtype="F16"),
         case("hf-bf16", dtype="BF16", threads=1),
+        # open_clip's files and config: 2 heads of 32 from head_width, GELU
+        # from quick_gelu false.
+        case("open-clip-gelu", layout="open_clip", overrides={"act": "gelu"}),
         # heads = width / 64 from shapes alone.
         case("openai-noconfig", ckpt="tiny128", layout="openai", config=False,
              inference_size=96),

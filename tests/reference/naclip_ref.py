@@ -120,19 +120,44 @@ def _tower_config(config, key, width):
     return n_heads, c.get("layer_norm_eps", 1e-5), act
 
 
+def _from_open_clip(m):
+    """open_clip's model_cfg as the Hugging Face config keys read here
+    (open_clip/model.py: vision heads = width / head_width, default 64;
+    text heads default 8; QuickGELU only with quick_gelu)."""
+    act = "quick_gelu" if m.get("quick_gelu", False) else "gelu"
+    v, t = m.get("vision_cfg", {}), m.get("text_cfg", {})
+    width = v.get("width", 768)
+    return {
+        "vision_config": {"num_attention_heads":
+                          width // v.get("head_width", 64),
+                          "hidden_act": act},
+        "text_config": {"num_attention_heads": t.get("heads", 8),
+                        "hidden_act": act},
+    }
+
+
 class Model:
     """A CLIP ViT checkpoint: .vision and (if present) .text towers."""
 
     def __init__(self, path):
         if os.path.isdir(path):
             self.dir, file = path, os.path.join(path, "model.safetensors")
+            if not os.path.exists(file):
+                file = os.path.join(path, "open_clip_model.safetensors")
         else:
             self.dir, file = os.path.dirname(path) or ".", path
-        config_path = os.path.join(self.dir, "config.json")
+        names = ["config.json", "open_clip_config.json"]
+        if os.path.basename(file).startswith("open_clip_"):
+            names.reverse()
         config = None
-        if os.path.exists(config_path):
-            with open(config_path) as f:
-                config = json.load(f)
+        for name in names:
+            config_path = os.path.join(self.dir, name)
+            if os.path.exists(config_path):
+                with open(config_path) as f:
+                    config = json.load(f)
+                if "model_cfg" in config:
+                    config = _from_open_clip(config["model_cfg"])
+                break
         sd = {k: torch.from_numpy(np.ascontiguousarray(v)).float()
               for k, v in safetensors_io.read(file).items()}
         if "visual.conv1.weight" in sd:
