@@ -18,7 +18,8 @@ import tempfile
 import threading
 
 HELPER = sys.argv[1]
-REPO = "openai/clip-vit-base-patch16"
+REPOS = ("openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16",
+         "openai/clip-vit-large-patch14")
 
 FILES = {
     "config.json": b'{"model_type": "clip"}\n',
@@ -35,9 +36,10 @@ class Hub(http.server.BaseHTTPRequestHandler):
         pass
 
     def _file(self):
-        prefix = f"/{REPO}/resolve/main/"
-        if self.path.startswith(prefix):
-            return self.path[len(prefix):], False
+        for repo in REPOS:
+            prefix = f"/{repo}/resolve/main/"
+            if self.path.startswith(prefix):
+                return self.path[len(prefix):], False
         if self.path.startswith("/cdn/"):
             return self.path[len("/cdn/"):], True
         return None, False
@@ -236,6 +238,43 @@ with tempfile.TemporaryDirectory() as tmp:
         tmp, "xdg", "naclipseg", "models", "clip-vit-base-patch16"),
         "default directory is $XDG_DATA_HOME/naclipseg/models/"
         "clip-vit-base-patch16", r.stdout)
+
+    # 10. --model picks the repository and the default directory; --list
+    # gives each model's size and SHA-256 as the Hub announces them.
+    srv, url = start_hub()
+    r = subprocess.run(
+        [sys.executable, HELPER, "--model", "clip-vit-base-patch32",
+         "--endpoint", url, "--timeout", "5"],
+        capture_output=True, text=True, timeout=120,
+        env=dict(env, no_proxy="127.0.0.1", NO_PROXY="127.0.0.1"))
+    dest = os.path.join(tmp, "xdg", "naclipseg", "models",
+                        "clip-vit-base-patch32")
+    check(r.returncode == 0 and files_ok(dest)
+          and any(p.startswith("/openai/clip-vit-base-patch32/")
+                  for _, p, _ in srv.log),
+          "--model clip-vit-base-patch32: its repository, its directory",
+          r.stdout + r.stderr)
+    r = subprocess.run(
+        [sys.executable, HELPER, "--list", "--endpoint", url, "--timeout",
+         "5"], capture_output=True, text=True, timeout=120,
+        env=dict(env, no_proxy="127.0.0.1", NO_PROXY="127.0.0.1"))
+    data = FILES["model.safetensors"]
+    announced = (f"model.safetensors: {len(data)} bytes, SHA-256 "
+                 f"{hashlib.sha256(data).hexdigest()}")
+    check(r.returncode == 0 and r.stdout.count(announced) == 3
+          and all(repo in r.stdout for repo in REPOS)
+          and "clip-vit-base-patch16 (default)" in r.stdout
+          and f"downloaded, SHA-256 {hashlib.sha256(data).hexdigest()}"
+          in r.stdout,
+          "--list: three models, the Hub's size and SHA-256, what is here",
+          r.stdout + r.stderr)
+    srv.shutdown()
+    r = subprocess.run([sys.executable, HELPER, "--list", "--endpoint",
+                        closed, "--timeout", "5"], capture_output=True,
+                       text=True, env=env)
+    check(r.returncode == 0 and "about 1.71 GB" in r.stdout
+          and "sizes are approximate" in r.stderr,
+          "--list offline: approximate sizes, said so", r.stdout + r.stderr)
 
 print(f"1..{n}")
 sys.exit(1 if failed else 0)
