@@ -680,13 +680,50 @@ NACLIP_API float *naclip_npy_read_f32 (
     const char *path, gsize *shape, guint *n_dims, GError **error);
 
 /* ------------------------------------------------------------------ */
-/* Drawing                                                             */
+/* Label colours                                                       */
 
 /* The default colour of @label in drawn label maps: the PASCAL VOC colour
  * map (0 black, 1 dark red, 2 dark green, ...; the bits of the label dealt
  * to R, G, B from the top bit down). Distinct for all labels below 2^24.
  * Writes R, G, B to @rgb. */
 NACLIP_API void naclip_palette_color (guint label, guint8 rgb[3]);
+
+/* Colours the user gives classes by name (the element's class-colors, the
+ * CLI's --class-colors), the palette for the rest. Immutable; any thread. */
+typedef struct _NaclipClassColors NaclipClassColors;
+
+/* Parses @spec, items separated by ',', each a name, ':' and a colour
+ * "#RRGGBB" (six hex digits, either case): "person:#ff0000,car:#00ff00".
+ * White space around names and colours is ignored, empty items are
+ * skipped (so "" gives no colours), and a name is split from its colour
+ * at the last ':'. Names are compared as class lists compare them, after
+ * case folding; a name given twice is an error. Returns a new set (free
+ * with naclip_class_colors_free()) or NULL with
+ * NACLIP_ERROR_INVALID_ARGUMENT naming the item at fault (no ':', an
+ * empty name, a colour that is not #RRGGBB, a repeated name), or for
+ * invalid UTF-8, a @spec above NACLIP_MAX_LIST_BYTES, a name above
+ * NACLIP_MAX_NAME_BYTES or more than NACLIP_MAX_QUERIES items. */
+NACLIP_API NaclipClassColors *naclip_class_colors_parse (
+    const char *spec, GError **error);
+/* Accepts NULL. */
+NACLIP_API void naclip_class_colors_free (NaclipClassColors *colors);
+
+/* The colour @label of @classes is drawn with: the colour @colors gives
+ * the first of the label's names, in the order of the class list, that
+ * has one (label 0: its background names), else naclip_palette_color
+ * (@label). @colors may be NULL (the palette for every label); a @label
+ * above the class count takes the palette. Writes R, G, B to @rgb. */
+NACLIP_API void naclip_class_colors_lookup (const NaclipClassColors *colors,
+    const NaclipClasses *classes, guint label, guint8 rgb[3]);
+
+/* The names of @colors that match no label of @classes (see
+ * naclip_class_colors_lookup()), in the order given, to warn about typos:
+ * a NULL-terminated array (caller frees with g_strfreev()), or NULL when
+ * every name matches or @colors is NULL. */
+NACLIP_API char **naclip_class_colors_unmatched (
+    const NaclipClassColors *colors, const NaclipClasses *classes);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipClassColors, naclip_class_colors_free)
 
 /* ------------------------------------------------------------------ */
 /* Class probabilities: the label rule, smoothing over time, statistics */
