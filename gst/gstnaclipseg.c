@@ -112,6 +112,13 @@ gst_naclip_seg_snapshot_properties (
   GST_OBJECT_UNLOCK (self);
 }
 
+void
+gst_naclip_seg_snapshot_clear (GstNaclipSegSnapshot *snap)
+{
+  g_clear_pointer (&snap->selected_classes, g_free);
+  g_clear_pointer (&snap->class_colors, g_free);
+}
+
 /* Hands the class properties to the worker, if running, to encode. Takes
  * the object lock: of two changes, the later one queues the later
  * values. */
@@ -333,12 +340,13 @@ process_frame (GstNaclipSeg *self, GstVideoFrame *in_frame, GstBuffer *inbuf,
   if (out_frame == NULL && writable
       && snap.output == GST_NACLIP_SEG_OUTPUT_OVERLAY) {
     gst_naclip_seg_drawing_overlay (self->drawing, in_frame, pub->result,
-        snap.selected_classes, snap.alpha);
+        naclip_queries_get_classes (pub->queries), snap.selected_classes,
+        snap.class_colors, snap.alpha);
   }
 
 out:
   gst_naclip_seg_published_unref (pub);
-  g_free (snap.selected_classes);
+  gst_naclip_seg_snapshot_clear (&snap);
   return ret;
 }
 

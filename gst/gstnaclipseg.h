@@ -37,13 +37,16 @@ typedef struct
   GstClockTime expire_results;
   double temporal_smoothing;
   gboolean post_messages;
-  char *selected_classes; /* owned: g_free it */
+  char *selected_classes; /* owned */
+  char *class_colors;     /* owned */
 } GstNaclipSegSnapshot;
 
 /* Copies what a frame needs from the properties of @self (takes the
  * object lock). Any thread. */
 void gst_naclip_seg_snapshot_properties (
     GstNaclipSeg *self, GstNaclipSegSnapshot *snap);
+/* Frees the strings of @snap. */
+void gst_naclip_seg_snapshot_clear (GstNaclipSegSnapshot *snap);
 
 G_END_DECLS
 

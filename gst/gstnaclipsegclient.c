@@ -65,6 +65,7 @@ published_clear (gpointer data)
   GstNaclipSegPublished *pub = data;
 
   gst_naclip_seg_result_unref (pub->result);
+  naclip_queries_unref (pub->queries);
   g_free (pub->stats);
 }
 
@@ -540,6 +541,7 @@ gst_naclip_seg_client_segment (GstNaclipSegClient *client,
       snap->params.class_confidence_threshold, gen, class_set);
   pub = g_atomic_rc_box_new0 (GstNaclipSegPublished);
   pub->result = r;
+  pub->queries = naclip_queries_ref (queries);
   pub->stats = g_new (NaclipLabelStats, n_classes + 1);
   pub->times = *times;
   compute_statistics (pub, probs);

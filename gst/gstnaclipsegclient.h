@@ -38,6 +38,7 @@ typedef struct
 typedef struct
 {
   GstNaclipSegResult *result;
+  NaclipQueries *queries;  /* the class list it was computed with (ref) */
   NaclipLabelStats *stats; /* n_classes + 1, boxes in label-map px */
   GstNaclipSegTimes times; /* of the frame it was computed from */
 } GstNaclipSegPublished;

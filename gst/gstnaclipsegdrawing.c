@@ -4,11 +4,13 @@
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Colours are the library's (naclip_palette_color), kept per label in RGB
- * and in the YUV of the stream's colorimetry, computed once per caps. A
- * label map of any size covers the whole frame: frame pixel (x, y) takes
- * the label at (x * width / W, y * height / H), through per-column and
- * per-row maps kept while the sizes stay. The overlay blends the colour of
+ * Colours are the library's: a class's class-colors colour, else the
+ * palette's (naclip_class_colors_lookup), kept per label in RGB and in the
+ * YUV of the stream's colorimetry, computed again when the caps, the class
+ * set or class-colors change. A label map of any size covers the whole
+ * frame: frame pixel (x, y) takes the label at (x * width / W,
+ * y * height / H), through per-column and per-row maps kept while the
+ * sizes stay. The overlay blends the colour of
  * each drawn label (selected-classes; never label 0) over the frame in its
  * own format, alpha in 1/255, rounded; in I420 and NV12 a chroma sample
  * takes the label of its top-left pixel.
@@ -25,18 +27,26 @@
 #include <math.h>
 #include <string.h>
 
+#include "gstnaclipseg.h"
 #include "naclip.h"
+
+#define GST_CAT_DEFAULT gst_naclip_seg_debug
 
 struct _GstNaclipSegDrawing
 {
-  guint32 *xmap, *ymap;   /* frame column/row -> label map column/row */
-  guint map_fw, map_fh;   /* frame size the maps are for, px */
-  guint map_lw, map_lh;   /* label map size they are for, px */
-  guint8 rgb[256][3];     /* colour of each label */
-  guint8 yuv[256][3];     /* the same in the stream's YUV */
-  guint8 draw_mask[256];  /* 1: the label is drawn */
-  guint64 mask_class_set; /* class set draw_mask was made for */
-  char *mask_selected;    /* selected-classes draw_mask was made for */
+  guint32 *xmap, *ymap;      /* frame column/row -> label map column/row */
+  guint map_fw, map_fh;      /* frame size the maps are for, px */
+  guint map_lw, map_lh;      /* label map size they are for, px */
+  double kr, kb;             /* the stream's YUV matrix */
+  gboolean full_range;       /* and range */
+  guint8 rgb[256][3];        /* colour of each label */
+  guint8 yuv[256][3];        /* the same in the stream's YUV */
+  gboolean colours_valid;    /* rgb and yuv are for the keys below */
+  guint64 colours_class_set; /* class set the colours were made for */
+  char *colours_spec;        /* class-colors they were made for */
+  guint8 draw_mask[256];     /* 1: the label is drawn */
+  guint64 mask_class_set;    /* class set draw_mask was made for */
+  char *mask_selected;       /* selected-classes draw_mask was made for */
 };
 
 GstNaclipSegDrawing *
@@ -62,22 +72,48 @@ gst_naclip_seg_drawing_reset (GstNaclipSegDrawing *d)
   d->map_fw = d->map_fh = d->map_lw = d->map_lh = 0;
   g_clear_pointer (&d->mask_selected, g_free);
   d->mask_class_set = 0;
+  g_clear_pointer (&d->colours_spec, g_free);
+  d->colours_valid = FALSE;
 }
 
 void
 gst_naclip_seg_drawing_set_info (
     GstNaclipSegDrawing *d, const GstVideoInfo *info)
 {
-  gdouble kr = 0.299, kb = 0.114;
-  gboolean full = info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255;
+  if (!gst_video_color_matrix_get_Kr_Kb (
+          info->colorimetry.matrix, &d->kr, &d->kb)) {
+    d->kr = 0.299;
+    d->kb = 0.114;
+  }
+  d->full_range = info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255;
+  d->colours_valid = FALSE;
+}
 
-  if (!gst_video_color_matrix_get_Kr_Kb (info->colorimetry.matrix, &kr, &kb)) {
-    kr = 0.299;
-    kb = 0.114;
+/* The colour of every label of @classes (class set @class_set) in RGB and
+ * YUV. Recomputed when the caps, the class set or class-colors change. */
+static void
+update_colours (GstNaclipSegDrawing *d, guint64 class_set,
+    const NaclipClasses *classes, const char *class_colors)
+{
+  g_autoptr (NaclipClassColors) colors = NULL;
+  g_auto (GStrv) unmatched = NULL;
+  gboolean full = d->full_range;
+  double kr = d->kr, kb = d->kb;
+
+  if (d->colours_valid && d->colours_class_set == class_set
+      && g_strcmp0 (d->colours_spec, class_colors) == 0)
+    return;
+  /* The property checked the value: it parses. */
+  if (class_colors != NULL)
+    colors = naclip_class_colors_parse (class_colors, NULL);
+  unmatched = naclip_class_colors_unmatched (colors, classes);
+  if (unmatched != NULL) {
+    g_autofree char *names = g_strjoinv ("\", \"", unmatched);
+    GST_WARNING ("class-colors: no class is named \"%s\"", names);
   }
   for (guint l = 0; l < 256; l++) {
     double r, g, b, y, cb, cr;
-    naclip_palette_color (l, d->rgb[l]);
+    naclip_class_colors_lookup (colors, classes, l, d->rgb[l]);
     r = d->rgb[l][0] / 255.0;
     g = d->rgb[l][1] / 255.0;
     b = d->rgb[l][2] / 255.0;
@@ -91,6 +127,10 @@ gst_naclip_seg_drawing_set_info (
     d->yuv[l][2]
         = (guint8)CLAMP (lround (128.0 + (full ? 255.0 : 224.0) * cr), 0, 255);
   }
+  g_free (d->colours_spec);
+  d->colours_spec = g_strdup (class_colors);
+  d->colours_class_set = class_set;
+  d->colours_valid = TRUE;
 }
 
 static void
@@ -149,13 +189,15 @@ blend (guint8 dst, guint8 colour, guint alpha)
 
 void
 gst_naclip_seg_drawing_overlay (GstNaclipSegDrawing *d, GstVideoFrame *frame,
-    const GstNaclipSegResult *r, const char *selected, guint alpha)
+    const GstNaclipSegResult *r, const NaclipClasses *classes,
+    const char *selected, const char *class_colors, guint alpha)
 {
   guint fw = GST_VIDEO_FRAME_WIDTH (frame);
   guint fh = GST_VIDEO_FRAME_HEIGHT (frame);
   GstVideoFormat format = GST_VIDEO_FRAME_FORMAT (frame);
 
   update_draw_mask (d, r, selected);
+  update_colours (d, r->class_set, classes, class_colors);
   ensure_maps (d, fw, fh, r->width, r->height);
   if (format == GST_VIDEO_FORMAT_I420 || format == GST_VIDEO_FORMAT_NV12) {
     guint8 *yp = GST_VIDEO_FRAME_PLANE_DATA (frame, 0);

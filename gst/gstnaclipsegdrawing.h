@@ -10,6 +10,7 @@
 
 #include <gst/video/video.h>
 
+#include "naclip.h"
 #include "naclipmeta.h"
 
 G_BEGIN_DECLS
@@ -23,15 +24,18 @@ GstNaclipSegDrawing *gst_naclip_seg_drawing_new (void);
 void gst_naclip_seg_drawing_free (GstNaclipSegDrawing *d);
 /* Frees what the frames of a stream made (pixel maps, label mask). */
 void gst_naclip_seg_drawing_reset (GstNaclipSegDrawing *d);
-/* Takes the colours for frames of @info (its YUV matrix and range). */
+/* Takes the YUV matrix and range of frames of @info for the colours. */
 void gst_naclip_seg_drawing_set_info (
     GstNaclipSegDrawing *d, const GstVideoInfo *info);
 /* Blends the colours of the labels of @r named in @selected (a
  * comma-separated list of class names; NULL or empty: every class) over
- * the writable @frame, in its own format; @alpha 0..255. */
+ * the writable @frame, in its own format; @alpha 0..255. A label's colour
+ * is the one @class_colors (a class-colors value, NULL for none) gives
+ * its class of @classes, the class list of @r, else the palette's. */
 void gst_naclip_seg_drawing_overlay (GstNaclipSegDrawing *d,
-    GstVideoFrame *frame, const GstNaclipSegResult *r, const char *selected,
-    guint alpha);
+    GstVideoFrame *frame, const GstNaclipSegResult *r,
+    const NaclipClasses *classes, const char *selected,
+    const char *class_colors, guint alpha);
 /* Writes the label of every pixel of the GRAY8 @out from @r; 0 everywhere
  * when @r is NULL. */
 void gst_naclip_seg_drawing_labels (

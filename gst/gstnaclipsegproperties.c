@@ -203,6 +203,22 @@ gst_naclip_seg_properties_install (GObjectClass *gobject_class)
           "Comma-separated class names to draw (unset: all classes)", NULL,
           TUNABLE));
   /**
+   * GstNaclipSeg:class-colors:
+   *
+   * The colour each class is drawn with in overlay mode:
+   * "person:#ff0000,car:#00ff00", a name as in classes (any of a class's
+   * synonyms, compared case-folded) and a colour #RRGGBB per item. Classes
+   * without one keep the PASCAL VOC palette colour of their label. The same
+   * syntax as naclip segment --class-colors (naclip_class_colors_parse()).
+   * A malformed value is refused with a warning naming the item and the
+   * previous one kept; a name that matches no class is ignored (logged).
+   */
+  g_object_class_install_property (gobject_class, PROP_CLASS_COLORS,
+      g_param_spec_string ("class-colors", "Class colours",
+          "Overlay colour of classes by name, \"name:#RRGGBB,...\" (unset: "
+          "the PASCAL VOC palette)",
+          NULL, TUNABLE));
+  /**
    * GstNaclipSeg:inference-interval:
    *
    * Segment every Nth frame; the frames in between carry the last result
@@ -312,6 +328,7 @@ gst_naclip_seg_settings_clear (GstNaclipSegSettings *s)
   g_clear_pointer (&s->background_classes, g_free);
   g_clear_pointer (&s->templates, g_free);
   g_clear_pointer (&s->selected_classes, g_free);
+  g_clear_pointer (&s->class_colors, g_free);
   g_clear_pointer (&s->pamr_dilations, g_free);
 }
 
@@ -342,6 +359,7 @@ gst_naclip_seg_settings_snapshot (
   snap->temporal_smoothing = s->temporal_smoothing;
   snap->post_messages = s->post_messages;
   snap->selected_classes = g_strdup (s->selected_classes);
+  snap->class_colors = g_strdup (s->class_colors);
 }
 
 /* ------------------------------------------------------------------ */
@@ -597,6 +615,21 @@ gst_naclip_seg_settings_set (GstElement *element, GstNaclipSegSettings *s,
     case PROP_SELECTED_CLASSES:
       store_string (element, pspec, &s->selected_classes, value);
       break;
+    case PROP_CLASS_COLORS: {
+      const char *str = g_value_get_string (value);
+      NaclipClassColors *colors = NULL;
+      GError *error = NULL;
+      if (str != NULL
+          && (colors = naclip_class_colors_parse (str, &error)) == NULL) {
+        GST_OBJECT_UNLOCK (element);
+        refuse_property (element, pspec, error->message);
+        g_clear_error (&error);
+        return change;
+      }
+      naclip_class_colors_free (colors);
+      store_string (element, pspec, &s->class_colors, value);
+      break;
+    }
     case PROP_INFERENCE_INTERVAL:
       s->inference_interval = g_value_get_uint (value);
       break;
@@ -699,6 +732,9 @@ gst_naclip_seg_settings_get (GstElement *element, const GstNaclipSegSettings *s,
       break;
     case PROP_SELECTED_CLASSES:
       g_value_set_string (value, s->selected_classes);
+      break;
+    case PROP_CLASS_COLORS:
+      g_value_set_string (value, s->class_colors);
       break;
     case PROP_INFERENCE_INTERVAL:
       g_value_set_uint (value, s->inference_interval);

@@ -41,6 +41,7 @@ enum
   PROP_OUTPUT_SIZE,
   PROP_ALPHA,
   PROP_SELECTED_CLASSES,
+  PROP_CLASS_COLORS,
   PROP_INFERENCE_INTERVAL,
   PROP_EXPIRE_RESULTS,
   PROP_ASYNC,
@@ -65,6 +66,7 @@ typedef struct
   char *background_classes;
   char *templates;
   char *selected_classes;
+  char *class_colors;   /* checked by naclip_class_colors_parse() */
   char *pamr_dilations; /* as given; params holds the parsed list */
   NaclipParams params;  /* the library's parameters, validated */
   GstNaclipSegOutput output;
@@ -112,7 +114,7 @@ gboolean gst_naclip_seg_settings_get (GstElement *element,
 /* A copy of the class properties to encode. Object lock held. */
 GstNaclipSegClassJob *gst_naclip_seg_settings_class_job (
     const GstNaclipSegSettings *s);
-/* Fills @snap (selected_classes duplicated). Object lock held. */
+/* Fills @snap (strings duplicated). Object lock held. */
 void gst_naclip_seg_settings_snapshot (
     const GstNaclipSegSettings *s, GstNaclipSegSnapshot *snap);
 

@@ -228,7 +228,7 @@ run_frame_job (GstNaclipSegScheduler *sched)
     }
   }
   gst_naclip_seg_published_unref (pub);
-  g_free (snap.selected_classes);
+  gst_naclip_seg_snapshot_clear (&snap);
   sched->worker_busy = FALSE;
   g_cond_broadcast (&sched->cond);
 }

@@ -706,40 +706,37 @@ GST_START_TEST (test_labels_equal_library)
 }
 GST_END_TEST;
 
-/* With alpha 1 every labelled pixel of the overlay is its class colour and
- * background pixels are untouched (checked pixel by pixel on RGB). */
-GST_START_TEST (test_overlay_equals_label_map)
-{
-  GstVideoInfo info = info_for ("RGB", 120, 90);
-  GstElement *e = make_element ();
-  GstHarness *h;
-  GstBuffer *in = make_frame (&info, 5), *out;
-  GstVideoFrame fi, fo;
-  GstNaclipSegMeta *meta;
-  guint n_diff = 0, n_coloured = 0;
+/* The colour a label should be drawn with: FALSE leaves the frame's own
+ * pixel. */
+typedef gboolean (*ExpectColour) (guint8 label, guint8 rgb[3], gpointer data);
 
-  g_object_set (e, "alpha", 1.0, NULL);
-  h = make_harness (
-      e, "video/x-raw,format=RGB,width=120,height=90,framerate=30/1");
-  out = labels_of (h, gst_buffer_copy_deep (in));
-  meta = gst_buffer_get_naclip_seg_meta (out);
+/* Compares the overlay of the packed RGB @out (@info) with @in pixel by
+ * pixel: each pixel has the colour @expect gives its label (labels from
+ * the meta of @out), or @in's. Returns the pixels that differ (the first
+ * five logged). */
+static guint
+count_overlay_diffs (const GstVideoInfo *info, GstBuffer *in, GstBuffer *out,
+    ExpectColour expect, gpointer data)
+{
+  GstNaclipSegMeta *meta = gst_buffer_get_naclip_seg_meta (out);
+  guint w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
+  GstVideoFrame fi, fo;
+  guint n_diff = 0;
+
   fail_unless (meta != NULL);
-  fail_unless (gst_video_frame_map (&fi, &info, in, GST_MAP_READ));
-  fail_unless (gst_video_frame_map (&fo, &info, out, GST_MAP_READ));
-  for (guint y = 0; y < 90; y++) {
-    for (guint x = 0; x < 120; x++) {
-      const guint8 *pi = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA (&fi, 0)
-                         + y * GST_VIDEO_FRAME_PLANE_STRIDE (&fi, 0) + 3 * x;
-      const guint8 *po = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA (&fo, 0)
-                         + y * GST_VIDEO_FRAME_PLANE_STRIDE (&fo, 0) + 3 * x;
-      guint8 label = gst_naclip_seg_meta_get_label (meta, x, y, 120, 90);
+  fail_unless (gst_video_frame_map (&fi, info, in, GST_MAP_READ));
+  fail_unless (gst_video_frame_map (&fo, info, out, GST_MAP_READ));
+  for (guint y = 0; y < h; y++) {
+    const guint8 *ri = (const guint8 *)GST_VIDEO_FRAME_PLANE_DATA (&fi, 0)
+                       + (gsize)y * GST_VIDEO_FRAME_PLANE_STRIDE (&fi, 0);
+    const guint8 *ro = (const guint8 *)GST_VIDEO_FRAME_PLANE_DATA (&fo, 0)
+                       + (gsize)y * GST_VIDEO_FRAME_PLANE_STRIDE (&fo, 0);
+    for (guint x = 0; x < w; x++) {
+      guint8 label = gst_naclip_seg_meta_get_label (meta, x, y, w, h);
+      const guint8 *po = ro + 3 * x;
       guint8 want[3];
-      if (label != 0) {
-        naclip_palette_color (label, want);
-        n_coloured++;
-      } else {
-        memcpy (want, pi, 3);
-      }
+      if (!expect (label, want, data))
+        memcpy (want, ri + 3 * x, 3);
       if (memcmp (po, want, 3) != 0 && n_diff++ < 5)
         GST_ERROR ("(%u,%u) label %u: %u,%u,%u != %u,%u,%u", x, y, label, po[0],
             po[1], po[2], want[0], want[1], want[2]);
@@ -747,13 +744,81 @@ GST_START_TEST (test_overlay_equals_label_map)
   }
   gst_video_frame_unmap (&fi);
   gst_video_frame_unmap (&fo);
-  fail_unless_equals_int (n_diff, 0);
-  fail_unless (n_coloured > 0, "nothing drawn");
+  return n_diff;
+}
+
+typedef struct
+{
+  const NaclipClasses *classes;
+  const NaclipClassColors *colors;
+  guint n_coloured; /* labelled pixels */
+  guint n_given;    /* of them, with a class-colors colour */
+} ClassColours;
+
+static gboolean
+expect_class_colour (guint8 label, guint8 rgb[3], gpointer data)
+{
+  ClassColours *c = data;
+  guint8 palette[3];
+
+  if (label == 0)
+    return FALSE;
+  naclip_class_colors_lookup (c->colors, c->classes, label, rgb);
+  naclip_palette_color (label, palette);
+  c->n_given += memcmp (rgb, palette, 3) != 0;
+  c->n_coloured++;
+  return TRUE;
+}
+
+/* With alpha 1 every labelled pixel of the overlay is its class colour and
+ * background pixels are untouched (checked pixel by pixel on RGB): the
+ * palette's, then, on a frame reusing the same result, the class-colors
+ * ones (any synonym, any case; car keeps the palette's). */
+GST_START_TEST (test_overlay_equals_label_map)
+{
+  static const char *const specs[] = { NULL, "Road:#102030, sky:#fedcba" };
+  GstVideoInfo info = info_for ("RGB", 120, 90);
+  GstElement *e = make_element ();
+  GstHarness *h;
+  GstBuffer *in = make_frame (&info, 5);
+  GError *error = NULL;
+  g_autoptr (NaclipClasses) classes
+      = naclip_classes_parse (CLASSES, NULL, &error);
+
+  g_object_set (e, "alpha", 1.0, "inference-interval", 100, NULL);
+  h = make_harness (
+      e, "video/x-raw,format=RGB,width=120,height=90,framerate=30/1");
+  for (guint i = 0; i < G_N_ELEMENTS (specs); i++) {
+    g_autoptr (NaclipClassColors) colors
+        = specs[i] ? naclip_class_colors_parse (specs[i], &error) : NULL;
+    ClassColours c = { classes, colors, 0, 0 };
+    GstBuffer *out;
+
+    g_object_set (e, "class-colors", specs[i], NULL);
+    out = labels_of (h, gst_buffer_copy_deep (in));
+    fail_unless (gst_buffer_get_naclip_seg_meta (out)->fresh == (i == 0));
+    fail_unless_equals_int (
+        count_overlay_diffs (&info, in, out, expect_class_colour, &c), 0);
+    fail_unless (c.n_coloured > 0, "nothing drawn");
+    fail_unless (
+        (c.n_given > 0) == (i > 0), "%u pixels of given colours", c.n_given);
+    gst_buffer_unref (out);
+  }
   gst_buffer_unref (in);
-  gst_buffer_unref (out);
   gst_harness_teardown (h);
 }
 GST_END_TEST;
+
+/* mode 0: selected-classes="road" draws label 2 only; mode 1: passthrough
+ * draws nothing. */
+static gboolean
+expect_selected (guint8 label, guint8 rgb[3], gpointer data)
+{
+  if (GPOINTER_TO_UINT (data) != 0 || label != 2)
+    return FALSE;
+  naclip_palette_color (label, rgb);
+  return TRUE;
+}
 
 /* selected-classes draws only the named classes; passthrough draws nothing
  * and still attaches the metadata. */
@@ -766,9 +831,6 @@ GST_START_TEST (test_selected_and_passthrough)
     GstElement *e = make_element ();
     GstHarness *h;
     GstBuffer *out;
-    GstVideoFrame fi, fo;
-    GstNaclipSegMeta *meta;
-    guint n_diff = 0;
 
     if (mode == 0)
       g_object_set (e, "alpha", 1.0, "selected-classes", "road", NULL);
@@ -777,28 +839,9 @@ GST_START_TEST (test_selected_and_passthrough)
     h = make_harness (
         e, "video/x-raw,format=RGB,width=120,height=90,framerate=30/1");
     out = labels_of (h, gst_buffer_copy_deep (in));
-    meta = gst_buffer_get_naclip_seg_meta (out);
-    fail_unless (meta != NULL);
-    fail_unless (gst_video_frame_map (&fi, &info, in, GST_MAP_READ));
-    fail_unless (gst_video_frame_map (&fo, &info, out, GST_MAP_READ));
-    for (guint y = 0; y < 90; y++) {
-      for (guint x = 0; x < 120; x++) {
-        const guint8 *pi = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA (&fi, 0)
-                           + y * GST_VIDEO_FRAME_PLANE_STRIDE (&fi, 0) + 3 * x;
-        const guint8 *po = (guint8 *)GST_VIDEO_FRAME_PLANE_DATA (&fo, 0)
-                           + y * GST_VIDEO_FRAME_PLANE_STRIDE (&fo, 0) + 3 * x;
-        guint8 label = gst_naclip_seg_meta_get_label (meta, x, y, 120, 90);
-        guint8 want[3];
-        if (mode == 0 && label == 2)
-          naclip_palette_color (2, want);
-        else
-          memcpy (want, pi, 3);
-        n_diff += memcmp (po, want, 3) != 0;
-      }
-    }
-    gst_video_frame_unmap (&fi);
-    gst_video_frame_unmap (&fo);
-    fail_unless_equals_int (n_diff, 0);
+    fail_unless_equals_int (count_overlay_diffs (&info, in, out,
+                                expect_selected, GUINT_TO_POINTER (mode)),
+        0);
     gst_buffer_unref (out);
     gst_harness_teardown (h);
   }
@@ -1442,6 +1485,7 @@ GST_START_TEST (test_bad_property_values)
   GstElement *e = make_element ();
   GstBus *bus = gst_bus_new ();
   g_autofree char *dil = NULL, *classes = NULL, *templates = NULL;
+  g_autofree char *colors = NULL;
   GstMessage *msg;
   guint n = 0;
 
@@ -1458,11 +1502,26 @@ GST_START_TEST (test_bad_property_values)
   g_object_set (e, "templates", "/nonexistent/templates.txt", NULL);
   g_object_get (e, "templates", &templates, NULL);
   fail_unless_equals_string (templates, "single");
+  g_object_set (e, "class-colors", "sky:#0000ff, Road:#808080", NULL);
+  g_object_set (e, "class-colors", "sky:#00f", NULL);
+  g_object_set (e, "class-colors", "sky", NULL);
+  g_object_get (e, "class-colors", &colors, NULL);
+  fail_unless_equals_string (colors, "sky:#0000ff, Road:#808080");
   while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING)) != NULL) {
+    GError *error = NULL;
+    gst_message_parse_warning (msg, &error, NULL);
+    /* each names the value at fault */
+    if (n == 5)
+      fail_unless (
+          strstr (error->message, "\"#00f\"") != NULL, "%s", error->message);
+    if (n == 6)
+      fail_unless (
+          strstr (error->message, "\"sky\"") != NULL, "%s", error->message);
+    g_error_free (error);
     n++;
     gst_message_unref (msg);
   }
-  fail_unless_equals_int (n, 5);
+  fail_unless_equals_int (n, 7);
   gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
   gst_object_unref (e);
