@@ -23,7 +23,8 @@
 # Offline, when no model is found and none can be downloaded, it says so in
 # one line and runs the same pipeline with the colour model that
 # `naclip make-colour-model` builds (it knows colour names only; it is not
-# CLIP): colour classes on videotestsrc's SMPTE colour bars by default.
+# CLIP): colour classes on videotestsrc's SMPTE colour bars by default,
+# which the element draws in their own colours (class-colors).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,10 +68,15 @@ if [ ! -f "$model/model.safetensors" ] || [ ! -f "$model/config.json" ] \
   fi
 fi
 
+# The overlay colours of classes by name (the element's class-colors);
+# empty: the PASCAL VOC palette.
+colours=""
 if $colour_model; then
   # The bars of videotestsrc's SMPTE pattern, left to right, and the black
-  # of its bottom rows.
+  # of its bottom rows, each drawn in its own colour.
   classes=${NACLIP_DEMO_CLASSES:-"white,yellow,cyan,green,magenta,red,blue,black"}
+  colours="white:#ffffff,yellow:#ffff00,cyan:#00ffff,green:#00ff00"
+  colours="$colours,magenta:#ff00ff,red:#ff0000,blue:#0000ff,black:#000000"
   pattern=smpte
 elif [ -n "$source" ]; then
   classes=${NACLIP_DEMO_CLASSES:-"person,sky,tree,grass,road,car,building"}
@@ -116,6 +122,7 @@ fi
 say "Annotating $what into $out/demo.mp4"
 eval gst-launch-1.0 -e -q "$src" ! $scale ! videoconvert \
   ! naclipseg model-file=\"$model\" classes=\"$classes\" \
+    class-colors=\"$colours\" \
   ! videoconvert ! x264enc ! mp4mux ! filesink location=\"$out/demo.mp4\"
 
 say "Segmenting one frame into $out/frame-overlay.png"
