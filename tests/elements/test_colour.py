@@ -34,10 +34,11 @@ BUILD = os.environ["NACLIP_BUILD_ROOT"]
 sys.path.insert(0, os.path.join(SOURCE, "tests"))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "fixtures"))
 import make_colour_image  # noqa: E402
+from colour_layouts import (BANDS, MIN_IOU, ON_WHITE,  # noqa: E402
+                            STRIPES_GREY, class_ious, fmt, iou)
 from tap import check, done, note  # noqa: E402
 from voc_colours import voc_colour  # noqa: E402
 
-MIN_IOU = 0.95
 W, H = 640, 480
 
 # videotestsrc pattern=smpte in RGB at 640x480, as it renders it (checked
@@ -56,23 +57,6 @@ SMPTE_CLASSES = BARS + ["black"]
 DEMO_COLOURS = {"white": "#ffffff", "yellow": "#ffff00", "cyan": "#00ffff",
                 "green": "#00ff00", "magenta": "#ff00ff", "red": "#ff0000",
                 "blue": "#0000ff", "black": "#000000"}
-
-# Layouts of make_colour_image.py, each region's colour stated:
-# vertical thirds red | grey | blue;
-STRIPES_GREY = ("red", [("red", ("rect", 0, 0, 1, 1 / 3)),
-                        ("grey", ("rect", 0, 1 / 3, 1, 2 / 3)),
-                        ("blue", ("rect", 0, 2 / 3, 1, 1))])
-# vertical bands red 20%, grey 15%, green 30%, grey 15%, blue 20%: with
-# the classes red and blue, green is as near to one as to the other;
-BANDS = ("green", [("red", ("rect", 0, 0, 1, .2)),
-                   ("grey", ("rect", 0, .2, 1, .35)),
-                   ("grey", ("rect", 0, .65, 1, .8)),
-                   ("blue", ("rect", 0, .8, 1, 1))])
-# a red, a green and a blue ellipse on white.
-ON_WHITE = ("white", [("red", ("ellipse", .35, .25, .25, .18)),
-                      ("green", ("ellipse", .65, .55, .28, .2)),
-                      ("blue", ("ellipse", .3, .8, .2, .12))])
-
 
 def colour_model():
     out = os.path.join(BUILD, "fixtures", "colour-model")
@@ -177,15 +161,6 @@ def segment(model, rgb, **props):
         e.close()
 
 
-def iou(a, b):
-    union = np.sum(a | b)
-    return float(np.sum(a & b) / union) if union else float("nan")
-
-
-def fmt(ious):
-    return " ".join(f"{c} {v:.3f}" for c, v in ious.items())
-
-
 def bar_ious(labels, order):
     """Bar colour -> IoU, over the top 2/3, of its bar with the label its
     name has in @order."""
@@ -195,17 +170,6 @@ def bar_ious(labels, order):
         bar = np.zeros_like(top, bool)
         bar[:, BAR_COLUMNS[i]:BAR_COLUMNS[i + 1]] = True
         out[colour] = iou(bar, top == order.index(colour) + 1)
-    return out
-
-
-def region_ious(regions, names, labels, classes, background=()):
-    """Region colour -> IoU of its region with its label (0 for a
-    background name), @classes a list of name groups."""
-    out = {}
-    for i, colour in enumerate(names):
-        k = 0 if colour in background else next(
-            n + 1 for n, c in enumerate(classes) if colour in c.split("|"))
-        out[colour] = iou(regions == i, labels == k)
     return out
 
 
@@ -240,8 +204,8 @@ def test_synonyms(model):
         labels[classes], rois[classes] = segment(model, rgb, classes=classes)
     first = {r["label"]: r["name"]
              for r in rois["red,grey|gray,blue"]}.get(2)
-    ious = region_ious(regions, names, labels["red,grey|gray,blue"],
-                       ["red", "grey|gray", "blue"])
+    ious = class_ious(regions, names, labels["red,grey|gray,blue"],
+                      "red,grey|gray,blue")
     check(set(np.unique(labels["red,grey|gray,blue"])) <= {1, 2, 3}
           and min(ious.values()) >= MIN_IOU and first == "grey",
           f"grey|gray is one class: the grey third gets label 2 (IoU >= "
@@ -257,8 +221,8 @@ def test_background(model):
     rgb, regions, names = make_colour_image.render(ON_WHITE, 150, 200)
     labels, _ = segment(model, rgb, classes="red,green,blue",
                         background_classes="white")
-    ious = region_ious(regions, names, labels, ["red", "green", "blue"],
-                       background=("white",))
+    ious = class_ious(regions, names, labels, "red,green,blue",
+                      background=("white",))
     check(min(ious.values()) >= MIN_IOU,
           "background-classes=white: white gets label 0, red, green, blue "
           f"1..3 (IoU >= {MIN_IOU})", fmt(ious))
