@@ -144,7 +144,8 @@ gst_naclip_seg_start (GstBaseTransform *trans)
   GstNaclipSegClassJob *job = NULL;
   NaclipQueries *queries = NULL;
   NaclipParams params;
-  gboolean check_weights, async;
+  GstNaclipSegAsyncMode async;
+  gboolean check_weights;
 
   GST_OBJECT_LOCK (self);
   path = gst_naclip_seg_resolve_model_path (self->settings.model_file);
@@ -258,6 +259,20 @@ gst_naclip_seg_transform_caps (GstBaseTransform *trans,
   return ret;
 }
 
+/* Whether upstream is live, asking it with a LATENCY query (FALSE when
+ * nobody answers). */
+static gboolean
+upstream_is_live (GstNaclipSeg *self)
+{
+  GstQuery *query = gst_query_new_latency ();
+  gboolean live = FALSE;
+
+  if (gst_pad_peer_query (GST_BASE_TRANSFORM_SINK_PAD (self), query))
+    gst_query_parse_latency (query, &live, NULL, NULL);
+  gst_query_unref (query);
+  return live;
+}
+
 static gboolean
 gst_naclip_seg_set_info (GstVideoFilter *filter, GstCaps *incaps,
     GstVideoInfo *in_info, GstCaps *outcaps, GstVideoInfo *out_info)
@@ -282,6 +297,9 @@ gst_naclip_seg_set_info (GstVideoFilter *filter, GstCaps *incaps,
     return FALSE;
   }
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), !labels);
+  if (gst_naclip_seg_scheduler_wants_liveness (self->scheduler))
+    gst_naclip_seg_scheduler_set_live (
+        self->scheduler, upstream_is_live (self));
   gst_naclip_seg_drawing_set_info (self->drawing, in_info);
   gst_naclip_seg_scheduler_set_info (self->scheduler, in_info);
   return TRUE;
@@ -306,6 +324,21 @@ time_of (GstNaclipSeg *self, GstBuffer *buf, gboolean stream)
       segment, GST_FORMAT_TIME, GST_BUFFER_PTS (buf));
 }
 
+/* How old the result @pub is for a frame at @times: the running time
+ * between their frames, ns (0 for its own frame, NONE when unknown). */
+static GstClockTime
+result_age (const GstNaclipSegPublished *pub, const GstNaclipSegTimes *times,
+    gboolean fresh)
+{
+  GstClockTime now = times->running_time, then = pub->times.running_time;
+
+  if (fresh)
+    return 0;
+  if (!GST_CLOCK_TIME_IS_VALID (now) || !GST_CLOCK_TIME_IS_VALID (then))
+    return GST_CLOCK_TIME_NONE;
+  return now > then ? now - then : 0;
+}
+
 /* Everything a frame goes through. @out_frame is the GRAY8 output in
  * labels mode, NULL in place; @writable says whether @in_frame may be drawn
  * on. */
@@ -322,6 +355,7 @@ process_frame (GstNaclipSeg *self, GstVideoFrame *in_frame, GstBuffer *inbuf,
     .running_time = time_of (self, inbuf, FALSE),
     .stream_time = time_of (self, inbuf, TRUE),
     .duration = GST_BUFFER_DURATION (inbuf),
+    .arrival = g_get_monotonic_time (),
   };
 
   gst_naclip_seg_snapshot_properties (self, &snap);
@@ -336,7 +370,8 @@ process_frame (GstNaclipSeg *self, GstVideoFrame *in_frame, GstBuffer *inbuf,
   if (pub == NULL)
     goto out;
   gst_naclip_seg_attach_metas (pub, outbuf, GST_VIDEO_FRAME_WIDTH (in_frame),
-      GST_VIDEO_FRAME_HEIGHT (in_frame), fresh);
+      GST_VIDEO_FRAME_HEIGHT (in_frame), fresh,
+      result_age (pub, &times, fresh));
   if (out_frame == NULL && writable
       && snap.output == GST_NACLIP_SEG_OUTPUT_OVERLAY) {
     gst_naclip_seg_drawing_overlay (self->drawing, in_frame, pub->result,
@@ -422,24 +457,27 @@ gst_naclip_seg_sink_event (GstBaseTransform *trans, GstEvent *event)
   return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
 }
 
-/* In sync mode the element holds each frame for one inference: the longest
- * seen so far is added to the upstream latency. */
+/* Upstream's answer decides async=auto (if the first caps have not yet).
+ * In sync mode the element holds each frame for one inference: the
+ * longest seen so far is added to the upstream latency; in async mode
+ * frames are not held and nothing is added. */
 static gboolean
 gst_naclip_seg_query (
     GstBaseTransform *trans, GstPadDirection direction, GstQuery *query)
 {
   GstNaclipSeg *self = GST_NACLIP_SEG (trans);
   GstClockTime ours;
+  gboolean live;
+  GstClockTime min, max;
   gboolean ret = GST_BASE_TRANSFORM_CLASS (parent_class)
                      ->query (trans, direction, query);
 
-  if (ret && direction == GST_PAD_SRC
-      && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY
-      && gst_naclip_seg_scheduler_get_latency (self->scheduler, &ours)) {
-    gboolean live;
-    GstClockTime min, max;
-
-    gst_query_parse_latency (query, &live, &min, &max);
+  if (!ret || direction != GST_PAD_SRC
+      || GST_QUERY_TYPE (query) != GST_QUERY_LATENCY)
+    return ret;
+  gst_query_parse_latency (query, &live, &min, &max);
+  gst_naclip_seg_scheduler_set_live (self->scheduler, live);
+  if (gst_naclip_seg_scheduler_get_latency (self->scheduler, &ours)) {
     min += ours;
     if (GST_CLOCK_TIME_IS_VALID (max))
       max += ours;
@@ -585,7 +623,7 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
       "(label map; header gst/naclip/naclipmeta.h, library "
       "gstnaclipmeta-1.0) and one GstVideoRegionOfInterestMeta per present "
       "class (ids 0..k-1, params \"naclip-class\": label, class-name, "
-      "coverage, confidence, class-set, fresh). Frames smaller than one "
+      "coverage, confidence, class-set, fresh, age). Frames smaller than one "
       "patch after scaling pass unsegmented (one warning, frames-too-small "
       "counts them); late frames (QoS) reuse the last result "
       "(frames-skipped). Examples:\n"
@@ -617,6 +655,7 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
 
   gst_type_mark_as_plugin_api (GST_TYPE_NACLIP_SEG_OUTPUT, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_NACLIP_SEG_OUTPUT_SIZE, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_NACLIP_SEG_ASYNC_MODE, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_NACLIP_SEG_ATTENTION, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_NACLIP_SEG_ARCH, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_NACLIP_SEG_PRECISION, 0);

@@ -545,6 +545,8 @@ gst_naclip_seg_client_segment (GstNaclipSegClient *client,
   pub->stats = g_new (NaclipLabelStats, n_classes + 1);
   pub->times = *times;
   compute_statistics (pub, probs);
+  pub->latency
+      = (GstClockTime)MAX (g_get_monotonic_time () - times->arrival, 0) * 1000;
   return pub;
 
 fail:

@@ -22,14 +22,16 @@ G_BEGIN_DECLS
 #define GST_NACLIP_SEG_DEFAULT_MODEL_SUBDIR                                    \
   "naclipseg/models/clip-vit-base-patch16"
 
-/* The times of a frame: its PTS and duration, and the running and stream
- * time of its PTS (NONE without a TIME segment or a PTS). */
+/* The times of a frame: its PTS and duration, the running and stream time
+ * of its PTS (NONE without a TIME segment or a PTS), and when it reached
+ * the element. */
 typedef struct
 {
   GstClockTime pts;
   GstClockTime running_time;
   GstClockTime stream_time;
   GstClockTime duration;
+  gint64 arrival; /* g_get_monotonic_time (), us */
 } GstNaclipSegTimes;
 
 /* One result and what is derived from it once. Immutable from creation;
@@ -41,6 +43,7 @@ typedef struct
   NaclipQueries *queries;  /* the class list it was computed with (ref) */
   NaclipLabelStats *stats; /* n_classes + 1, boxes in label-map px */
   GstNaclipSegTimes times; /* of the frame it was computed from */
+  GstClockTime latency;    /* ns from that frame's arrival to the result */
 } GstNaclipSegPublished;
 
 GstNaclipSegPublished *gst_naclip_seg_published_ref (

@@ -4,7 +4,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * One GEnumValue table per enumerated property. The element's own
- * enumerations (output, output-size) are in gstnaclipsegenums.h; attention,
+ * enumerations (output, output-size, async) are in gstnaclipsegenums.h;
+ * async also accepts "false" and "true", the spellings of the boolean it
+ * was (listed after the modes, so that a value prints as its mode); attention,
  * arch and precision register the library's enums, whose nicks are the
  * library's names (naclip_*_to_string; the element tests check that they
  * round-trip). Each type is registered once, on first use, thread-safely;
@@ -44,6 +46,18 @@ static const GEnumValue output_size_values[] = {
       "Label map at the frame size (the paper's setting)", "frame" },
   { 0, NULL, NULL },
 };
+static const GEnumValue async_mode_values[] = {
+  { GST_NACLIP_SEG_ASYNC_MODE_SYNC,
+      "The streaming thread segments every due frame (files)", "sync" },
+  { GST_NACLIP_SEG_ASYNC_MODE_ASYNC,
+      "A worker segments the newest frame; frames never wait (cameras)",
+      "async" },
+  { GST_NACLIP_SEG_ASYNC_MODE_AUTO,
+      "async when upstream is live (LATENCY query), else sync", "auto" },
+  { GST_NACLIP_SEG_ASYNC_MODE_SYNC, "sync (the former boolean)", "false" },
+  { GST_NACLIP_SEG_ASYNC_MODE_ASYNC, "async (the former boolean)", "true" },
+  { 0, NULL, NULL },
+};
 static const GEnumValue attention_values[] = {
   { NACLIP_ATTENTION_NACLIP, "Key-key attention plus Gaussian (NACLIP)",
       "naclip" },
@@ -70,6 +84,8 @@ DEFINE_ENUM_TYPE (
     gst_naclip_seg_output_get_type, "GstNaclipSegOutput", output_values)
 DEFINE_ENUM_TYPE (gst_naclip_seg_output_size_get_type, "GstNaclipSegOutputSize",
     output_size_values)
+DEFINE_ENUM_TYPE (gst_naclip_seg_async_mode_get_type, "GstNaclipSegAsyncMode",
+    async_mode_values)
 DEFINE_ENUM_TYPE (gst_naclip_seg_attention_get_type, "GstNaclipSegAttention",
     attention_values)
 DEFINE_ENUM_TYPE (gst_naclip_seg_arch_get_type, "GstNaclipSegArch", arch_values)

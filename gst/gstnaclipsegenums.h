@@ -26,10 +26,21 @@ typedef enum
   GST_NACLIP_SEG_OUTPUT_SIZE_FRAME,
 } GstNaclipSegOutputSize;
 
+/* Which thread segments (property async). SYNC and ASYNC are 0 and 1 so
+ * that the boolean this property was (FALSE, TRUE) keeps its meaning. */
+typedef enum
+{
+  GST_NACLIP_SEG_ASYNC_MODE_SYNC,  /* the streaming thread, every due frame */
+  GST_NACLIP_SEG_ASYNC_MODE_ASYNC, /* a worker, the newest frame */
+  GST_NACLIP_SEG_ASYNC_MODE_AUTO,  /* async when upstream is live */
+} GstNaclipSegAsyncMode;
+
 #define GST_TYPE_NACLIP_SEG_OUTPUT (gst_naclip_seg_output_get_type ())
 GType gst_naclip_seg_output_get_type (void);
 #define GST_TYPE_NACLIP_SEG_OUTPUT_SIZE (gst_naclip_seg_output_size_get_type ())
 GType gst_naclip_seg_output_size_get_type (void);
+#define GST_TYPE_NACLIP_SEG_ASYNC_MODE (gst_naclip_seg_async_mode_get_type ())
+GType gst_naclip_seg_async_mode_get_type (void);
 /* The library's NaclipAttention, NaclipArch and NaclipPrecision. */
 #define GST_TYPE_NACLIP_SEG_ATTENTION (gst_naclip_seg_attention_get_type ())
 GType gst_naclip_seg_attention_get_type (void);

@@ -111,8 +111,9 @@ gst_naclip_seg_post_result (
   s = gst_structure_new ("naclipseg", "timestamp", G_TYPE_UINT64, r->pts,
       "stream-time", G_TYPE_UINT64, pub->times.stream_time, "running-time",
       G_TYPE_UINT64, pub->times.running_time, "duration", G_TYPE_UINT64,
-      pub->times.duration, "class-set", G_TYPE_UINT64, r->class_set,
-      "background-coverage", G_TYPE_DOUBLE, (double)r->coverage[0], NULL);
+      pub->times.duration, "latency", G_TYPE_UINT64, pub->latency, "class-set",
+      G_TYPE_UINT64, r->class_set, "background-coverage", G_TYPE_DOUBLE,
+      (double)r->coverage[0], NULL);
   gst_structure_take_value (s, "classes", &names);
   gst_structure_take_value (s, "coverage", &coverage);
   gst_structure_take_value (s, "confidence", &confidence);
@@ -123,7 +124,7 @@ gst_naclip_seg_post_result (
 
 void
 gst_naclip_seg_attach_metas (const GstNaclipSegPublished *pub,
-    GstBuffer *buffer, guint fw, guint fh, gboolean fresh)
+    GstBuffer *buffer, guint fw, guint fh, gboolean fresh, GstClockTime age)
 {
   const GstNaclipSegResult *r = pub->result;
   gint id = 0;
@@ -148,6 +149,6 @@ gst_naclip_seg_attach_metas (const GstNaclipSegPublished *pub,
             "class-name", G_TYPE_STRING, r->class_names[l], "coverage",
             G_TYPE_DOUBLE, (double)r->coverage[l], "confidence", G_TYPE_DOUBLE,
             (double)r->confidence[l], "class-set", G_TYPE_UINT64, r->class_set,
-            "fresh", G_TYPE_BOOLEAN, fresh, NULL));
+            "fresh", G_TYPE_BOOLEAN, fresh, "age", G_TYPE_UINT64, age, NULL));
   }
 }

@@ -26,16 +26,18 @@ void gst_naclip_seg_post_error (GstElement *element, GstMessageType type,
  * 1..N of @queries. */
 void gst_naclip_seg_post_classes_changed (
     GstElement *element, NaclipQueries *queries, guint64 class_set);
-/* Posts "naclipseg" for an inferred frame: its times, class-set,
- * background-coverage and the arrays classes, coverage, confidence and
- * present (index i is label i + 1). */
+/* Posts "naclipseg" for an inferred frame: its times, latency (ns from
+ * the frame's arrival to its result), class-set, background-coverage and
+ * the arrays classes, coverage, confidence and present (index i is label
+ * i + 1). */
 void gst_naclip_seg_post_result (
     GstElement *element, const GstNaclipSegPublished *pub);
 /* Attaches @pub's result (GstNaclipSegMeta, @fresh when computed from
  * this very frame) and one ROI meta per present class (ids 0..k-1 in label
- * order, boxes scaled to the @fw x @fh frame) to the writable @buffer. */
+ * order, boxes scaled to the @fw x @fh frame, @age the running time since
+ * the result's frame, ns) to the writable @buffer. */
 void gst_naclip_seg_attach_metas (const GstNaclipSegPublished *pub,
-    GstBuffer *buffer, guint fw, guint fh, gboolean fresh);
+    GstBuffer *buffer, guint fw, guint fh, gboolean fresh, GstClockTime age);
 
 G_END_DECLS
 

@@ -37,7 +37,7 @@
 #define DEFAULT_ALPHA 0.5
 #define DEFAULT_INFERENCE_INTERVAL 1
 #define DEFAULT_EXPIRE_RESULTS 0
-#define DEFAULT_ASYNC FALSE
+#define DEFAULT_ASYNC GST_NACLIP_SEG_ASYNC_MODE_AUTO
 #define DEFAULT_TEMPORAL_SMOOTHING 0.0
 #define DEFAULT_POST_MESSAGES TRUE
 #define DEFAULT_CHECK_WEIGHTS TRUE
@@ -244,15 +244,30 @@ gst_naclip_seg_properties_install (GObjectClass *gobject_class)
   /**
    * GstNaclipSeg:async:
    *
-   * A worker thread segments the newest frame while frames keep flowing
-   * with the latest finished result: the streaming thread never waits for
-   * an inference. Without it, the element answers the LATENCY query with
-   * its longest inference time.
+   * Which thread segments. sync: the streaming thread segments every due
+   * frame (inference-interval) and each frame waits for its own result, so
+   * a recording is labelled frame by frame; the element adds its longest
+   * inference to the LATENCY answer. async: a worker segments the newest
+   * frame while frames keep flowing with the latest finished result, never
+   * waiting; no latency is added. Unless expire-results is set, a result
+   * is dropped once it is older than a steady stream can make it: L +
+   * max (L, G), L the longest time from a frame's arrival to its result
+   * and G the longest gap between frames, over the last 8 of each. So a
+   * frame never carries a result older than two inference times (one
+   * inference and one frame when inference is faster than the frames);
+   * when inference slows down, frames pass without the stale result. The
+   * metadata (ROI param age) and the "naclipseg" message (latency) say how
+   * old results are. auto (the default): async when
+   * upstream is live (the LATENCY query: cameras, live sources), else sync
+   * (files), decided when the stream starts. "true" and "false" still mean
+   * async and sync.
    */
   g_object_class_install_property (gobject_class, PROP_ASYNC,
-      g_param_spec_boolean ("async", "Asynchronous",
-          "Segment on a worker thread; frames carry the latest result",
-          DEFAULT_ASYNC, READY_ONLY));
+      g_param_spec_enum ("async", "Asynchronous",
+          "Who segments: sync (streaming thread, every frame its own "
+          "result), async (a worker, frames never wait), auto (async when "
+          "upstream is live)",
+          GST_TYPE_NACLIP_SEG_ASYNC_MODE, DEFAULT_ASYNC, READY_ONLY));
   /**
    * GstNaclipSeg:temporal-smoothing:
    *
@@ -270,8 +285,10 @@ gst_naclip_seg_properties_install (GObjectClass *gobject_class)
    * GstNaclipSeg:post-messages:
    *
    * Posts an element message "naclipseg" per inferred frame with
-   * timestamp, stream-time, running-time, duration, class-set, and arrays
-   * classes, coverage, confidence and present (index i = label i + 1).
+   * timestamp, stream-time, running-time, duration, latency (ns from the
+   * frame's arrival in the element to its result), class-set,
+   * background-coverage, and arrays classes, coverage, confidence and
+   * present (index i = label i + 1).
    */
   g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
       g_param_spec_boolean ("post-messages", "Post messages",
@@ -643,7 +660,7 @@ gst_naclip_seg_settings_set (GstElement *element, GstNaclipSegSettings *s,
             element, pspec, "async can only change in the NULL or READY state");
         return change;
       }
-      s->async = g_value_get_boolean (value);
+      s->async = g_value_get_enum (value);
       break;
     case PROP_TEMPORAL_SMOOTHING:
       s->temporal_smoothing = g_value_get_double (value);
@@ -743,7 +760,7 @@ gst_naclip_seg_settings_get (GstElement *element, const GstNaclipSegSettings *s,
       g_value_set_uint64 (value, s->expire_results);
       break;
     case PROP_ASYNC:
-      g_value_set_boolean (value, s->async);
+      g_value_set_enum (value, s->async);
       break;
     case PROP_TEMPORAL_SMOOTHING:
       g_value_set_double (value, s->temporal_smoothing);

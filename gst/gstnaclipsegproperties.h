@@ -74,7 +74,7 @@ typedef struct
   double alpha; /* 0..1 */
   guint inference_interval;
   GstClockTime expire_results; /* ns; 0 = never */
-  gboolean async;
+  GstNaclipSegAsyncMode async;
   double temporal_smoothing; /* 0..0.99 */
   gboolean post_messages;
 } GstNaclipSegSettings;

@@ -9,9 +9,24 @@
  *     unless QoS says the frame is late; other frames reuse the latest
  *     result while it is not older than expire-results. The longest
  *     inference is the element's latency.
- *   - Async mode: the streaming thread copies a due frame into the staging
- *     buffer when the worker is idle and never waits; every frame carries
- *     the latest finished result.
+ *   - Async mode: the streaming thread copies each due frame into the
+ *     staging buffer (replacing one the worker has not taken yet) and never
+ *     waits; the worker, once free, takes the newest staged frame at once
+ *     and leaves its other buffer to the streaming thread (two buffers
+ *     rotate). Every frame carries the latest finished result while it is
+ *     not older than expire-results or, when that is 0, than its bound L +
+ *     max (L, G), wall clock: L the longest time from a frame's arrival to
+ *     its result and G the longest gap between two frames, over the last
+ *     RECENT of each. A result is replaced when the next one is done, at
+ *     most one arrival-to-result time after it when the worker never
+ *     waits (inference slower than the frames), one gap plus one when it
+ *     waits for frames: so in a steady state no result is dropped and none
+ *     is older than two inference times (or than an inference and a
+ *     frame), and when inferences slow down frames pass without the stale
+ *     result instead.
+ *   - The mode: sync, async, or auto, decided once per start from whether
+ *     upstream is live (the first LATENCY query answer, or a query the
+ *     element makes before the first caps).
  *   - Class jobs: a class list changed while running is encoded by the
  *     worker; once ready it becomes the active list (class-set moves), and
  *     the stream is reset.
@@ -37,18 +52,18 @@
 
 #define GST_CAT_DEFAULT gst_naclip_seg_debug
 
+/* Async results whose arrival-to-result times bound the age of results. */
+#define RECENT 8
+
 struct _GstNaclipSegScheduler
 {
   GstNaclipSeg *element;      /* the owner, borrowed */
   GstNaclipSegClient *client; /* the owner's, borrowed */
 
-  /* Set by prepare() before the pads are active; read-only until the next
-   * prepare(). */
-  gboolean async;
-
   /* lock */
   GMutex lock;
-  GCond cond; /* work for the worker, or the worker done with a frame */
+  GstNaclipSegAsyncMode mode; /* SYNC or ASYNC; AUTO until decided */
+  GCond cond;                 /* work for the worker */
   GThread *worker;
   gboolean worker_stop;
   GstNaclipSegClassJob *class_job; /* waiting for the worker */
@@ -57,18 +72,24 @@ struct _GstNaclipSegScheduler
   GstNaclipSegPublished *latest;   /* the result frames reuse */
   guint flush_gen;                 /* stream generation, see reset */
   gboolean frame_pending;          /* staging holds a frame for the worker */
-  gboolean worker_busy; /* the worker segments a frame (its own ref) */
-  GstBuffer *staging;   /* async mode: one frame of staging_info */
+  GstBuffer *staging; /* async mode: a frame of staging_info, or free */
+  GstBuffer *spare;   /* async mode: the other buffer, when not the worker's */
+  guint staging_gen;  /* caps generation of the two buffers */
   GstVideoInfo staging_info;
   GstNaclipSegTimes staging_times;
   gboolean worker_warned_small;
-  GstClockTime latency;      /* longest sync inference, ns */
-  GstClockTime qos_earliest; /* running time; from QoS events */
+  GstClockTime latency;        /* longest sync inference, ns */
+  GstClockTime recent[RECENT]; /* arrival-to-result times of async results */
+  guint n_recent;              /* results so far (recent is a ring) */
+  GstClockTime qos_earliest;   /* running time; from QoS events */
   GstNaclipSegCounts counts;
 
   /* Streaming thread only. */
   guint since_inference; /* frames since the last one segmented */
   gboolean warned_small;
+  gint64 last_arrival;       /* us, 0 before the stream's first frame */
+  GstClockTime gaps[RECENT]; /* ns between frame arrivals (a ring) */
+  guint n_gaps;
 };
 
 GstNaclipSegScheduler *
@@ -126,6 +147,32 @@ is_expired (const GstNaclipSegPublished *pub, const GstNaclipSegSnapshot *snap,
          && now - then > snap->expire_results;
 }
 
+/* The longest of the first @n (at most RECENT) values of @ring. */
+static GstClockTime
+longest_of (const GstClockTime *ring, guint n)
+{
+  GstClockTime longest = 0;
+
+  for (guint i = 0; i < MIN (n, RECENT); i++)
+    longest = MAX (longest, ring[i]);
+  return longest;
+}
+
+/* Async mode without expire-results: TRUE when @pub, for a frame that
+ * arrived at @arrival (us), is older than L + max (L, G) (see the top of
+ * the file). Streaming thread, lock held. */
+static gboolean
+is_stale_locked (GstNaclipSegScheduler *sched, const GstNaclipSegPublished *pub,
+    gint64 arrival)
+{
+  GstClockTime l = longest_of (sched->recent, sched->n_recent);
+  GstClockTime g = longest_of (sched->gaps, sched->n_gaps);
+
+  return sched->n_recent > 0
+         && (GstClockTime)MAX (arrival - pub->times.arrival, 0) * 1000
+                > l + MAX (l, g);
+}
+
 /* ------------------------------------------------------------------ */
 /* The worker thread                                                   */
 
@@ -176,16 +223,18 @@ run_frame_job (GstNaclipSegScheduler *sched)
   guint64 class_set = sched->class_set;
   guint gen = sched->flush_gen;
   GstNaclipSegTimes times = sched->staging_times;
-  GstBuffer *staging = gst_buffer_ref (sched->staging);
   GstVideoInfo info = sched->staging_info;
+  guint staging_gen = sched->staging_gen;
+  GstBuffer *staging = g_steal_pointer (&sched->staging);
   GstNaclipSegPublished *pub = NULL;
   gboolean too_small = FALSE;
   GError *error = NULL;
 
-  /* From here on the frame is ours: set_info() may replace the staging
-   * buffer without waiting. */
+  /* From here on the frame is ours: the streaming thread stages the next
+   * frames in the other buffer, and set_info() may replace both without
+   * waiting. */
+  sched->staging = g_steal_pointer (&sched->spare);
   sched->frame_pending = FALSE;
-  sched->worker_busy = TRUE;
   g_mutex_unlock (&sched->lock);
 
   gst_naclip_seg_snapshot_properties (sched->element, &snap);
@@ -195,7 +244,6 @@ run_frame_job (GstNaclipSegScheduler *sched)
     gst_video_frame_unmap (&frame);
   }
   naclip_queries_unref (queries);
-  gst_buffer_unref (staging);
 
   if (pub == NULL && !too_small && error != NULL) {
     if (!g_error_matches (error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED))
@@ -221,6 +269,7 @@ run_frame_job (GstNaclipSegScheduler *sched)
   if (pub != NULL && gen == sched->flush_gen && class_set == sched->class_set) {
     g_clear_pointer (&sched->latest, gst_naclip_seg_published_unref);
     sched->latest = gst_naclip_seg_published_ref (pub);
+    sched->recent[sched->n_recent++ % RECENT] = pub->latency;
     if (snap.post_messages) {
       g_mutex_unlock (&sched->lock);
       gst_naclip_seg_post_result (GST_ELEMENT (sched->element), pub);
@@ -229,8 +278,10 @@ run_frame_job (GstNaclipSegScheduler *sched)
   }
   gst_naclip_seg_published_unref (pub);
   gst_naclip_seg_snapshot_clear (&snap);
-  sched->worker_busy = FALSE;
-  g_cond_broadcast (&sched->cond);
+  /* The buffer goes back to the streaming thread, unless the caps changed. */
+  if (staging_gen == sched->staging_gen && sched->spare == NULL)
+    sched->spare = g_steal_pointer (&staging);
+  gst_clear_buffer (&staging);
 }
 
 static gpointer
@@ -274,13 +325,49 @@ gst_naclip_seg_scheduler_queue_class_job (
 /* States and events                                                   */
 
 void
-gst_naclip_seg_scheduler_prepare (GstNaclipSegScheduler *sched, gboolean async)
+gst_naclip_seg_scheduler_prepare (
+    GstNaclipSegScheduler *sched, GstNaclipSegAsyncMode mode)
 {
-  sched->async = async;
   g_mutex_lock (&sched->lock);
+  sched->mode = mode;
+  sched->n_recent = 0;
   memset (&sched->counts, 0, sizeof (sched->counts));
   sched->qos_earliest = GST_CLOCK_TIME_NONE;
   g_mutex_unlock (&sched->lock);
+}
+
+static GstNaclipSegAsyncMode
+get_mode (GstNaclipSegScheduler *sched)
+{
+  GstNaclipSegAsyncMode mode;
+
+  g_mutex_lock (&sched->lock);
+  mode = sched->mode;
+  g_mutex_unlock (&sched->lock);
+  return mode;
+}
+
+gboolean
+gst_naclip_seg_scheduler_wants_liveness (GstNaclipSegScheduler *sched)
+{
+  return get_mode (sched) == GST_NACLIP_SEG_ASYNC_MODE_AUTO;
+}
+
+void
+gst_naclip_seg_scheduler_set_live (GstNaclipSegScheduler *sched, gboolean live)
+{
+  gboolean decided = FALSE;
+
+  g_mutex_lock (&sched->lock);
+  if (sched->mode == GST_NACLIP_SEG_ASYNC_MODE_AUTO) {
+    sched->mode = live ? GST_NACLIP_SEG_ASYNC_MODE_ASYNC
+                       : GST_NACLIP_SEG_ASYNC_MODE_SYNC;
+    decided = TRUE;
+  }
+  g_mutex_unlock (&sched->lock);
+  if (decided)
+    GST_INFO_OBJECT (sched->element, "async=auto: upstream is %slive, %s mode",
+        live ? "" : "not ", live ? "async" : "sync");
 }
 
 void
@@ -315,6 +402,7 @@ gst_naclip_seg_scheduler_stop (GstNaclipSegScheduler *sched)
   g_clear_pointer (&sched->queries, naclip_queries_unref);
   reset_stream_locked (sched);
   gst_clear_buffer (&sched->staging);
+  gst_clear_buffer (&sched->spare);
   g_mutex_unlock (&sched->lock);
 }
 
@@ -324,13 +412,19 @@ gst_naclip_seg_scheduler_set_info (
 {
   sched->since_inference = 0;
   sched->warned_small = FALSE;
+  sched->last_arrival = 0;
+  sched->n_gaps = 0;
   g_mutex_lock (&sched->lock);
-  /* Nothing waits for the worker. */
+  /* Nothing waits for the worker: it drops a buffer of the old caps. */
   reset_stream_locked (sched);
   gst_clear_buffer (&sched->staging);
+  gst_clear_buffer (&sched->spare);
+  sched->staging_gen++;
   sched->staging_info = *info;
-  if (sched->async)
+  if (sched->mode == GST_NACLIP_SEG_ASYNC_MODE_ASYNC) {
     sched->staging = gst_buffer_new_allocate (NULL, info->size, NULL);
+    sched->spare = gst_buffer_new_allocate (NULL, info->size, NULL);
+  }
   g_mutex_unlock (&sched->lock);
 }
 
@@ -342,6 +436,7 @@ gst_naclip_seg_scheduler_flush (GstNaclipSegScheduler *sched)
   reset_stream_locked (sched);
   g_mutex_unlock (&sched->lock);
   sched->since_inference = 0;
+  sched->last_arrival = 0;
 }
 
 void
@@ -360,12 +455,10 @@ gboolean
 gst_naclip_seg_scheduler_get_latency (
     GstNaclipSegScheduler *sched, GstClockTime *latency)
 {
-  if (sched->async)
-    return FALSE;
   g_mutex_lock (&sched->lock);
   *latency = sched->latency;
   g_mutex_unlock (&sched->lock);
-  return TRUE;
+  return get_mode (sched) == GST_NACLIP_SEG_ASYNC_MODE_SYNC;
 }
 
 guint64
@@ -489,8 +582,8 @@ process_sync (GstNaclipSegScheduler *sched, GstVideoFrame *frame,
   return GST_FLOW_OK;
 }
 
-/* Asynchronous mode: hands the frame to the worker if it is idle and a
- * frame is due; never waits. */
+/* Asynchronous mode: stages the frame for the worker when one is due
+ * (replacing a staged frame the worker has not taken); never waits. */
 static void
 process_async (GstNaclipSegScheduler *sched, GstVideoFrame *frame,
     const GstNaclipSegSnapshot *snap, const GstNaclipSegTimes *times,
@@ -500,7 +593,7 @@ process_async (GstNaclipSegScheduler *sched, GstVideoFrame *frame,
 
   g_mutex_lock (&sched->lock);
   pub = sched->latest ? gst_naclip_seg_published_ref (sched->latest) : NULL;
-  if (!sched->frame_pending && !sched->worker_busy && sched->staging != NULL
+  if (sched->staging != NULL
       && (pub == NULL
           || sched->since_inference + 1 >= snap->inference_interval)) {
     GstVideoFrame dst;
@@ -516,12 +609,19 @@ process_async (GstNaclipSegScheduler *sched, GstVideoFrame *frame,
   } else {
     sched->since_inference++;
   }
-  g_mutex_unlock (&sched->lock);
-
-  if (pub != NULL && is_expired (pub, snap, times->running_time))
+  if (pub != NULL
+      && (snap->expire_results > 0
+              ? is_expired (pub, snap, times->running_time)
+              : is_stale_locked (sched, pub, times->arrival)))
     g_clear_pointer (&pub, gst_naclip_seg_published_unref);
   if (pub != NULL)
-    count (sched, &sched->counts.reused);
+    sched->counts.reused++;
+  g_mutex_unlock (&sched->lock);
+  /* After the check: a stall upstream does not excuse its own age. */
+  if (sched->last_arrival != 0)
+    sched->gaps[sched->n_gaps++ % RECENT]
+        = (GstClockTime)MAX (times->arrival - sched->last_arrival, 0) * 1000;
+  sched->last_arrival = times->arrival;
   *out = pub;
 }
 
@@ -533,7 +633,7 @@ gst_naclip_seg_scheduler_process (GstNaclipSegScheduler *sched,
 {
   *out = NULL;
   *fresh = FALSE;
-  if (!sched->async)
+  if (get_mode (sched) != GST_NACLIP_SEG_ASYNC_MODE_ASYNC)
     return process_sync (sched, frame, snap, times, out, fresh);
   process_async (sched, frame, snap, times, out);
   return GST_FLOW_OK;

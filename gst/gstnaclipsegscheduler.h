@@ -39,10 +39,18 @@ GstNaclipSegScheduler *gst_naclip_seg_scheduler_new (
 void gst_naclip_seg_scheduler_free (GstNaclipSegScheduler *sched);
 
 /* At the start of start(): the statistics to 0, no QoS, and the mode
- * (@async: a worker segments, else the streaming thread) until the next
- * call. */
+ * until the next call (@mode AUTO: undecided until
+ * gst_naclip_seg_scheduler_set_live()). */
 void gst_naclip_seg_scheduler_prepare (
-    GstNaclipSegScheduler *sched, gboolean async);
+    GstNaclipSegScheduler *sched, GstNaclipSegAsyncMode mode);
+/* TRUE while the mode is AUTO and undecided: the element then asks
+ * upstream whether it is live before the first caps. Any thread. */
+gboolean gst_naclip_seg_scheduler_wants_liveness (GstNaclipSegScheduler *sched);
+/* Decides an AUTO mode, once per start: async when upstream is @live,
+ * else sync; later calls change nothing. Any thread (the LATENCY query,
+ * or the streaming thread before the first caps). */
+void gst_naclip_seg_scheduler_set_live (
+    GstNaclipSegScheduler *sched, gboolean live);
 /* Makes @queries (taken) the class list and starts the worker. */
 void gst_naclip_seg_scheduler_start (
     GstNaclipSegScheduler *sched, NaclipQueries *queries);
@@ -56,8 +64,9 @@ void gst_naclip_seg_scheduler_stop (GstNaclipSegScheduler *sched);
 void gst_naclip_seg_scheduler_queue_class_job (
     GstNaclipSegScheduler *sched, GstNaclipSegClassJob *job);
 
-/* New caps (streaming thread): drops the stream's results and frames; in
- * async mode a buffer for one frame of @info is allocated. */
+/* New caps (streaming thread; the mode is decided by then): drops the
+ * stream's results and frames; in async mode a buffer for one frame of
+ * @info is allocated. */
 void gst_naclip_seg_scheduler_set_info (
     GstNaclipSegScheduler *sched, const GstVideoInfo *info);
 /* FLUSH_STOP (streaming thread): drops the stream's results and frames and
@@ -70,8 +79,10 @@ void gst_naclip_seg_scheduler_qos (GstNaclipSegScheduler *sched,
 
 /* The result @frame (at @times, properties @snap) carries: segmented here
  * (sync mode, when due and not late), or the latest one while it is not
- * older than expire-results; in async mode the frame is handed to an idle
- * worker when due and never waited for. *out receives a new reference or
+ * older than expire-results (in async mode without expire-results: than
+ * the bound gstnaclipsegscheduler.c describes); in async mode a due frame
+ * is staged for the worker and never waited for. *out receives a new
+ * reference or
  * NULL, *fresh whether it was computed from this frame. Returns
  * GST_FLOW_FLUSHING when the segmentation was cancelled (the frame is
  * dropped) and GST_FLOW_ERROR, with an error posted, when it failed.
@@ -82,7 +93,7 @@ GstFlowReturn gst_naclip_seg_scheduler_process (GstNaclipSegScheduler *sched,
     gboolean *fresh);
 
 /* In sync mode, TRUE with the longest inference so far in *latency (ns);
- * FALSE in async mode (frames are not held). */
+ * FALSE in async mode (frames are not held) and while undecided. */
 gboolean gst_naclip_seg_scheduler_get_latency (
     GstNaclipSegScheduler *sched, GstClockTime *latency);
 /* The counter of the active class list (property class-set). */

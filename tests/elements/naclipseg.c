@@ -35,7 +35,10 @@ static char *f16_model_dir;
 /* ------------------------------------------------------------------ */
 /* Fixtures                                                            */
 
-/* The element with the test's common settings, not started. */
+/* The element with the test's common settings, not started. GstHarness
+ * answers the LATENCY query as a live source would, which async=auto
+ * takes for a camera: the tests ask for sync, the mode they check, unless
+ * they say otherwise. */
 static GstElement *
 make_element (void)
 {
@@ -45,6 +48,7 @@ make_element (void)
   g_object_set (e, "model-file", model_dir, "classes", CLASSES, "templates",
       "single", "inference-size", INFERENCE_SIZE, "pamr-steps", PAMR_STEPS,
       "post-messages", FALSE, NULL);
+  gst_util_set_object_arg (G_OBJECT (e), "async", "sync");
   return e;
 }
 
@@ -1476,6 +1480,113 @@ GST_START_TEST (test_latency_query)
 }
 GST_END_TEST;
 
+/* async=auto on a live source (GstHarness answers LATENCY as one): async,
+ * so no frame waits for its own result and no latency is added; "true"
+ * and "false" still spell async and sync. */
+GST_START_TEST (test_async_auto_live)
+{
+  GstVideoInfo info = info_for ("RGB", 64, 48);
+  GstElement *e = make_element ();
+  GstHarness *h;
+  GstQuery *q = gst_query_new_latency ();
+  const char *spellings[][2] = { { "true", "async" }, { "false", "sync" },
+    { "async", "async" }, { "auto", "auto" } };
+  gboolean live;
+  GstClockTime min, max;
+  guint with_meta = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (spellings); i++) {
+    GValue v = G_VALUE_INIT;
+    g_autofree char *got = NULL;
+    gst_util_set_object_arg (G_OBJECT (e), "async", spellings[i][0]);
+    g_value_init (
+        &v, g_object_class_find_property (G_OBJECT_GET_CLASS (e), "async")
+                ->value_type);
+    g_object_get_property (G_OBJECT (e), "async", &v);
+    got = gst_value_serialize (&v);
+    fail_unless_equals_string (got, spellings[i][1]);
+    g_value_unset (&v);
+  }
+  h = make_harness (
+      e, "video/x-raw,format=RGB,width=64,height=48,framerate=30/1");
+  for (guint i = 0; i < 400 && with_meta < 3; i++) {
+    GstBuffer *out = labels_of (h, make_frame (&info, i));
+    GstNaclipSegMeta *meta = gst_buffer_get_naclip_seg_meta (out);
+    if (meta != NULL) {
+      fail_if (meta->fresh, "frame %u waited for its own result", i);
+      with_meta++;
+    }
+    gst_buffer_unref (out);
+    g_usleep (5000);
+  }
+  fail_unless_equals_int (with_meta, 3);
+  fail_unless (gst_pad_peer_query (h->sinkpad, q));
+  gst_query_parse_latency (q, &live, &min, &max);
+  fail_unless (live);
+  fail_unless_equals_uint64 (min, 0);
+  gst_query_unref (q);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
+/* async without expire-results: a result older (wall clock, since its
+ * frame arrived) than L + max (L, G) is not carried, L the longest
+ * arrival-to-result time and G the longest gap between frames of the
+ * recent ones; expire-results, once set, decides instead (in running
+ * time). The "naclipseg" message gives L. */
+GST_START_TEST (test_async_stale_results)
+{
+  GstVideoInfo info = info_for ("RGB", 640, 480);
+  GstElement *e = make_element ();
+  GstBus *bus = gst_bus_new ();
+  GstHarness *h;
+  GstMessage *msg;
+  GstBuffer *out = NULL;
+  guint64 latency = 0;
+  guint i;
+
+  /* Heavy enough that an inference takes far longer than a push. */
+  g_object_set (e, "inference-size", 224, "pamr-steps", 10, "output-size", 1,
+      "async", TRUE, "inference-interval", 100000, "post-messages", TRUE, NULL);
+  gst_element_set_bus (e, bus);
+  h = make_harness (
+      e, "video/x-raw,format=RGB,width=640,height=480,framerate=30/1");
+  for (i = 0; i < 2000; i++) {
+    out = labels_of (h, make_frame (&info, i));
+    if (gst_buffer_get_naclip_seg_meta (out) != NULL)
+      break;
+    gst_buffer_unref (out);
+    out = NULL;
+    g_usleep (2000);
+  }
+  fail_unless (out != NULL, "no result");
+  gst_buffer_unref (out);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  fail_unless (msg != NULL);
+  fail_unless (gst_structure_get_uint64 (
+      gst_message_get_structure (msg), "latency", &latency));
+  gst_message_unref (msg);
+  GST_INFO ("arrival to result: %" G_GUINT64_FORMAT " ns", latency);
+  fail_unless (latency > 0);
+
+  /* Older than twice that (the frames came every few ms): dropped
+   * (inference-interval keeps the worker from taking a newer frame). */
+  g_usleep (2 * latency / 1000 + 50000);
+  out = labels_of (h, make_frame (&info, ++i));
+  fail_unless (gst_buffer_get_naclip_seg_meta (out) == NULL,
+      "a result %" G_GUINT64_FORMAT " ns old was carried", 2 * latency);
+  gst_buffer_unref (out);
+  /* expire-results (an hour of running time) keeps it. */
+  g_object_set (e, "expire-results", 3600 * GST_SECOND, NULL);
+  out = labels_of (h, make_frame (&info, ++i));
+  fail_unless (gst_buffer_get_naclip_seg_meta (out) != NULL);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+GST_END_TEST;
+
 /* ------------------------------------------------------------------ */
 /* Properties and states                                               */
 
@@ -2134,6 +2245,8 @@ naclipseg_suite (void)
   tcase_add_test (tc, test_H06_H07_async_flush_and_eos);
   tcase_add_test (tc, test_smoothing);
   tcase_add_test (tc, test_latency_query);
+  tcase_add_test (tc, test_async_auto_live);
+  tcase_add_test (tc, test_async_stale_results);
   tcase_add_test (tc, test_H09_qos_skips);
   tcase_add_test (tc, test_output_switch);
   tcase_add_test (tc, test_bad_property_values);
