@@ -34,6 +34,9 @@
  *     and a queued frame on a class change, caps change, flush or stop, so
  *     that results of two class sets, caps or segments are never mixed.
  *
+ * The worker runs at a lower priority (nice + WORKER_NICE) than the
+ * streaming thread, so that frames keep their pace on a busy CPU.
+ *
  * Lock domain: `lock` guards the fields so marked below, shared by the
  * streaming thread, the worker and property readers; it is taken after
  * the object lock, never before, and nothing is posted on the bus while it
@@ -46,7 +49,9 @@
 
 #include "gstnaclipsegscheduler.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "gstnaclipsegmessages.h"
 
@@ -54,6 +59,8 @@
 
 /* Async results whose arrival-to-result times bound the age of results. */
 #define RECENT 8
+/* How much nicer than the element's other threads the worker runs. */
+#define WORKER_NICE 10
 
 struct _GstNaclipSegScheduler
 {
@@ -284,11 +291,29 @@ run_frame_job (GstNaclipSegScheduler *sched)
   gst_clear_buffer (&staging);
 }
 
+/* Lowers the priority of the calling thread (Linux keeps a nice value per
+ * thread) and so of the OpenMP threads it starts, its inferences' team:
+ * on a busy CPU the streaming thread, which carries the frames, goes
+ * first and the inference waits; on an idle one nothing changes. */
+static void
+lower_priority (GstNaclipSegScheduler *sched)
+{
+  int now;
+
+  errno = 0;
+  now = getpriority (PRIO_PROCESS, 0);
+  if (errno != 0
+      || setpriority (PRIO_PROCESS, 0, MIN (now + WORKER_NICE, 19)) != 0)
+    GST_DEBUG_OBJECT (
+        sched->element, "worker priority unchanged: %s", g_strerror (errno));
+}
+
 static gpointer
 worker_main (gpointer data)
 {
   GstNaclipSegScheduler *sched = data;
 
+  lower_priority (sched);
   g_mutex_lock (&sched->lock);
   while (!sched->worker_stop) {
     if (sched->class_job != NULL) {
