@@ -24,7 +24,8 @@
 # one line and runs the same pipeline with the colour model that
 # `naclip make-colour-model` builds (it knows colour names only; it is not
 # CLIP): colour classes on videotestsrc's SMPTE colour bars by default,
-# which the element draws in their own colours (class-colors).
+# which the element and the frame overlay draw in their own colours
+# (class-colors, --class-colors).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -130,6 +131,7 @@ eval gst-launch-1.0 -q "$src" ! $scale ! videoconvert \
   ! video/x-raw,format=RGB ! pngenc snapshot=true \
   ! filesink location=\"$out/frame.png\"
 "$naclip" segment --model "$model" --classes "$classes" \
+  --class-colors "$colours" \
   --output "$out/frame-labels.png" --overlay "$out/frame-overlay.png" \
   "$out/frame.png"
 

@@ -254,26 +254,39 @@ def test_threshold(model):
           "threshold 0: no pixel gets label 0 (there are no background names)")
 
 
-def test_overlay(model):
+def test_overlay(model, class_colors=None):
+    """The overlay and the colour label map paint each class's colour over
+    its region: --class-colors' where given (a dict name -> (r, g, b)),
+    the palette's for the rest."""
     classes = "red,green,blue"
-    got = segment(model, ON_WHITE, (150, 200), classes, "overlay",
-                  ["--overlay", os.path.join(WORK, "overlay-overlay.png"),
-                   "--alpha", "0.5"], background="white")
+    name = "overlay-own" if class_colors else "overlay"
+    extra = ["--overlay", os.path.join(WORK, name + "-overlay.png"),
+             "--alpha", "0.5"]
+    if class_colors:
+        extra += ["--class-colors", ",".join(
+            f"{n}:#{r:02x}{g:02x}{b:02x}"
+            for n, (r, g, b) in class_colors.items())]
+    got = segment(model, ON_WHITE, (150, 200), classes, name, extra,
+                  background="white")
     if got is None:
         return
     regions, names, labels, _, _, rgb = got
-    over = np.array(Image.open(os.path.join(WORK, "overlay-overlay.png"))
+    over = np.array(Image.open(os.path.join(WORK, name + "-overlay.png"))
                     .convert("RGB")).astype(np.int64)
-    colour_png = np.array(Image.open(os.path.join(WORK, "overlay-labels.png"))
+    colour_png = np.array(Image.open(os.path.join(WORK, name + "-labels.png"))
                           .convert("RGB")).astype(np.int64)
     h, w = labels.shape
     problems = []
+
+    def paint_of(colour, k):
+        return np.array((class_colors or {}).get(colour, voc_colour(k)))
+
     if over.shape[0] < h or over.shape[1] <= w:
         problems.append(f"overlay {over.shape}: no legend beside {h}x{w}")
     else:
         for colour in names:
             k = label_of(classes, colour)
-            paint = np.array(voc_colour(k))
+            paint = paint_of(colour, k)
             inside = erode(regions == names.index(colour), 4)
             # label k >= 1: (1 - alpha) * image + alpha * colour, rounded;
             # label 0: the image as it is.
@@ -286,14 +299,27 @@ def test_overlay(model):
                 problems.append(f"{colour}: the colour label map is not "
                                 f"{paint}")
         legend = over[:, w:].reshape(-1, 3)
-        for k in (1, 2, 3):
-            if not (legend == voc_colour(k)).all(axis=1).any():
-                problems.append(f"no swatch of label {k}'s colour in the "
+        for k, colour in enumerate(classes.split(","), 1):
+            if not (legend == paint_of(colour, k)).all(axis=1).any():
+                problems.append(f"no swatch of {colour}'s colour in the "
                                 "legend")
-    check(not problems, "the overlay paints red, green and blue with the "
-          "palette colours of labels 1, 2, 3 over their regions, leaves the "
-          "white background as it is, and has a swatch of each",
-          "\n".join(problems))
+    what = ("--class-colors' colours for red and blue, the palette's for "
+            "green," if class_colors else
+            "the palette colours of labels 1, 2, 3")
+    check(not problems, f"the overlay paints red, green and blue with {what} "
+          "over their regions, leaves the white background as it is, and "
+          "has a swatch of each", "\n".join(problems))
+
+
+def test_class_colors_refused(model):
+    image = os.path.join(WORK, "overlay.png")
+    r = run(["segment", "--model", model, "--classes", "red", "--precision",
+             "fp32", "--class-colors", "red:#12345", image, "-o",
+             os.path.join(WORK, "refused.png")])
+    check(r.returncode == 2 and "--class-colors" in r.stderr
+          and "red:#12345" in r.stderr,
+          "--class-colors with a bad colour: exit 2 naming the item",
+          f"status {r.returncode}\n{r.stderr}")
 
 
 def boundary_iou(regions, names, labels, classes, width=3):
@@ -402,6 +428,8 @@ def main():
         test_background(model)
         test_threshold(model)
         test_overlay(model)
+        test_overlay(model, {"red": (200, 30, 30), "blue": (20, 40, 250)})
+        test_class_colors_refused(model)
         test_pamr(model)
         test_eval(model)
     return done()

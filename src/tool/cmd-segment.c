@@ -90,7 +90,7 @@ naclip_cmd_segment (int argc, char **argv)
   NaclipParams params = naclip_params_default ();
   NaclipSegmentOptions so;
   char *model_path = NULL, *queries_path = NULL, *dump_dir = NULL;
-  char *output = NULL, *overlay = NULL;
+  char *output = NULL, *overlay = NULL, *class_colors = NULL;
   double alpha = 0.5;
   gboolean frame_size = TRUE;
   GOptionEntry entries[] = {
@@ -110,6 +110,10 @@ naclip_cmd_segment (int argc, char **argv)
         "OUT.png" },
     { "alpha", 0, 0, G_OPTION_ARG_DOUBLE, &alpha,
         "Opacity of the label colours in --overlay, 0..1 (default 0.5)", "A" },
+    { "class-colors", 0, 0, G_OPTION_ARG_STRING, &class_colors,
+        "Colours of classes by name in -o and --overlay, "
+        "\"name:#RRGGBB,...\" (the palette for the rest)",
+        "LIST" },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
   g_autoptr (GOptionContext) context = NULL;
@@ -118,6 +122,8 @@ naclip_cmd_segment (int argc, char **argv)
   g_autoptr (NaclipClasses) classes = NULL;
   g_autoptr (NaclipTemplates) templates = NULL;
   g_autoptr (NaclipQueries) queries = NULL;
+  g_autoptr (NaclipClassColors) class_colours = NULL;
+  g_auto (GStrv) unmatched = NULL;
   g_autoptr (NaclipContext) ctx = NULL;
   g_autofree guint8 *rgb = NULL;
   g_autofree guint8 *labels = NULL;
@@ -173,6 +179,12 @@ naclip_cmd_segment (int argc, char **argv)
     fprintf (stderr, "naclip segment: --alpha %g is not in 0..1\n", alpha);
     goto out;
   }
+  if (class_colors != NULL
+      && (class_colours = naclip_class_colors_parse (class_colors, &error))
+             == NULL) {
+    fprintf (stderr, "naclip segment: --class-colors: %s\n", error->message);
+    goto out;
+  }
   inputs = naclip_batch_expand (argv + 1, (guint)argc - 1,
       naclip_batch_image_extensions, "image to segment", &error);
   if (inputs == NULL) {
@@ -203,6 +215,12 @@ naclip_cmd_segment (int argc, char **argv)
         = naclip_classes_load (so.classes_file, so.background_classes, &error);
   if (classes == NULL)
     goto fail;
+  unmatched = naclip_class_colors_unmatched (class_colours, classes);
+  for (guint i = 0; unmatched != NULL && unmatched[i] != NULL; i++)
+    fprintf (stderr,
+        "naclip segment: --class-colors: '%s' is not a name of the "
+        "classes\n",
+        unmatched[i]);
   model = naclip_model_load (model_path, TRUE, &error);
   if (model == NULL)
     goto fail;
@@ -294,8 +312,8 @@ naclip_cmd_segment (int argc, char **argv)
     }
     if (output != NULL) {
       colors = g_malloc ((gsize)out_w * out_h * 3);
-      naclip_overlay_colorize (
-          labels, out_w, out_w, out_h, colors, (gsize)out_w * 3);
+      naclip_overlay_colorize (labels, out_w, out_w, out_h, classes,
+          class_colours, colors, (gsize)out_w * 3);
       if (!naclip_image_io_save_png (
               label_path, colors, out_w, out_h, (gsize)out_w * 3, &error))
         goto fail;
@@ -312,7 +330,8 @@ naclip_cmd_segment (int argc, char **argv)
     }
     if (overlay_path != NULL
         && !naclip_segment_batch_write_overlay (overlay_path, rgb, width,
-            height, labels, out_w, out_h, classes, (float)alpha, &error))
+            height, labels, out_w, out_h, classes, class_colours, (float)alpha,
+            &error))
       goto fail;
     if (progress != NULL)
       naclip_progress_update (progress, i + 1, input);
@@ -335,5 +354,6 @@ out:
   g_free (dump_dir);
   g_free (output);
   g_free (overlay);
+  g_free (class_colors);
   return status;
 }

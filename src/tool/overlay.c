@@ -258,30 +258,43 @@ draw_text (Canvas *c, guint x, guint y, guint scale, guint max_x,
   }
 }
 
+/* The colour of every label value. */
+static void
+fill_colour_table (const NaclipClasses *classes,
+    const NaclipClassColors *colors, guint8 table[256][3])
+{
+  for (guint k = 0; k < 256; k++)
+    naclip_class_colors_lookup (colors, classes, k, table[k]);
+}
+
 void
 naclip_overlay_colorize (const guint8 *labels, gsize labels_stride, guint width,
-    guint height, guint8 *rgb, gsize stride)
+    guint height, const NaclipClasses *classes, const NaclipClassColors *colors,
+    guint8 *rgb, gsize stride)
 {
-  g_return_if_fail (labels != NULL && rgb != NULL);
+  guint8 table[256][3];
+
+  g_return_if_fail (labels != NULL && rgb != NULL && classes != NULL);
+  fill_colour_table (classes, colors, table);
   for (guint y = 0; y < height; y++) {
     const guint8 *l = labels + (gsize)y * labels_stride;
     guint8 *o = rgb + (gsize)y * stride;
     for (guint x = 0; x < width; x++)
-      naclip_palette_color (l[x], o + (gsize)x * 3);
+      memcpy (o + (gsize)x * 3, table[l[x]], 3);
   }
 }
 
 guint8 *
 naclip_overlay_render (const guint8 *rgb, gsize rgb_stride, guint width,
     guint height, const guint8 *labels, gsize labels_stride,
-    const NaclipClasses *classes, float alpha, guint *out_width,
-    guint *out_height)
+    const NaclipClasses *classes, const NaclipClassColors *colors, float alpha,
+    guint *out_width, guint *out_height)
 {
   static const guint8 white[3] = { 255, 255, 255 };
   static const guint8 black[3] = { 0, 0, 0 };
   static const guint8 grey[3] = { 64, 64, 64 };
   guint64 counts[256] = { 0 };
-  guint colors[256][3];
+  guint8 table[256][3];
   guint n_present = 0, max_chars = 0, scale, line_h, pad, swatch;
   guint legend_w, legend_h;
   Canvas c;
@@ -297,13 +310,7 @@ naclip_overlay_render (const guint8 *rgb, gsize rgb_stride, guint width,
     for (guint x = 0; x < width; x++)
       counts[l[x]]++;
   }
-  for (guint k = 0; k < 256; k++) {
-    guint8 col[3];
-    naclip_palette_color (k, col);
-    colors[k][0] = col[0];
-    colors[k][1] = col[1];
-    colors[k][2] = col[2];
-  }
+  fill_colour_table (classes, colors, table);
   for (guint k = 1; k <= MIN (n_classes, 255u); k++) {
     if (counts[k] > 0) {
       n_present++;
@@ -335,7 +342,7 @@ naclip_overlay_render (const guint8 *rgb, gsize rgb_stride, guint width,
       for (guint ch = 0; ch < 3; ch++) {
         float v = in[3 * x + ch];
         if (l[x] != 0)
-          v = (1.0f - alpha) * v + alpha * (float)colors[l[x]][ch];
+          v = (1.0f - alpha) * v + alpha * (float)table[l[x]][ch];
         o[3 * x + ch] = (guint8)CLAMP (v + 0.5f, 0.0f, 255.0f);
       }
     }
@@ -346,15 +353,11 @@ naclip_overlay_render (const guint8 *rgb, gsize rgb_stride, guint width,
     guint64 total = (guint64)width * height;
     for (guint k = 1; k <= MIN (n_classes, 255u); k++) {
       g_autofree char *text = NULL;
-      guint8 col[3];
       if (counts[k] == 0)
         continue;
-      col[0] = (guint8)colors[k][0];
-      col[1] = (guint8)colors[k][1];
-      col[2] = (guint8)colors[k][2];
       fill_rect (&c, x0, yy, swatch, swatch, grey);
       fill_rect (&c, x0 + scale, yy + scale, swatch - 2 * scale,
-          swatch - 2 * scale, col);
+          swatch - 2 * scale, table[k]);
       text = g_strdup_printf ("%s %.1f%%", naclip_classes_get_name (classes, k),
           100.0 * (double)counts[k] / (double)total);
       draw_text (&c, x0 + swatch + pad, yy, scale, c.width - pad, text, black);

@@ -12,7 +12,9 @@
 /* Draws @labels (height rows of @labels_stride bytes; our numbering) over
  * the RGB image @rgb (packed R, G, B; height rows of @rgb_stride bytes):
  * each pixel of class k >= 1 becomes (1 - @alpha) * image + @alpha *
- * naclip_palette_color (k); background (0) is left as it is. To the right
+ * the colour of k (naclip_class_colors_lookup (@colors, @classes, k):
+ * @colors, NULL for none, then the palette); background (0) is left as it
+ * is. To the right
  * a white legend panel lists, for every class present in the map, a colour
  * swatch, the class name (@classes, naclip_classes_get_name(); characters
  * outside printable ASCII are drawn as '?') and its share of the pixels.
@@ -21,12 +23,14 @@
  * size. */
 guint8 *naclip_overlay_render (const guint8 *rgb, gsize rgb_stride, guint width,
     guint height, const guint8 *labels, gsize labels_stride,
-    const NaclipClasses *classes, float alpha, guint *out_width,
-    guint *out_height);
+    const NaclipClasses *classes, const NaclipClassColors *colors, float alpha,
+    guint *out_width, guint *out_height);
 
 /* Fills @rgb (packed, @stride bytes per row) with the colours of
- * @labels: the colour label map. */
+ * @labels (as naclip_overlay_render() colours them): the colour label
+ * map. */
 void naclip_overlay_colorize (const guint8 *labels, gsize labels_stride,
-    guint width, guint height, guint8 *rgb, gsize stride);
+    guint width, guint height, const NaclipClasses *classes,
+    const NaclipClassColors *colors, guint8 *rgb, gsize stride);
 
 #endif /* NACLIP_OVERLAY_H */

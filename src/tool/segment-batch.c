@@ -19,7 +19,8 @@
 gboolean
 naclip_segment_batch_write_overlay (const char *path, const guint8 *rgb,
     guint width, guint height, const guint8 *labels, guint lw, guint lh,
-    const NaclipClasses *classes, float alpha, GError **error)
+    const NaclipClasses *classes, const NaclipClassColors *colors, float alpha,
+    GError **error)
 {
   g_autofree guint8 *scaled = NULL;
   g_autofree guint8 *canvas = NULL;
@@ -44,6 +45,6 @@ naclip_segment_batch_write_overlay (const char *path, const guint8 *rgb,
     map = scaled;
   }
   canvas = naclip_overlay_render (rgb, (gsize)width * 3, width, height, map,
-      width, classes, alpha, &cw, &ch);
+      width, classes, colors, alpha, &cw, &ch);
   return naclip_image_io_save_png (path, canvas, cw, ch, (gsize)cw * 3, error);
 }

@@ -17,7 +17,7 @@
  * with NACLIP_ERROR_IO. */
 gboolean naclip_segment_batch_write_overlay (const char *path,
     const guint8 *rgb, guint width, guint height, const guint8 *labels,
-    guint lw, guint lh, const NaclipClasses *classes, float alpha,
-    GError **error);
+    guint lw, guint lh, const NaclipClasses *classes,
+    const NaclipClassColors *colors, float alpha, GError **error);
 
 #endif /* NACLIP_SEGMENT_BATCH_H */
