@@ -238,6 +238,10 @@ typedef enum
   NACLIP_PRECISION_AUTO, /* bf16 where the CPU and the build allow it */
   NACLIP_PRECISION_FP32,
   NACLIP_PRECISION_BF16,
+  /* Linear layers as 8-bit integer products: weights quantised once per
+   * output channel, activations per token; everything else at the
+   * precision AUTO resolves to. Opt-in: AUTO never resolves to it. */
+  NACLIP_PRECISION_INT8,
 } NaclipPrecision;
 
 typedef struct
@@ -283,7 +287,8 @@ NACLIP_API gboolean naclip_params_validate (
 
 /* Parses/prints the enum names used by the CLI and the element
  * ("naclip", "kk", "nonly", "csa", "vanilla"; "reduced", "vanilla";
- * "auto", "fp32", "bf16"). The parsers return FALSE for unknown names. */
+ * "auto", "fp32", "bf16", "int8"). The parsers return FALSE for unknown
+ * names. */
 NACLIP_API gboolean naclip_attention_from_string (
     const char *s, NaclipAttention *out);
 NACLIP_API const char *naclip_attention_to_string (NaclipAttention a);
@@ -325,9 +330,12 @@ NACLIP_API gboolean naclip_cpu_isa_from_string (
 /* The precision @requested runs at in this build on this CPU: AUTO becomes
  * BF16 when oneDNN is built, the level of naclip_cpu_get_isa() is at least
  * avx512_core_bf16 (cpuid, with the OS saving the state) and oneDNN has a
- * bf16 matmul for it, else FP32; FP32 stays FP32; BF16 stays BF16 when
- * available, else FALSE with NACLIP_ERROR_UNSUPPORTED saying what is
- * missing. Thread-safe. */
+ * bf16 matmul for it, else FP32 (never INT8); FP32 stays FP32; BF16 stays
+ * BF16 when available; INT8 stays INT8 when oneDNN is built and has an
+ * int8 matmul other than its reference kernel at that level (AMX-INT8,
+ * AVX512-VNNI, or below them kernels that add products in saturating 16
+ * bits, for which weights use 7 bits). Otherwise FALSE with
+ * NACLIP_ERROR_UNSUPPORTED saying what is missing. Thread-safe. */
 NACLIP_API gboolean naclip_precision_resolve (
     NaclipPrecision requested, NaclipPrecision *out, GError **error);
 
@@ -572,12 +580,12 @@ NACLIP_API void naclip_context_free (NaclipContext *ctx);
  * kept on failure). Besides naclip_params_validate(), a slide_crop below
  * the model's patch size and a slide_stride above slide_crop (windows
  * would leave gaps) fail with NACLIP_ERROR_INVALID_ARGUMENT; a precision
- * this build or CPU cannot run (bf16 without AMX/AVX512-BF16 or oneDNN)
- * fails with NACLIP_ERROR_UNSUPPORTED. */
+ * this build or CPU cannot run (bf16 without AMX/AVX512-BF16 or oneDNN,
+ * int8 without oneDNN) fails with NACLIP_ERROR_UNSUPPORTED. */
 NACLIP_API gboolean naclip_context_set_params (
     NaclipContext *ctx, const NaclipParams *params, GError **error);
-/* The precision the context computes at: params.precision resolved (FP32
- * or BF16). */
+/* The precision the context computes at: params.precision resolved (FP32,
+ * BF16 or INT8). */
 NACLIP_API NaclipPrecision naclip_context_get_precision (
     const NaclipContext *ctx);
 /* Makes the naclip_context_segment() running on @ctx in another thread (if

@@ -121,7 +121,7 @@ naclip_params_validate (const NaclipParams *p, GError **error)
         "threads %u is out of range (1..%u)", p->threads, NACLIP_MAX_THREADS);
     return FALSE;
   }
-  if ((guint)p->precision > NACLIP_PRECISION_BF16) {
+  if ((guint)p->precision > NACLIP_PRECISION_INT8) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "precision %d is not a NaclipPrecision", (int)p->precision);
     return FALSE;
@@ -146,6 +146,7 @@ static const char *const precision_names[] = {
   [NACLIP_PRECISION_AUTO] = "auto",
   [NACLIP_PRECISION_FP32] = "fp32",
   [NACLIP_PRECISION_BF16] = "bf16",
+  [NACLIP_PRECISION_INT8] = "int8",
 };
 
 static gboolean

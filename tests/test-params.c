@@ -75,6 +75,10 @@ test_names (void)
   g_assert_false (naclip_arch_from_string ("", &arch));
   g_assert_true (naclip_precision_from_string ("bf16", &prec));
   g_assert_cmpint (prec, ==, NACLIP_PRECISION_BF16);
+  g_assert_true (naclip_precision_from_string ("int8", &prec));
+  g_assert_cmpint (prec, ==, NACLIP_PRECISION_INT8);
+  g_assert_cmpstr (naclip_precision_to_string (prec), ==, "int8");
+  g_assert_false (naclip_precision_from_string ("INT8", &prec));
   g_assert_cmpstr (
       naclip_precision_to_string (NACLIP_PRECISION_AUTO), ==, "auto");
 }
