@@ -136,6 +136,7 @@ typedef struct
   char *cap_value;        /* the variable as set, or NULL */
   gboolean cap_invalid;   /* ... but not a level's name (ignored) */
   gboolean dnnl_bf16;     /* oneDNN has a real bf16 matmul at this level */
+  gboolean dnnl_int8;     /* ... and a real int8 (u8 x s8) one */
 } Capabilities;
 
 #if HAVE_DNNL
@@ -193,6 +194,7 @@ get_capabilities (void)
       cap_dnnl (caps.effective);
     caps.dnnl_bf16 = caps.effective >= NACLIP_CPU_ISA_AVX512_CORE_BF16
                      && naclip_matmul_probe_dnnl_bf16 ();
+    caps.dnnl_int8 = naclip_matmul_probe_dnnl_int8 ();
 #endif
     g_once_init_leave (&done, 1);
   }
@@ -214,6 +216,7 @@ naclip_precision_resolve (
 {
   g_return_val_if_fail (out != NULL, FALSE);
   const Capabilities *caps = get_capabilities ();
+  gboolean available;
   switch (requested) {
     case NACLIP_PRECISION_AUTO:
       *out = caps->dnnl_bf16 ? NACLIP_PRECISION_BF16 : NACLIP_PRECISION_FP32;
@@ -222,28 +225,39 @@ naclip_precision_resolve (
       *out = NACLIP_PRECISION_FP32;
       return TRUE;
     case NACLIP_PRECISION_BF16:
-      if (caps->dnnl_bf16) {
-        *out = NACLIP_PRECISION_BF16;
-        return TRUE;
-      }
-      if (!HAVE_DNNL) {
-        g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
-            "precision bf16: this build has no oneDNN (meson -Ddnnl=enabled)");
-      } else if (caps->effective < NACLIP_CPU_ISA_AVX512_CORE_BF16) {
-        g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
-            "precision bf16: %s",
-            caps->capped ? "the CPU is capped below avx512_core_bf16 by "
-                           "NACLIP_MAX_CPU_ISA"
-                         : "the CPU has neither AMX-BF16 nor AVX512-BF16");
-      } else {
-        g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
-            "precision bf16: oneDNN has no bf16 matmul for this CPU "
-            "(ONEDNN_MAX_CPU_ISA?)");
-      }
-      return FALSE;
+      available = caps->dnnl_bf16;
+      break;
+    case NACLIP_PRECISION_INT8:
+      available = caps->dnnl_int8;
+      break;
     default:
       g_return_val_if_reached (FALSE);
   }
+  if (available) {
+    *out = requested;
+    return TRUE;
+  }
+  const char *name = naclip_precision_to_string (requested);
+  if (!HAVE_DNNL) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
+        "precision %s: this build has no oneDNN (meson -Ddnnl=enabled)", name);
+  } else if (requested == NACLIP_PRECISION_INT8) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
+        "precision int8: oneDNN has only its reference int8 matmul at CPU "
+        "level %s",
+        isa_names[caps->effective]);
+  } else if (caps->effective < NACLIP_CPU_ISA_AVX512_CORE_BF16) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
+        "precision bf16: %s",
+        caps->capped ? "the CPU is capped below avx512_core_bf16 by "
+                       "NACLIP_MAX_CPU_ISA"
+                     : "the CPU has neither AMX-BF16 nor AVX512-BF16");
+  } else {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED,
+        "precision bf16: oneDNN has no bf16 matmul for this CPU "
+        "(ONEDNN_MAX_CPU_ISA?)");
+  }
+  return FALSE;
 }
 
 char *
@@ -262,8 +276,11 @@ naclip_precision_describe (void)
         caps->cap_invalid ? "ignored" : "above the CPU");
 #if HAVE_DNNL
   const dnnl_version_t *v = dnnl_version ();
-  g_string_append_printf (s, "; oneDNN %d.%d.%d%s", v->major, v->minor,
-      v->patch, caps->dnnl_bf16 ? " with bf16" : "");
+  g_string_append_printf (s, "; oneDNN %d.%d.%d", v->major, v->minor, v->patch);
+  if (caps->dnnl_bf16 || caps->dnnl_int8)
+    g_string_append_printf (s, " with %s%s%s", caps->dnnl_bf16 ? "bf16" : "",
+        caps->dnnl_bf16 && caps->dnnl_int8 ? ", " : "",
+        caps->dnnl_int8 ? "int8" : "");
 #else
   g_string_append (s, "; no oneDNN");
 #endif

@@ -8,11 +8,14 @@
  * functions of naclip-private.h's "matmul-dnnl.c" section; every oneDNN
  * call of the products is here:
  *   - the matmul primitive in bf16 x bf16 -> f32 (AMX or AVX512-BF16) or
- *     f32, the activation or the residual fused as a post-op;
+ *     f32, the activation or the residual fused as a post-op; and
+ *     u8 x s8 -> s32 for matmul-int8.c (AMX-INT8, VNNI, or 16-bit kernels
+ *     below), without scales or post-ops, which keep oneDNN 2.6 on its
+ *     fast kernels;
  *   - the model's share (NaclipMatmulDnnlCache, thread-safe): the engine
  *     and the weights, reordered once into the layout the primitive asks
- *     for (format_tag_any), the F32 pages of the mapping given back once a
- *     weight is packed;
+ *     for (format_tag_any; int8 weights quantised first), the F32 pages of
+ *     the mapping given back once a weight is packed;
  *   - a handle's share (NaclipMatmulDnnl, one thread): the stream, the
  *     primitives cached per shape, the scratchpad (user mode) and the
  *     staging buffers into which activations are rounded to bf16 before
@@ -186,8 +189,11 @@ pd_impl_name (const_dnnl_primitive_desc_t pd)
   return name;
 }
 
-gboolean
-naclip_matmul_probe_dnnl_bf16 (void)
+/* TRUE if oneDNN creates a small (src_dt x wei_dt -> dst_dt) matmul with a
+ * real (not reference) kernel; @what names it in the debug log. */
+static gboolean
+probe_matmul (dnnl_data_type_t src_dt, dnnl_data_type_t wei_dt,
+    dnnl_data_type_t dst_dt, const char *what)
 {
   dnnl_engine_t engine = NULL;
   dnnl_primitive_desc_t pd = NULL;
@@ -197,15 +203,14 @@ naclip_matmul_probe_dnnl_bf16 (void)
   dnnl_dims_t ss = { 64, 1 }, ds = { 48, 1 };
   if (dnnl_engine_create (&engine, dnnl_cpu, 0) != dnnl_success)
     goto out;
-  if (!md_init (&src, 2, sd, dnnl_bf16, ss)
-      || !md_init (&wei, 2, wd, dnnl_bf16, NULL)
-      || !md_init (&dst, 2, dd, dnnl_f32, ds))
+  if (!md_init (&src, 2, sd, src_dt, ss) || !md_init (&wei, 2, wd, wei_dt, NULL)
+      || !md_init (&dst, 2, dd, dst_dt, ds))
     goto out;
   if (pd_create_matmul (&pd, engine, &src, &wei, NULL, &dst, NULL)
       != dnnl_success)
     goto out;
   ok = strncmp (pd_impl_name (pd), "ref", 3) != 0;
-  g_debug ("oneDNN bf16 matmul: %s", pd_impl_name (pd));
+  g_debug ("oneDNN %s matmul: %s", what, pd_impl_name (pd));
 out:
   if (pd != NULL)
     dnnl_primitive_desc_destroy (pd);
@@ -215,6 +220,18 @@ out:
   if (engine != NULL)
     dnnl_engine_destroy (engine);
   return ok;
+}
+
+gboolean
+naclip_matmul_probe_dnnl_bf16 (void)
+{
+  return probe_matmul (dnnl_bf16, dnnl_bf16, dnnl_f32, "bf16");
+}
+
+gboolean
+naclip_matmul_probe_dnnl_int8 (void)
+{
+  return probe_matmul (dnnl_u8, dnnl_s8, dnnl_s32, "int8");
 }
 
 /* ------------------------------------------------------------------ */
@@ -418,9 +435,12 @@ release_mapped (NaclipMatmulDnnlCache *cache, const void *p, gsize size)
   return hi - lo;
 }
 
-/* The packed copy of lin->weight in layout @md, made on first use. */
+/* The packed copy of lin->weight in layout @md, made on first use: from
+ * the f32 weight itself when @q_max is 0, else from the weight quantised to
+ * s8 in [-q_max, q_max] (naclip_matmul_int8_quantize_weight). */
 static Packed *
-get_packed (NaclipMatmulDnnl *dnnl, const NaclipLinear *lin, const Md *md)
+get_packed (
+    NaclipMatmulDnnl *dnnl, const NaclipLinear *lin, const Md *md, int q_max)
 {
   NaclipMatmulDnnlCache *cache = dnnl->cache;
   Packed *found = NULL, *pk = NULL;
@@ -428,6 +448,8 @@ get_packed (NaclipMatmulDnnl *dnnl, const NaclipLinear *lin, const Md *md)
   dnnl_primitive_t reorder = NULL;
   dnnl_memory_t from = NULL, to = NULL;
   Md user = MD_NULL;
+  gint8 *quantized = NULL;
+  const void *source = lin->weight;
 
   g_mutex_lock (&cache->lock);
   Packed *head = g_hash_table_lookup (cache->packed, lin->weight);
@@ -441,7 +463,14 @@ get_packed (NaclipMatmulDnnl *dnnl, const NaclipLinear *lin, const Md *md)
   /* weights (k, n) are the PyTorch (n, k) row-major matrix: strides 1, k */
   dnnl_dims_t dims = { lin->n_in, lin->n_out };
   dnnl_dims_t strides = { 1, lin->n_in };
-  if (!md_init (&user, 2, dims, dnnl_f32, strides))
+  if (q_max > 0) {
+    quantized = g_try_malloc ((gsize)lin->n_out * lin->n_in);
+    if (quantized == NULL)
+      goto out;
+    naclip_matmul_int8_quantize_weight (lin, q_max, quantized, NULL, NULL);
+    source = quantized;
+  }
+  if (!md_init (&user, 2, dims, q_max > 0 ? dnnl_s8 : dnnl_f32, strides))
     goto out;
   pk = g_new0 (Packed, 1);
   pk->size = dnnl_memory_desc_get_size (MD_PTR (*md));
@@ -449,8 +478,7 @@ get_packed (NaclipMatmulDnnl *dnnl, const NaclipLinear *lin, const Md *md)
   if (pk->alloc == NULL)
     goto out;
   pk->data = (void *)(((guintptr)pk->alloc + 63) & ~(guintptr)63);
-  if (dnnl_memory_create (
-          &from, MD_PTR (user), cache->engine, (void *)lin->weight)
+  if (dnnl_memory_create (&from, MD_PTR (user), cache->engine, (void *)source)
           != dnnl_success
       || dnnl_memory_create (&to, MD_PTR (*md), cache->engine, pk->data)
              != dnnl_success
@@ -490,6 +518,7 @@ out:
   if (to != NULL)
     dnnl_memory_destroy (to);
   md_clear (&user);
+  g_free (quantized);
   if (pk != NULL) {
     g_free (pk->alloc);
     g_free (pk);
@@ -498,16 +527,21 @@ out:
 }
 
 /* Creates the primitive of @key (src f32 or bf16 (m, k) with row stride
- * key->ld_src; dst f32 with key->ld_dst) with memory objects bound to no
- * data yet. @b_strides: NULL for a packed weight (format any). */
+ * key->ld_src, dst f32 with key->ld_dst; in INT8, src u8, weights s8 and
+ * dst s32) with memory objects bound to no data yet. @b_strides: NULL for
+ * a packed weight (format any). */
 static Prim *
 create_prim (NaclipMatmulDnnl *dnnl, const PrimKey *key, int ndims,
     const dnnl_dims_t src_dims, const dnnl_dims_t src_strides,
     const dnnl_dims_t wei_dims, const dnnl_dims_t wei_strides,
     const dnnl_dims_t dst_dims, const dnnl_dims_t dst_strides)
 {
+  gboolean int8 = key->precision == NACLIP_PRECISION_INT8;
   dnnl_data_type_t in_dt
       = key->precision == NACLIP_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
+  dnnl_data_type_t src_dt = int8 ? dnnl_u8 : in_dt;
+  dnnl_data_type_t wei_dt = int8 ? dnnl_s8 : in_dt;
+  dnnl_data_type_t dst_dt = int8 ? dnnl_s32 : dnnl_f32;
   Md src = MD_NULL, wei = MD_NULL, bias = MD_NULL, dst = MD_NULL, scr = MD_NULL;
   dnnl_primitive_attr_t attr = NULL;
   dnnl_post_ops_t po = NULL;
@@ -516,9 +550,9 @@ create_prim (NaclipMatmulDnnl *dnnl, const PrimKey *key, int ndims,
   gboolean ok = FALSE;
   dnnl_engine_t engine = dnnl->cache->engine;
 
-  if (!md_init (&src, ndims, src_dims, in_dt, src_strides)
-      || !md_init (&wei, ndims, wei_dims, in_dt, wei_strides)
-      || !md_init (&dst, ndims, dst_dims, dnnl_f32, dst_strides))
+  if (!md_init (&src, ndims, src_dims, src_dt, src_strides)
+      || !md_init (&wei, ndims, wei_dims, wei_dt, wei_strides)
+      || !md_init (&dst, ndims, dst_dims, dst_dt, dst_strides))
     goto out;
   if (key->has_bias) {
     dnnl_dims_t bd = { 1, key->n }, bs = { key->n, 1 };
@@ -554,8 +588,8 @@ create_prim (NaclipMatmulDnnl *dnnl, const PrimKey *key, int ndims,
     goto out;
   }
   g_debug ("oneDNN matmul %s %zux%zux%zu batch %zux%zu: %s",
-      in_dt == dnnl_bf16 ? "bf16" : "f32", key->m, key->n, key->k, key->n_outer,
-      key->n_inner, pd_impl_name (pd));
+      naclip_precision_to_string (key->precision), key->m, key->n, key->k,
+      key->n_outer, key->n_inner, pd_impl_name (pd));
   if (!md_copy_from_pd (&pr->wei_md, pd, dnnl_query_weights_md)
       || !md_copy_from_pd (&scr, pd, dnnl_query_scratchpad_md))
     goto out;
@@ -599,7 +633,7 @@ out:
 
 static gboolean
 run_prim (NaclipMatmulDnnl *dnnl, Prim *pr, const void *src, const void *wei,
-    const float *bias, float *dst)
+    const float *bias, void *dst)
 {
   if (!naclip_buffer_grow (
           &dnnl->scratch, &dnnl->scratch_size, pr->scratch_size, 1))
@@ -664,7 +698,7 @@ naclip_matmul_dnnl_linear (NaclipMatmulDnnl *dnnl, guint threads, float *out,
       return FALSE;
     insert_prim (dnnl, &key, pr);
   }
-  Packed *pk = get_packed (dnnl, lin, &pr->wei_md);
+  Packed *pk = get_packed (dnnl, lin, &pr->wei_md, 0);
   if (pk == NULL)
     return FALSE;
   const void *src = x;
@@ -729,4 +763,36 @@ naclip_matmul_dnnl_gemm (NaclipMatmulDnnl *dnnl, guint threads,
         threads);
   }
   return run_prim (dnnl, pr, dnnl->stage_a, dnnl->stage_b, NULL, c);
+}
+
+gboolean
+naclip_matmul_dnnl_int8 (NaclipMatmulDnnl *dnnl, gint32 *acc, const guint8 *xq,
+    const NaclipLinear *lin, gsize m, int q_max)
+{
+  /* xq: (m, n_in) u8; acc: (m, n_out) s32; both contiguous */
+  PrimKey key;
+  memset (&key, 0, sizeof key);
+  key.kind = 0;
+  key.precision = NACLIP_PRECISION_INT8;
+  key.post = NACLIP_MATMUL_POST_NONE;
+  key.m = m;
+  key.n = lin->n_out;
+  key.k = lin->n_in;
+  key.n_outer = key.n_inner = 1;
+  key.ld_src = lin->n_in;
+  key.ld_dst = lin->n_out;
+  Prim *pr = lookup_prim (dnnl, &key);
+  if (pr == NULL) {
+    dnnl_dims_t sd = { m, lin->n_in }, ss = { lin->n_in, 1 };
+    dnnl_dims_t wd = { lin->n_in, lin->n_out };
+    dnnl_dims_t dd = { m, lin->n_out }, ds = { lin->n_out, 1 };
+    pr = create_prim (dnnl, &key, 2, sd, ss, wd, NULL, dd, ds);
+    if (pr == NULL)
+      return FALSE;
+    insert_prim (dnnl, &key, pr);
+  }
+  Packed *pk = get_packed (dnnl, lin, &pr->wei_md, q_max);
+  if (pk == NULL)
+    return FALSE;
+  return run_prim (dnnl, pr, xq, pk->data, NULL, acc);
 }

@@ -7,8 +7,8 @@
  * feature finds no oneDNN, so that matmul.c calls the same functions in
  * every build: the model's cache has no oneDNN share, a oneDNN handle is
  * refused, and the products are never asked for (matmul.c calls them on
- * oneDNN handles only). cpu.c calls naclip_matmul_probe_dnnl_bf16() only
- * with oneDNN, so it has no stand-in.
+ * oneDNN handles only). cpu.c calls the naclip_matmul_probe_dnnl_*()
+ * functions only with oneDNN, so they have no stand-in.
  */
 
 #include "config.h"
@@ -66,6 +66,13 @@ gboolean
 naclip_matmul_dnnl_gemm (NaclipMatmulDnnl *dnnl, guint threads,
     const NaclipGemmLayout *l, gboolean trans_b, gsize m, gsize n, gsize k,
     float alpha, const float *a, const float *b, float beta, float *c)
+{
+  g_return_val_if_reached (FALSE);
+}
+
+gboolean
+naclip_matmul_dnnl_int8 (NaclipMatmulDnnl *dnnl, gint32 *acc, const guint8 *xq,
+    const NaclipLinear *lin, gsize m, int q_max)
 {
   g_return_val_if_reached (FALSE);
 }

@@ -9,11 +9,14 @@
  *     from the read-only mapping (PyTorch Linear [out, in] row-major,
  *     CblasTrans).
  *   - oneDNN (meson feature `dnnl`): matmul-dnnl.c, bf16 or f32 with the
- *     weights packed once per model. Its state hides behind one pointer in
- *     the model's NaclipMatmulCache and one in the caller's NaclipMatmul;
- *     in builds without oneDNN, matmul-nodnnl.c stands in for it and the
- *     backend is refused. A oneDNN product that fails (an allocation) is
- *     computed with OpenBLAS instead.
+ *     weights packed once per model, and the integer products of int8,
+ *     whose quantisation is matmul-int8.c's (an INT8 handle computes what
+ *     it does not quantise at the precision AUTO resolves to). Each hides
+ *     behind one pointer in the model's NaclipMatmulCache and one in the
+ *     caller's NaclipMatmul; in builds without oneDNN, matmul-nodnnl.c
+ *     stands in for matmul-dnnl.c and the backend is refused. A oneDNN
+ *     product that fails (an allocation) is computed with OpenBLAS
+ *     instead.
  * The plain-C twins (*_ref, double accumulation) are for the tests.
  *
  * Threads: one runtime, OpenMP (libgomp). oneDNN is built on it, and the
@@ -123,6 +126,7 @@ naclip_matmul_gemm_ref (const NaclipGemmLayout *l, gboolean trans_b, gsize m,
 struct _NaclipMatmulCache
 {
   NaclipMatmulDnnlCache *dnnl; /* oneDNN's engine and packed weights */
+  NaclipMatmulInt8Cache *int8; /* int8 weight scales, made on first use */
 };
 
 NaclipMatmulCache *
@@ -139,7 +143,18 @@ naclip_matmul_cache_free (NaclipMatmulCache *cache)
   if (cache == NULL)
     return;
   naclip_matmul_dnnl_cache_free (cache->dnnl);
+  naclip_matmul_int8_cache_free (cache->int8);
   g_free (cache);
+}
+
+/* The int8 share of @cache, created by the first int8 handle (it reads the
+ * CPU level, which only an int8 handle needs). */
+static NaclipMatmulInt8Cache *
+get_int8_cache (NaclipMatmulCache *cache)
+{
+  if (g_once_init_enter (&cache->int8))
+    g_once_init_leave (&cache->int8, naclip_matmul_int8_cache_new ());
+  return cache->int8;
 }
 
 static void
@@ -178,10 +193,14 @@ naclip_matmul_cache_get_stats (
 
 struct _NaclipMatmul
 {
-  NaclipPrecision precision;   /* FP32 or BF16 */
+  NaclipPrecision precision; /* FP32, BF16 or INT8 */
+  /* FP32 or BF16: the products INT8 does not quantise (of activations),
+   * the precision itself otherwise */
+  NaclipPrecision float_precision;
   NaclipMatmulBackend backend; /* OPENBLAS or DNNL */
   guint threads;
   NaclipMatmulDnnl *dnnl; /* the DNNL backend's state, else NULL */
+  NaclipMatmulInt8 *int8; /* INT8's quantisation state, else NULL */
 };
 
 NaclipMatmul *
@@ -193,9 +212,8 @@ naclip_matmul_new (NaclipMatmulCache *cache, NaclipPrecision precision,
   if (!naclip_precision_resolve (precision, &resolved, error))
     return NULL;
   if (backend == NACLIP_MATMUL_BACKEND_AUTO) {
-    backend = resolved == NACLIP_PRECISION_BF16
-                  ? NACLIP_MATMUL_BACKEND_DNNL
-                  : NACLIP_MATMUL_BACKEND_OPENBLAS;
+    backend = resolved == NACLIP_PRECISION_FP32 ? NACLIP_MATMUL_BACKEND_OPENBLAS
+                                                : NACLIP_MATMUL_BACKEND_DNNL;
   }
   if (backend == NACLIP_MATMUL_BACKEND_OPENBLAS
       && resolved != NACLIP_PRECISION_FP32) {
@@ -206,10 +224,17 @@ naclip_matmul_new (NaclipMatmulCache *cache, NaclipPrecision precision,
   }
   NaclipMatmul *mm = g_new0 (NaclipMatmul, 1);
   mm->precision = resolved;
+  mm->float_precision = resolved;
   mm->backend = backend;
   mm->threads = threads;
+  if (resolved == NACLIP_PRECISION_INT8) {
+    /* what AUTO resolves to: bf16 where it can run */
+    naclip_precision_resolve (
+        NACLIP_PRECISION_AUTO, &mm->float_precision, NULL);
+    mm->int8 = naclip_matmul_int8_new (get_int8_cache (cache));
+  }
   if (backend == NACLIP_MATMUL_BACKEND_DNNL) {
-    mm->dnnl = naclip_matmul_dnnl_new (cache->dnnl, resolved, error);
+    mm->dnnl = naclip_matmul_dnnl_new (cache->dnnl, mm->float_precision, error);
     if (mm->dnnl == NULL) {
       naclip_matmul_free (mm);
       return NULL;
@@ -224,6 +249,7 @@ naclip_matmul_free (NaclipMatmul *mm)
   if (mm == NULL)
     return;
   naclip_matmul_dnnl_free (mm->dnnl);
+  naclip_matmul_int8_free (mm->int8);
   g_free (mm);
 }
 
@@ -321,17 +347,24 @@ gemm_openblas (const NaclipGemmLayout *l, gboolean trans_b, gsize m, gsize n,
 /* ------------------------------------------------------------------ */
 /* Entry points                                                        */
 
-void
-naclip_matmul_linear_post (NaclipMatmul *mm, float *out, gsize ldo,
-    const float *x, gsize ldx, const NaclipLinear *lin, gsize m,
-    NaclipMatmulPost post)
+/* naclip_matmul_linear_post(), quantised when @quantize and the handle is
+ * INT8. */
+static void
+linear_post (NaclipMatmul *mm, float *out, gsize ldo, const float *x, gsize ldx,
+    const NaclipLinear *lin, gsize m, NaclipMatmulPost post, gboolean quantize)
 {
   g_return_if_fail (mm != NULL && out != NULL && x != NULL && lin != NULL);
   g_return_if_fail (ldo >= lin->n_out && ldx >= lin->n_in);
   if (m == 0)
     return;
   int saved = enter_threads (mm->threads);
-  if (mm->backend == NACLIP_MATMUL_BACKEND_DNNL) {
+  if (mm->int8 != NULL && quantize) {
+    if (naclip_matmul_int8_linear (
+            mm->int8, mm->dnnl, mm->threads, out, ldo, x, ldx, lin, m, post))
+      goto out;
+    g_warning ("oneDNN int8 matmul %zux%ux%u failed; computed with OpenBLAS", m,
+        lin->n_out, lin->n_in);
+  } else if (mm->backend == NACLIP_MATMUL_BACKEND_DNNL) {
     if (naclip_matmul_dnnl_linear (
             mm->dnnl, mm->threads, out, ldo, x, ldx, lin, m, post))
       goto out;
@@ -343,6 +376,22 @@ naclip_matmul_linear_post (NaclipMatmul *mm, float *out, gsize ldo,
   linear_openblas (mm, out, ldo, x, ldx, lin, m, post);
 out:
   restore_threads (saved);
+}
+
+void
+naclip_matmul_linear_post (NaclipMatmul *mm, float *out, gsize ldo,
+    const float *x, gsize ldx, const NaclipLinear *lin, gsize m,
+    NaclipMatmulPost post)
+{
+  linear_post (mm, out, ldo, x, ldx, lin, m, post, TRUE);
+}
+
+void
+naclip_matmul_linear_post_float (NaclipMatmul *mm, float *out, gsize ldo,
+    const float *x, gsize ldx, const NaclipLinear *lin, gsize m,
+    NaclipMatmulPost post)
+{
+  linear_post (mm, out, ldo, x, ldx, lin, m, post, FALSE);
 }
 
 void
@@ -360,7 +409,7 @@ naclip_matmul_gemm (NaclipMatmul *mm, const NaclipGemmLayout *layout,
   /* fp32 products of activations stay on OpenBLAS: nothing to pack, and
    * a oneDNN f32 run would only copy the operands. */
   if (mm->backend == NACLIP_MATMUL_BACKEND_DNNL
-      && mm->precision == NACLIP_PRECISION_BF16) {
+      && mm->float_precision == NACLIP_PRECISION_BF16) {
     if (k > 0
         && naclip_matmul_dnnl_gemm (mm->dnnl, mm->threads, layout, trans_b, m,
             n, k, alpha, a, b, beta, c))

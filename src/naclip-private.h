@@ -370,10 +370,15 @@ void naclip_cache_write (
 
 /* The handle API. Precision and threads travel in a NaclipMatmul that a
  * context owns (one per thread, not thread-safe: it holds the primitives
- * cached per shape, the bf16 staging buffers and the oneDNN scratchpad).
- * Weights packed for oneDNN (bf16, or f32 in its blocked layout) live in a
+ * cached per shape, the bf16 staging buffers, the int8 activations and
+ * the oneDNN scratchpad). Weights packed for oneDNN (bf16, s8, or f32 in
+ * its blocked layout) and the int8 weight scales live in a
  * NaclipMatmulCache that the model owns: thread-safe, each weight packed
- * once, on first use, and shared by every handle of the model. */
+ * once, on first use, and shared by every handle of the model. An INT8
+ * handle quantises the linear layers (naclip_matmul_linear_post) and
+ * computes the products of activations (naclip_matmul_gemm) and the
+ * layers it is told to keep (naclip_matmul_linear_post_float) at the
+ * precision AUTO resolves to. */
 
 /* What is applied to the product before it is stored. */
 typedef enum
@@ -416,7 +421,8 @@ NaclipMatmul *naclip_matmul_new (NaclipMatmulCache *cache,
     GError **error);
 void naclip_matmul_free (NaclipMatmul *mm);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NaclipMatmul, naclip_matmul_free)
-/* The resolved precision (FP32 or BF16) and backend (OPENBLAS or DNNL). */
+/* The resolved precision (FP32, BF16 or INT8) and backend (OPENBLAS or
+ * DNNL). */
 NaclipPrecision naclip_matmul_get_precision (const NaclipMatmul *mm);
 NaclipMatmulBackend naclip_matmul_get_backend (const NaclipMatmul *mm);
 guint naclip_matmul_get_threads (const NaclipMatmul *mm);
@@ -424,10 +430,19 @@ void naclip_matmul_set_threads (NaclipMatmul *mm, guint threads);
 
 /* out (m, lin->n_out) = post(x (m, lin->n_in) . lin->weight^T + lin->bias),
  * row strides @ldo, @ldx in floats. In bf16, x and the weight are rounded
- * to bf16 (nearest even) and the products accumulate in f32. The first
- * call for a weight packs it (cost of one pass over it); the first call
- * for a shape creates a primitive (about a millisecond). */
+ * to bf16 (nearest even) and the products accumulate in f32; in int8, x
+ * and the weight are quantised (matmul-int8.c). The first call for a
+ * weight packs it (cost of one pass over it); the first call for a shape
+ * creates a primitive (about a millisecond). */
 void naclip_matmul_linear_post (NaclipMatmul *mm, float *out, gsize ldo,
+    const float *x, gsize ldx, const NaclipLinear *lin, gsize m,
+    NaclipMatmulPost post);
+/* The same, never quantised: an INT8 handle computes it at the precision
+ * AUTO resolves to (bf16 or fp32). For the layers at either end of a tower
+ * (the patch embedding, the projections), whose int8 error would reach
+ * every later layer or the features directly, for about 1% of the
+ * products. */
+void naclip_matmul_linear_post_float (NaclipMatmul *mm, float *out, gsize ldo,
     const float *x, gsize ldx, const NaclipLinear *lin, gsize m,
     NaclipMatmulPost post);
 
@@ -467,10 +482,11 @@ void naclip_matmul_gemm_ref (const NaclipGemmLayout *layout, gboolean trans_b,
 typedef struct _NaclipMatmulDnnlCache NaclipMatmulDnnlCache;
 typedef struct _NaclipMatmulDnnl NaclipMatmulDnnl;
 
-/* TRUE if oneDNN creates a small bf16 matmul with a real (not reference)
- * kernel at its current ISA cap. Only in builds with oneDNN; for cpu.c,
- * once. */
+/* TRUE if oneDNN creates a small bf16 (bf16 x bf16 -> f32), resp. int8
+ * (u8 x s8 -> s32), matmul with a real (not reference) kernel at its
+ * current ISA cap. Only in builds with oneDNN; for cpu.c, once. */
 gboolean naclip_matmul_probe_dnnl_bf16 (void);
+gboolean naclip_matmul_probe_dnnl_int8 (void);
 
 /* The share of naclip_matmul_cache_new() (same arguments); the engine is
  * created by the first handle. NULL without oneDNN; _free accepts NULL. */
@@ -500,6 +516,57 @@ gboolean naclip_matmul_dnnl_linear (NaclipMatmulDnnl *dnnl, guint threads,
 gboolean naclip_matmul_dnnl_gemm (NaclipMatmulDnnl *dnnl, guint threads,
     const NaclipGemmLayout *layout, gboolean trans_b, gsize m, gsize n, gsize k,
     float alpha, const float *a, const float *b, float beta, float *c);
+/* The integer product of an int8 linear layer (matmul-int8.c):
+ * acc (m, n_out) s32 = xq (m, n_in) u8 . wq^T, both contiguous, where wq
+ * is lin->weight quantised with naclip_matmul_int8_quantize_weight()
+ * (bound @q_max) and packed on first use into the model's cache, whose
+ * mapping pages are then given back. FALSE as naclip_matmul_dnnl_linear(). */
+gboolean naclip_matmul_dnnl_int8 (NaclipMatmulDnnl *dnnl, gint32 *acc,
+    const guint8 *xq, const NaclipLinear *lin, gsize m, int q_max);
+
+/* ------------------------------------------------------------------ */
+/* matmul-int8.c: the int8 linear layers of matmul.c (quantisation,   */
+/* epilogue, reference; the product is naclip_matmul_dnnl_int8)        */
+
+/* Like matmul-dnnl.c's, a share of the model's NaclipMatmulCache (the
+ * weights' scales and column sums; thread-safe) and of an INT8
+ * NaclipMatmul (the quantised activations and accumulators; one thread). */
+typedef struct _NaclipMatmulInt8Cache NaclipMatmulInt8Cache;
+typedef struct _NaclipMatmulInt8 NaclipMatmulInt8;
+
+/* The weight bound at the level of naclip_cpu_get_isa(): 127, or 63 below
+ * avx512_core_vnni, whose kernels saturate 16-bit pair sums. */
+int naclip_matmul_int8_weight_max (void);
+/* Quantises lin->weight symmetrically per output channel to
+ * [-q_max, q_max]: wq (n_out, n_in) = round (weight / scale) (half away
+ * from zero), scale (n_out) = max |row| / q_max, colsum (n_out) = the sum
+ * of each row of wq. Any output may be NULL. One pass over the weight. */
+void naclip_matmul_int8_quantize_weight (
+    const NaclipLinear *lin, int q_max, gint8 *wq, float *scale, float *colsum);
+
+/* Never fails; _free accepts NULL. */
+NaclipMatmulInt8Cache *naclip_matmul_int8_cache_new (void);
+void naclip_matmul_int8_cache_free (NaclipMatmulInt8Cache *cache);
+/* A handle's share, using @cache (which must outlive it). _free accepts
+ * NULL. */
+NaclipMatmulInt8 *naclip_matmul_int8_new (NaclipMatmulInt8Cache *cache);
+void naclip_matmul_int8_free (NaclipMatmulInt8 *h);
+
+/* naclip_matmul_linear_post() in int8: the rows of x quantised to u8
+ * (per row: minimum and scale), the product by naclip_matmul_dnnl_int8()
+ * on @dnnl, dequantised with the bias and the post-op in one pass per row
+ * (see the file's comment for the arithmetic and its error bound), on
+ * @threads OpenMP threads. The first call for a weight computes its scales
+ * (one pass over it). FALSE when a buffer cannot be allocated or oneDNN
+ * fails: @out is then untouched. */
+gboolean naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
+    guint threads, float *out, gsize ldo, const float *x, gsize ldx,
+    const NaclipLinear *lin, gsize m, NaclipMatmulPost post);
+/* The plain-C twin: naclip_matmul_linear_ref() of the operands as
+ * quantised with bound @q_max (serial, double accumulation). */
+void naclip_matmul_int8_linear_ref (float *out, gsize ldo, const float *x,
+    gsize ldx, const NaclipLinear *lin, gsize m, NaclipMatmulPost post,
+    int q_max);
 
 /* ------------------------------------------------------------------ */
 /* ops.c: kernels shared by both towers (each with a plain-C *_ref twin */

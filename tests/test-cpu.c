@@ -70,6 +70,19 @@ check_level (NaclipCpuIsa isa)
     g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED);
     g_clear_error (&error);
   }
+  /* int8: oneDNN has VNNI or AMX kernels from avx512_core_vnni up; below,
+   * its 16-bit kernels may or may not be there */
+  gboolean int8 = naclip_precision_resolve (NACLIP_PRECISION_INT8, &p, &error);
+  if (int8) {
+    g_assert_true (HAVE_DNNL);
+    g_assert_cmpint (p, ==, NACLIP_PRECISION_INT8);
+  } else {
+    g_assert_true (!HAVE_DNNL || isa < NACLIP_CPU_ISA_AVX512_CORE_VNNI);
+    g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED);
+    g_test_message (
+        "int8 at %s: %s", naclip_cpu_isa_to_string (isa), error->message);
+    g_clear_error (&error);
+  }
   g_assert_true (naclip_precision_resolve (NACLIP_PRECISION_AUTO, &p, NULL));
   g_assert_cmpint (p, ==, bf16 ? NACLIP_PRECISION_BF16 : NACLIP_PRECISION_FP32);
   g_autofree char *desc = naclip_precision_describe ();

@@ -10,6 +10,15 @@
  * mode, layout or packing shows up as an error of about 2^-9 of the sum,
  * 400 times the tolerance. It also checks the unrounded reference within
  * 2^-7 of the sum (two operands each off by at most 2^-9, plus margin).
+ * int8: the rows of x are quantised to u8 (x ~ lo + s_x q) and the weights
+ * to s8 per output channel (w ~ s_w q, |q| <= q_max); the integer product
+ * is exact, so against naclip_matmul_int8_linear_ref (the fp32 reference of
+ * the quantised operands) only the float epilogue errs: the fp32 tolerance,
+ * of a sum that also counts |lo| sum |w| (the epilogue adds lo * colsum).
+ * Against the unquantised reference the error is at most
+ * s_w/2 sum |x| + s_x/2 sum |w| + k s_x s_w / 4 (each operand off by half
+ * a step), times 1.13 after GELU or QuickGELU (their largest slope), plus
+ * the fp32 tolerance.
  */
 
 #include "config.h"
@@ -34,6 +43,7 @@ static const Config configs[] = {
   { "openblas-fp32", NACLIP_PRECISION_FP32, NACLIP_MATMUL_BACKEND_OPENBLAS },
   { "onednn-fp32", NACLIP_PRECISION_FP32, NACLIP_MATMUL_BACKEND_DNNL },
   { "onednn-bf16", NACLIP_PRECISION_BF16, NACLIP_MATMUL_BACKEND_DNNL },
+  { "onednn-int8", NACLIP_PRECISION_INT8, NACLIP_MATMUL_BACKEND_DNNL },
 };
 
 /* The handle for @cfg, or NULL after g_test_skip when this build or CPU
@@ -52,6 +62,17 @@ new_handle (NaclipMatmulCache *cache, const Config *cfg, guint threads)
     g_error_free (error);
   }
   return mm;
+}
+
+/* The precision of @cfg's products of activations: int8 leaves them at
+ * the precision auto resolves to. */
+static NaclipPrecision
+float_precision (const Config *cfg)
+{
+  NaclipPrecision p = cfg->precision;
+  if (p == NACLIP_PRECISION_INT8)
+    g_assert_true (naclip_precision_resolve (NACLIP_PRECISION_AUTO, &p, NULL));
+  return p;
 }
 
 static float
@@ -81,17 +102,20 @@ rounded_copy (const float *x, gsize n)
 }
 
 /* Compares @got with @want (rows x cols, stride @ld) within
- * rel * scale[i, j] + rel; prints the first 5 mismatches and the max diff. */
+ * rel * scale[i, j] + rel, plus extra[i, j] if @extra is not NULL; prints
+ * the first 5 mismatches and the max diff. */
 static void
-check_close (const char *what, const float *got, const float *want,
-    const double *scale, gsize rows, gsize cols, gsize ld, double rel)
+check_within (const char *what, const float *got, const float *want,
+    const double *scale, const double *extra, gsize rows, gsize cols, gsize ld,
+    double rel)
 {
   double max_diff = 0.0;
   guint n_bad = 0;
   for (gsize i = 0; i < rows; i++) {
     for (gsize j = 0; j < cols; j++) {
       double d = fabs ((double)got[i * ld + j] - want[i * ld + j]);
-      double tol = rel * (1.0 + scale[i * cols + j]);
+      double tol = rel * (1.0 + scale[i * cols + j])
+                   + (extra != NULL ? extra[i * cols + j] : 0.0);
       max_diff = MAX (max_diff, d);
       if (!(d <= tol)) {
         if (n_bad < 5) {
@@ -106,6 +130,60 @@ check_close (const char *what, const float *got, const float *want,
     g_printerr ("%s: %u mismatches, max diff %.3g\n", what, n_bad, max_diff);
     g_test_fail ();
   }
+}
+
+static void
+check_close (const char *what, const float *got, const float *want,
+    const double *scale, gsize rows, gsize cols, gsize ld, double rel)
+{
+  check_within (what, got, want, scale, NULL, rows, cols, ld, rel);
+}
+
+/* Checks the int8 product @got of @lin on x (m rows) against the int8
+ * reference (into @want) and against fp32 (into @exact) within the bounds of
+ * the file's comment. @want and @exact hold @got's initial values. */
+static void
+check_int8 (const char *what, const float *got, float *want, float *exact,
+    const float *x, gsize ldx, const NaclipLinear *lin, gsize m, gsize ldo,
+    NaclipMatmulPost post)
+{
+  gsize n = lin->n_out, k = lin->n_in;
+  int q_max = naclip_matmul_int8_weight_max ();
+  g_autofree double *scale = g_new (double, m *n);
+  g_autofree double *fp32_scale = g_new (double, m *n);
+  g_autofree double *bound = g_new (double, m *n);
+  double slope
+      = post == NACLIP_MATMUL_POST_GELU || post == NACLIP_MATMUL_POST_QUICK_GELU
+            ? 1.13
+            : 1.0;
+  naclip_matmul_int8_linear_ref (want, ldo, x, ldx, lin, m, post, q_max);
+  naclip_matmul_linear_ref (exact, ldo, x, ldx, lin, m, post);
+  for (gsize i = 0; i < m; i++) {
+    const float *xr = x + i * ldx;
+    double lo = xr[0], hi = xr[0], sum_x = 0.0;
+    for (gsize j = 0; j < k; j++) {
+      lo = MIN (lo, xr[j]);
+      hi = MAX (hi, xr[j]);
+      sum_x += fabs (xr[j]);
+    }
+    double s_x = (hi - lo) / 255.0;
+    for (gsize o = 0; o < n; o++) {
+      const float *w = lin->weight + o * k;
+      double sum_w = 0.0, sum_xw = 0.0, w_max = 0.0;
+      for (gsize j = 0; j < k; j++) {
+        sum_w += fabs (w[j]);
+        sum_xw += fabs ((double)xr[j] * w[j]);
+        w_max = MAX (w_max, fabs (w[j]));
+      }
+      double s_w = w_max / q_max, b = lin->bias ? fabs (lin->bias[o]) : 0.0;
+      scale[i * n + o] = sum_xw + fabs (lo) * sum_w + b;
+      fp32_scale[i * n + o] = sum_xw + b;
+      bound[i * n + o]
+          = slope * (s_w / 2 * sum_x + s_x / 2 * sum_w + k * s_x * s_w / 4);
+    }
+  }
+  check_close (what, got, want, scale, m, n, ldo, 1e-5);
+  check_within (what, got, exact, fp32_scale, bound, m, n, ldo, 1e-5);
 }
 
 typedef struct
@@ -158,7 +236,9 @@ run_linear_case (NaclipMatmul *mm, const Config *cfg, GRand *rand,
 
   g_autofree char *what = g_strdup_printf ("%s linear %zux%zux%zu%s post %d",
       cfg->name, s->m, s->n, s->k, with_bias ? " bias" : "", post);
-  if (bf16) {
+  if (cfg->precision == NACLIP_PRECISION_INT8) {
+    check_int8 (what, got, want, exact, x, ldx, &lin, s->m, ldo, post);
+  } else if (bf16) {
     xr = rounded_copy (x, s->m * ldx);
     wr = rounded_copy (w, s->n * s->k);
     NaclipLinear lr = { wr, lin.bias, lin.n_out, lin.n_in };
@@ -259,7 +339,7 @@ test_gemm (gconstpointer data)
     fill (rand, got, nc);
     memcpy (want, got, nc * sizeof (float));
     const float *ua = a, *ub = b;
-    if (cfg->precision == NACLIP_PRECISION_BF16) {
+    if (float_precision (cfg) == NACLIP_PRECISION_BF16) {
       /* alpha is folded into A before rounding */
       ar = g_new (float, na);
       for (gsize i = 0; i < na; i++)
@@ -392,7 +472,7 @@ test_release_mapping (gconstpointer data)
   for (gsize i = 0; i < m * n; i++)
     scale[i] = 2.0 * k;
   check_close ("after release", got, want, scale, m, n, n,
-      cfg->precision == NACLIP_PRECISION_BF16 ? 1.0 / 128 : 1e-5);
+      cfg->precision == NACLIP_PRECISION_FP32 ? 1e-5 : 1.0 / 128);
 out:
   naclip_matmul_free (ref);
   naclip_matmul_free (mm);
@@ -443,6 +523,135 @@ test_threads (void)
   naclip_matmul_cache_free (cache);
 }
 
+/* The int8 reference itself, in every build: within the quantisation
+ * bound of fp32 on the shapes of the linear test. */
+static void
+test_int8_reference (void)
+{
+  GRand *rand = g_rand_new_with_seed (4321);
+  for (gsize t = 0; t < G_N_ELEMENTS (linear_shapes); t++) {
+    const LinearShape *s = &linear_shapes[t];
+    for (int post = NACLIP_MATMUL_POST_NONE;
+         post <= NACLIP_MATMUL_POST_ACCUMULATE; post++) {
+      gsize ldx = s->k + s->ldx_pad, ldo = s->n + s->ldo_pad;
+      g_autofree float *x = g_new (float, s->m *ldx);
+      g_autofree float *w = g_new (float, s->n * s->k);
+      g_autofree float *b = g_new (float, s->n);
+      g_autofree float *got = g_new (float, s->m *ldo);
+      g_autofree float *want = g_new (float, s->m *ldo);
+      g_autofree float *exact = g_new (float, s->m *ldo);
+      fill (rand, x, s->m * ldx);
+      fill (rand, w, s->n * s->k);
+      fill (rand, b, s->n);
+      fill (rand, got, s->m * ldo);
+      memcpy (want, got, s->m * ldo * sizeof (float));
+      memcpy (exact, got, s->m * ldo * sizeof (float));
+      NaclipLinear lin = { w, b, (guint)s->n, (guint)s->k };
+      naclip_matmul_int8_linear_ref (got, ldo, x, ldx, &lin, s->m,
+          (NaclipMatmulPost)post, naclip_matmul_int8_weight_max ());
+      g_autofree char *what = g_strdup_printf (
+          "int8 reference %zux%zux%zu post %d", s->m, s->n, s->k, post);
+      check_int8 (what, got, want, exact, x, ldx, &lin, s->m, ldo,
+          (NaclipMatmulPost)post);
+    }
+  }
+  g_rand_free (rand);
+}
+
+/* Rows at the ends of the u8 range against weights at the ends of the s8
+ * one: the pairs of products that a 16-bit kernel would saturate
+ * (255 * 127 * 2 > 32767) come out exact, whatever the CPU level. */
+static void
+test_int8_saturation (void)
+{
+  const Config *cfg = &configs[3];
+  NaclipMatmulCache *cache = naclip_matmul_cache_new (NULL, 0);
+  NaclipMatmul *mm = new_handle (cache, cfg, 2);
+  gsize m = 4, n = 32, k = 256;
+  g_autofree float *x = g_new (float, m *k);
+  g_autofree float *w = g_new (float, n *k);
+  g_autofree float *got = g_new (float, m *n);
+  g_autofree float *want = g_new (float, m *n);
+  if (mm == NULL)
+    goto out;
+  /* x: 0 once, then 1 (q = 255); w: rows of +1 and of -1 (q = +-q_max) */
+  for (gsize i = 0; i < m; i++)
+    for (gsize j = 0; j < k; j++)
+      x[i * k + j] = j == i ? 0.0f : 1.0f;
+  for (gsize o = 0; o < n; o++)
+    for (gsize j = 0; j < k; j++)
+      w[o * k + j] = o % 2 ? -1.0f : 1.0f;
+  NaclipLinear lin = { w, NULL, (guint)n, (guint)k };
+  naclip_matmul_linear_post (
+      mm, got, n, x, k, &lin, m, NACLIP_MATMUL_POST_NONE);
+  naclip_matmul_linear_ref (want, n, x, k, &lin, m, NACLIP_MATMUL_POST_NONE);
+  /* both operands are exact in int8 here */
+  for (gsize i = 0; i < m * n; i++)
+    g_assert_cmpfloat_with_epsilon (got[i], want[i], 1e-3);
+out:
+  naclip_matmul_free (mm);
+  naclip_matmul_cache_free (cache);
+}
+
+/* The weight quantiser: symmetric per row, half away from zero, the bound
+ * reached by each row's largest magnitude, zero rows kept zero. */
+static void
+test_int8_weights (void)
+{
+  const float w[3 * 4] = {
+    0.5f, -1.0f, 0.25f, 0.0f, /* scale 1/127 */
+    0.0f, 0.0f, 0.0f, 0.0f,   /* all zero */
+    3.0f, 1.5f, -0.75f, 0.0f, /* 1.5 is half of 3: 63.5 -> 64 */
+  };
+  NaclipLinear lin = { w, NULL, 3, 4 };
+  gint8 wq[12];
+  float scale[3], colsum[3];
+  naclip_matmul_int8_quantize_weight (&lin, 127, wq, scale, colsum);
+  const gint8 want[12] = { 64, -127, 32, 0, 0, 0, 0, 0, 127, 64, -32, 0 };
+  g_assert_cmpmem (wq, sizeof wq, want, sizeof want);
+  g_assert_cmpfloat (scale[0], ==, 1.0f / 127);
+  g_assert_cmpfloat (scale[1], ==, 0.0f);
+  g_assert_cmpfloat (scale[2], ==, 3.0f / 127);
+  g_assert_cmpfloat (colsum[0], ==, -31.0f);
+  g_assert_cmpfloat (colsum[1], ==, 0.0f);
+  g_assert_cmpfloat (colsum[2], ==, 159.0f);
+  naclip_matmul_int8_quantize_weight (&lin, 63, wq, NULL, NULL);
+  g_assert_cmpint (wq[1], ==, -63);
+  g_assert_cmpint (wq[8], ==, 63);
+}
+
+/* A row holding Inf or NaN gives NaN (as fp32 gives a non-finite row);
+ * the other rows are unaffected. */
+static void
+test_int8_non_finite (void)
+{
+  NaclipMatmulCache *cache = naclip_matmul_cache_new (NULL, 0);
+  NaclipMatmul *mm = new_handle (cache, &configs[3], 2);
+  gsize m = 3, n = 8, k = 16;
+  float x[3 * 16], w[8 * 16], got[3 * 8], want[3 * 8];
+  if (mm == NULL)
+    goto out;
+  GRand *rand = g_rand_new_with_seed (11);
+  fill (rand, x, m * k);
+  fill (rand, w, n * k);
+  g_rand_free (rand);
+  x[k + 3] = INFINITY;
+  x[2 * k + 5] = NAN;
+  NaclipLinear lin = { w, NULL, (guint)n, (guint)k };
+  naclip_matmul_linear_post (
+      mm, got, n, x, k, &lin, m, NACLIP_MATMUL_POST_NONE);
+  naclip_matmul_int8_linear_ref (want, n, x, k, &lin, 1,
+      NACLIP_MATMUL_POST_NONE, naclip_matmul_int8_weight_max ());
+  for (gsize o = 0; o < n; o++) {
+    g_assert_cmpfloat_with_epsilon (got[o], want[o], 1e-4);
+    g_assert_true (isnan (got[n + o]));
+    g_assert_true (isnan (got[2 * n + o]));
+  }
+out:
+  naclip_matmul_free (mm);
+  naclip_matmul_cache_free (cache);
+}
+
 static void
 test_precision_resolve (void)
 {
@@ -467,6 +676,17 @@ test_precision_resolve (void)
   g_autofree char *desc = naclip_precision_describe ();
   g_test_message ("%s", desc);
   g_assert_true (g_str_has_prefix (desc, naclip_precision_to_string (auto_p)));
+  /* int8 is opt-in: available with oneDNN, never what auto means */
+  gboolean int8 = naclip_precision_resolve (NACLIP_PRECISION_INT8, &p, &error);
+  if (int8) {
+    g_assert_cmpint (p, ==, NACLIP_PRECISION_INT8);
+    g_assert_true (HAVE_DNNL);
+  } else {
+    g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_UNSUPPORTED);
+    g_test_message ("int8 unavailable: %s", error->message);
+    g_clear_error (&error);
+  }
+  g_assert_cmpint (auto_p, !=, NACLIP_PRECISION_INT8);
   /* the OpenMP variant of OpenBLAS is the one loaded when it was built */
   if (HAVE_OPENBLAS_OPENMP)
     g_assert_cmpint (openblas_get_parallel (), ==, 2);
@@ -487,6 +707,12 @@ main (int argc, char **argv)
       "/matmul/release/onednn-fp32", &configs[1], test_release_mapping);
   g_test_add_data_func (
       "/matmul/release/onednn-bf16", &configs[2], test_release_mapping);
+  g_test_add_data_func (
+      "/matmul/release/onednn-int8", &configs[3], test_release_mapping);
+  g_test_add_func ("/matmul/int8/reference", test_int8_reference);
+  g_test_add_func ("/matmul/int8/saturation", test_int8_saturation);
+  g_test_add_func ("/matmul/int8/weights", test_int8_weights);
+  g_test_add_func ("/matmul/int8/non-finite", test_int8_non_finite);
   g_test_add_func ("/matmul/cache-reuse", test_cache_reuse);
   g_test_add_func ("/matmul/threads", test_threads);
   g_test_add_func ("/matmul/precision-resolve", test_precision_resolve);

@@ -1,0 +1,377 @@
+/* matmul-int8.c: the int8 linear layers of matmul.c.
+ *
+ * Copyright (C) 2026 The naclipseg authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Precision INT8 computes out = post(x . W^T + b) of a linear layer as an
+ * integer product (dynamic quantisation, as ONNX Runtime's
+ * MatMulInteger / DynamicQuantizeLinear pair, with per-token activations):
+ *   - weights, once per model: symmetric per output channel,
+ *     W[n][k] ~ s_w[n] * wq[n][k] with wq = round (W / s_w) in
+ *     [-q_max, q_max], s_w[n] = max_k |W[n][k]| / q_max (round half away
+ *     from zero). q_max is 127, or 63 below avx512_core_vnni: oneDNN's
+ *     AVX2 and AVX-512 int8 kernels add pairs of u8 x s8 products in
+ *     saturating 16 bits (vpmaddubsw), which 255 * 127 * 2 overflows and
+ *     255 * 63 * 2 does not (ONNX Runtime's "reduce_range").
+ *     matmul-dnnl.c packs wq into the layout oneDNN's primitive asks for;
+ *     this file's model share (NaclipMatmulInt8Cache) keeps s_w and the
+ *     sums over k of wq (the column sums of the (k, n) operand).
+ *   - activations, per call and per row (token): asymmetric u8,
+ *     x[m][k] ~ lo[m] + s_x[m] * xq[m][k] with lo = min_k x, s_x =
+ *     (max_k x - lo) / 255 and xq = round ((x - lo) * 255 / (max - lo))
+ *     (half up). u8 is the operand every int8 kernel of oneDNN takes at
+ *     full speed, down to AVX2.
+ *   - the product acc = xq . wq^T in s32 by oneDNN (no scales attribute:
+ *     runtime scales make oneDNN 2.6 fall back to its slow gemm kernel);
+ *   - one pass per row of the epilogue:
+ *       out[m][n] = s_w[n] * (s_x[m] * acc[m][n] + lo[m] * colsum[n]) + b[n]
+ *     (since sum_k (lo + s_x xq) s_w wq = s_w (s_x acc + lo colsum)),
+ *     then the activation of the post-op on the row while it is in cache,
+ *     or the residual added.
+ * Error: each x is off by at most s_x / 2 and each weight by s_w / 2, so
+ * |out - exact| <= s_w/2 sum |x| + s_x/2 sum |W| + k s_x s_w / 4 (before
+ * the activation, which is 1.13-Lipschitz); tests/test-matmul.c holds the
+ * product to that bound against fp32, and to float rounding against
+ * naclip_matmul_int8_linear_ref, the plain-C twin of the same arithmetic.
+ * A row holding Inf or NaN gives NaN outputs, as its fp32 product would
+ * give non-finite ones.
+ */
+
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "naclip-private.h"
+
+/* Below this many activations a quantisation or epilogue pass runs on the
+ * calling thread (the threshold of ops.c's kernels). */
+#define PARALLEL_MIN 32768
+
+/* Activations are quantised to 0..U8_MAX. */
+#define U8_MAX 255.0f
+
+int
+naclip_matmul_int8_weight_max (void)
+{
+  return naclip_cpu_get_isa (NULL) >= NACLIP_CPU_ISA_AVX512_CORE_VNNI ? 127
+                                                                      : 63;
+}
+
+/* w * inv rounded half away from zero; |w| * inv <= q_max (1 + 2^-23), so
+ * the result is within [-q_max, q_max] without a clamp. */
+static inline gint32
+round_weight (float w, float inv)
+{
+  float v = w * inv;
+  return (gint32)(v + copysignf (0.5f, v));
+}
+
+void
+naclip_matmul_int8_quantize_weight (
+    const NaclipLinear *lin, int q_max, gint8 *wq, float *scale, float *colsum)
+{
+  /* weight, wq: (n_out, n_in) row-major */
+  gsize k = lin->n_in;
+  for (guint n = 0; n < lin->n_out; n++) {
+    const float *w = lin->weight + (gsize)n * k;
+    float amax = 0.0f;
+#pragma omp simd reduction(max : amax)
+    for (gsize j = 0; j < k; j++)
+      amax = MAX (amax, fabsf (w[j]));
+    float inv = amax > 0.0f ? (float)q_max / amax : 0.0f;
+    gint32 sum = 0;
+    if (wq != NULL) {
+      gint8 *row = wq + (gsize)n * k;
+#pragma omp simd reduction(+ : sum)
+      for (gsize j = 0; j < k; j++) {
+        row[j] = (gint8)round_weight (w[j], inv);
+        sum += row[j];
+      }
+    } else {
+#pragma omp simd reduction(+ : sum)
+      for (gsize j = 0; j < k; j++)
+        sum += round_weight (w[j], inv);
+    }
+    if (scale != NULL)
+      scale[n] = amax / (float)q_max;
+    if (colsum != NULL)
+      colsum[n] = (float)sum;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* The model's share: scales and column sums                           */
+
+typedef struct
+{
+  float *scale;  /* (n_out): s_w */
+  float *colsum; /* (n_out): sum over k of wq, exact in a float */
+} Int8Weight;
+
+struct _NaclipMatmulInt8Cache
+{
+  GMutex lock;
+  int q_max;
+  GHashTable *weights; /* const float *weight -> Int8Weight * */
+};
+
+static void
+int8_weight_free (gpointer p)
+{
+  Int8Weight *iw = p;
+  g_free (iw->scale);
+  g_free (iw->colsum);
+  g_free (iw);
+}
+
+NaclipMatmulInt8Cache *
+naclip_matmul_int8_cache_new (void)
+{
+  NaclipMatmulInt8Cache *cache = g_new0 (NaclipMatmulInt8Cache, 1);
+  g_mutex_init (&cache->lock);
+  cache->q_max = naclip_matmul_int8_weight_max ();
+  cache->weights = g_hash_table_new_full (NULL, NULL, NULL, int8_weight_free);
+  return cache;
+}
+
+void
+naclip_matmul_int8_cache_free (NaclipMatmulInt8Cache *cache)
+{
+  if (cache == NULL)
+    return;
+  g_hash_table_destroy (cache->weights);
+  g_mutex_clear (&cache->lock);
+  g_free (cache);
+}
+
+/* The scales and column sums of lin->weight, computed on first use; NULL
+ * if they cannot be allocated. */
+static const Int8Weight *
+get_weight (NaclipMatmulInt8Cache *cache, const NaclipLinear *lin)
+{
+  g_mutex_lock (&cache->lock);
+  Int8Weight *iw = g_hash_table_lookup (cache->weights, lin->weight);
+  if (iw == NULL) {
+    iw = g_new0 (Int8Weight, 1);
+    iw->scale = g_try_new (float, lin->n_out);
+    iw->colsum = g_try_new (float, lin->n_out);
+    if (iw->scale == NULL || iw->colsum == NULL) {
+      int8_weight_free (iw);
+      iw = NULL;
+    } else {
+      naclip_matmul_int8_quantize_weight (
+          lin, cache->q_max, NULL, iw->scale, iw->colsum);
+      g_hash_table_insert (cache->weights, (gpointer)lin->weight, iw);
+    }
+  }
+  g_mutex_unlock (&cache->lock);
+  return iw;
+}
+
+/* ------------------------------------------------------------------ */
+/* A handle's share: the quantised activations and the accumulators    */
+
+/* How a row of activations was quantised: x ~ lo + scale * xq. */
+typedef struct
+{
+  float scale, lo;
+} RowQuant;
+
+struct _NaclipMatmulInt8
+{
+  NaclipMatmulInt8Cache *cache;
+  guint8 *xq; /* (m, n_in) */
+  gsize xq_size;
+  RowQuant *rows; /* (m) */
+  gsize rows_size;
+  gint32 *acc; /* (m, n_out) */
+  gsize acc_size;
+};
+
+NaclipMatmulInt8 *
+naclip_matmul_int8_new (NaclipMatmulInt8Cache *cache)
+{
+  NaclipMatmulInt8 *h = g_new0 (NaclipMatmulInt8, 1);
+  h->cache = cache;
+  return h;
+}
+
+void
+naclip_matmul_int8_free (NaclipMatmulInt8 *h)
+{
+  if (h == NULL)
+    return;
+  g_free (h->xq);
+  g_free (h->rows);
+  g_free (h->acc);
+  g_free (h);
+}
+
+/* ------------------------------------------------------------------ */
+/* Kernels                                                             */
+
+/* q (k) <- x (k) quantised to u8, as *rq says. A row with Inf or NaN gets
+ * NaN in *rq and q = 0. Compiled twice (below), like ops.c's exp-heavy
+ * kernels: AVX2 halves its time; without FMA, so that both compute the
+ * same values as the reference. */
+static inline __attribute__ ((always_inline)) void
+quantize_row (guint8 *q, RowQuant *rq, const float *x, gsize k)
+{
+  float lo = x[0], hi = x[0], finite = 0.0f;
+#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(+ : finite)
+  for (gsize j = 0; j < k; j++) {
+    lo = x[j] < lo ? x[j] : lo;
+    hi = x[j] > hi ? x[j] : hi;
+    finite += x[j] - x[j]; /* NaN for Inf and NaN */
+  }
+  float range = hi - lo;
+  if (finite != 0.0f || !(range < INFINITY)) {
+    rq->scale = rq->lo = NAN;
+    memset (q, 0, k);
+    return;
+  }
+  float inv = range > 0.0f ? U8_MAX / range : 0.0f;
+  rq->scale = range / U8_MAX;
+  rq->lo = lo;
+  /* 0 <= (x - lo) * inv <= 255 (+ rounding): the conversion is in range */
+#pragma omp simd
+  for (gsize j = 0; j < k; j++)
+    q[j] = (guint8)(gint32)((x[j] - lo) * inv + 0.5f);
+}
+
+/* Quantises the rows x (m, k), row stride @ldx, into q (m, k) and rq (m)
+ * on @n_threads threads. */
+static void
+quantize_rows_baseline (guint8 *q, RowQuant *rq, const float *x, gsize ldx,
+    gsize m, gsize k, int n_threads)
+{
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (gsize i = 0; i < m; i++)
+    quantize_row (q + i * k, &rq[i], x + i * ldx, k);
+}
+
+#if defined(__x86_64__)
+__attribute__ ((target ("avx2"))) static void
+quantize_rows_avx2 (guint8 *q, RowQuant *rq, const float *x, gsize ldx, gsize m,
+    gsize k, int n_threads)
+{
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (gsize i = 0; i < m; i++)
+    quantize_row (q + i * k, &rq[i], x + i * ldx, k);
+}
+#endif
+
+/* o (n) <- s_w (s_x acc + lo colsum) + bias, or += with @accumulate. */
+static void
+dequantize_row (float *o, const gint32 *acc, const RowQuant *rq,
+    const Int8Weight *iw, const float *bias, gsize n, gboolean accumulate)
+{
+  const float *sw = iw->scale, *cs = iw->colsum;
+  float sx = rq->scale, lo = rq->lo;
+  if (accumulate) {
+#pragma omp simd
+    for (gsize j = 0; j < n; j++)
+      o[j] += sw[j] * (sx * (float)acc[j] + lo * cs[j]);
+  } else {
+#pragma omp simd
+    for (gsize j = 0; j < n; j++)
+      o[j] = sw[j] * (sx * (float)acc[j] + lo * cs[j]);
+  }
+  if (bias != NULL) {
+#pragma omp simd
+    for (gsize j = 0; j < n; j++)
+      o[j] += bias[j];
+  }
+}
+
+static int
+threads_for (gsize n_values, guint threads)
+{
+  return n_values < PARALLEL_MIN || threads < 1 ? 1 : (int)threads;
+}
+
+gboolean
+naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
+    guint threads, float *out, gsize ldo, const float *x, gsize ldx,
+    const NaclipLinear *lin, gsize m, NaclipMatmulPost post)
+{
+  /* x: (m, n_in), row stride ldx; out: (m, n_out), row stride ldo */
+  gsize n = lin->n_out, k = lin->n_in;
+  const Int8Weight *iw = get_weight (h->cache, lin);
+  if (iw == NULL
+      || !naclip_buffer_grow (
+          (gpointer *)&h->xq, &h->xq_size, naclip_size_mul_sat (m, k), 1)
+      || !naclip_buffer_grow (
+          (gpointer *)&h->rows, &h->rows_size, m, sizeof (RowQuant))
+      || !naclip_buffer_grow ((gpointer *)&h->acc, &h->acc_size,
+          naclip_size_mul_sat (m, n), sizeof (gint32)))
+    return FALSE;
+
+  int nt = threads_for (m * k, threads);
+#if defined(__x86_64__)
+  if (naclip_cpu_get_isa (NULL) >= NACLIP_CPU_ISA_AVX2)
+    quantize_rows_avx2 (h->xq, h->rows, x, ldx, m, k, nt);
+  else
+#endif
+    quantize_rows_baseline (h->xq, h->rows, x, ldx, m, k, nt);
+  if (!naclip_matmul_dnnl_int8 (dnnl, h->acc, h->xq, lin, m, h->cache->q_max))
+    return FALSE;
+  gboolean act = post == NACLIP_MATMUL_POST_QUICK_GELU
+                 || post == NACLIP_MATMUL_POST_GELU;
+  NaclipActivation activation = post == NACLIP_MATMUL_POST_GELU
+                                    ? NACLIP_ACTIVATION_GELU
+                                    : NACLIP_ACTIVATION_QUICK_GELU;
+#pragma omp parallel for num_threads(threads_for(m *n, threads))               \
+    schedule(static)
+  for (gsize i = 0; i < m; i++) {
+    float *o = out + i * ldo;
+    dequantize_row (o, h->acc + i * n, &h->rows[i], iw, lin->bias, n,
+        post == NACLIP_MATMUL_POST_ACCUMULATE);
+    if (act)
+      naclip_ops_activation (o, n, activation, 1);
+  }
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Plain-C reference                                                   */
+
+void
+naclip_matmul_int8_linear_ref (float *out, gsize ldo, const float *x, gsize ldx,
+    const NaclipLinear *lin, gsize m, NaclipMatmulPost post, int q_max)
+{
+  /* The fp32 reference on the operands as quantised:
+   * x^[i][j] = lo + s_x xq, W^[o][j] = s_w wq. */
+  gsize n = lin->n_out, k = lin->n_in;
+  gint8 *wq = g_new (gint8, n * k);
+  float *sw = g_new (float, n);
+  float *wd = g_new (float, n *k);
+  float *xd = g_new (float, m *k);
+  naclip_matmul_int8_quantize_weight (lin, q_max, wq, sw, NULL);
+  for (gsize o = 0; o < n; o++) {
+    for (gsize j = 0; j < k; j++)
+      wd[o * k + j] = sw[o] * wq[o * k + j];
+  }
+  for (gsize i = 0; i < m; i++) {
+    const float *xr = x + i * ldx;
+    float lo = xr[0], hi = xr[0];
+    for (gsize j = 0; j < k; j++) {
+      lo = MIN (lo, xr[j]);
+      hi = MAX (hi, xr[j]);
+    }
+    float range = hi - lo;
+    float inv = range > 0.0f ? U8_MAX / range : 0.0f;
+    float sx = range / U8_MAX;
+    for (gsize j = 0; j < k; j++) {
+      guint8 q = (guint8)(gint32)((xr[j] - lo) * inv + 0.5f);
+      xd[i * k + j] = lo + sx * q;
+    }
+  }
+  NaclipLinear dequantized = { wd, lin->bias, lin->n_out, lin->n_in };
+  naclip_matmul_linear_ref (out, ldo, xd, k, &dequantized, m, post);
+  g_free (xd);
+  g_free (wd);
+  g_free (sw);
+  g_free (wq);
+}
