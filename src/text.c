@@ -18,7 +18,8 @@
  *
  * Layout: x (n_seq, n_tokens, width) row-major. The products run through
  * a NaclipMatmul made per naclip_queries_encode() call (only when some
- * query is not cached) at NaclipEncodeOptions.precision and .threads.
+ * query is not cached) at NaclipEncodeOptions.precision and .threads (in
+ * int8, the projection stays at the float precision, as in vision.c).
  * NaclipEncodeOptions.cancellable is checked between batches and between
  * blocks (a batch of 4096 token rows of ViT-B/16's text tower is seconds
  * of work on 2 cores, a block a fraction of that).
@@ -142,8 +143,8 @@ naclip_text_encode (const NaclipModel *model, NaclipMatmul *mm,
         width * sizeof (float));
   naclip_ops_layer_norm (pooled, pooled, &t->ln_final, n_seq, width,
       info->layer_norm_eps, n_threads);
-  naclip_matmul_linear_post (mm, out, model->info.embed_dim, pooled, width,
-      &t->proj, n_seq, NACLIP_MATMUL_POST_NONE);
+  naclip_matmul_linear_post_float (mm, out, model->info.embed_dim, pooled,
+      width, &t->proj, n_seq, NACLIP_MATMUL_POST_NONE);
   ok = TRUE;
 
 out:
