@@ -175,8 +175,11 @@ naclip_cache_key (const char *model_fingerprint,
   g_checksum_update (sum, (const guchar *)query, strlen (query) + 1);
   g_checksum_update (sum, (const guchar *)(truncate ? "T" : "F"), 1);
   g_return_val_if_fail (precision != NACLIP_PRECISION_AUTO, NULL);
-  g_checksum_update (
-      sum, (const guchar *)(precision == NACLIP_PRECISION_BF16 ? "B" : "F"), 1);
+  g_checksum_update (sum,
+      (const guchar *)(precision == NACLIP_PRECISION_BF16   ? "B"
+                       : precision == NACLIP_PRECISION_INT8 ? "I"
+                                                            : "F"),
+      1);
   hex = g_strdup (g_checksum_get_string (sum));
   g_checksum_free (sum);
   return hex;

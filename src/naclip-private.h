@@ -349,8 +349,8 @@ gboolean naclip_text_encode (const NaclipModel *model, NaclipMatmul *mm,
 /* Hex fingerprint of the model's text weights (computed once). Borrowed
  * until the model is freed. */
 const char *naclip_cache_model_fingerprint (NaclipModel *model);
-/* Hex key of one query embedding computed at @precision (resolved: FP32 or
- * BF16, whose embeddings differ). g_free. */
+/* Hex key of one query embedding computed at @precision (resolved: FP32,
+ * BF16 or INT8, whose embeddings differ). g_free. */
 char *naclip_cache_key (const char *model_fingerprint,
     const NaclipTemplates *templates, const char *query, gboolean truncate,
     NaclipPrecision precision);

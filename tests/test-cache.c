@@ -232,7 +232,7 @@ test_keys (void)
   const char *fa = naclip_cache_model_fingerprint (a);
   g_autofree char *k
       = naclip_cache_key (fa, single, "cat", FALSE, NACLIP_PRECISION_FP32);
-  char *keys[7];
+  char *keys[8];
 
   /* computed once: the same pointer on the second call */
   g_assert_true (fa == naclip_cache_model_fingerprint (a));
@@ -246,11 +246,13 @@ test_keys (void)
   keys[3] = naclip_cache_key (fa, single, "cat", TRUE, NACLIP_PRECISION_FP32);
   keys[4] = naclip_cache_key (fa, single, "cat ", FALSE, NACLIP_PRECISION_FP32);
   keys[5] = naclip_cache_key (fa, single, "cat", FALSE, NACLIP_PRECISION_BF16);
-  keys[6] = naclip_cache_key (fa, single, "cat", FALSE, NACLIP_PRECISION_FP32);
-  for (guint i = 0; i < 6; i++)
-    g_assert_cmpstr (keys[i], !=, k);
-  g_assert_cmpstr (keys[6], ==, k);
+  keys[6] = naclip_cache_key (fa, single, "cat", FALSE, NACLIP_PRECISION_INT8);
+  keys[7] = naclip_cache_key (fa, single, "cat", FALSE, NACLIP_PRECISION_FP32);
   for (guint i = 0; i < 7; i++)
+    g_assert_cmpstr (keys[i], !=, k);
+  g_assert_cmpstr (keys[5], !=, keys[6]);
+  g_assert_cmpstr (keys[7], ==, k);
+  for (guint i = 0; i < 8; i++)
     g_free (keys[i]);
 }
 
