@@ -12,7 +12,9 @@ with --precision bf16 either run at bf16 or fail (status 1) with the
 library's NACLIP_ERROR_UNSUPPORTED message ("precision bf16: ...") naming
 --precision, whichever `naclip info` says auto resolves to here: bf16 on a
 CPU with AMX or AVX512-BF16 and a oneDNN build, fp32 elsewhere. Without
---precision, auto runs at that same precision.
+--precision, auto runs at that same precision. --precision int8 runs and
+names int8 where `naclip info` lists it (a oneDNN build), and fails like
+bf16 elsewhere.
 """
 
 import json
@@ -74,6 +76,9 @@ def main():
         return done()
     auto = m.group(1)
     print(f"# auto resolves to {auto} here")
+    m = re.search(r"^precisions: (.*)$", info.stdout, re.M)
+    int8 = bool(m) and "int8" in m.group(1).split()
+    print(f"# int8 {'runs' if int8 else 'cannot run'} here")
 
     fast = ["--templates", "single", "--threads", "2"]
     image_knobs = ["--inference-size", "64", "--pamr-steps", "2"]
@@ -123,22 +128,23 @@ def main():
 
         r = go(["--precision", "fp16"], "fp16")
         check(r.returncode == 2 and "--precision 'fp16'" in r.stderr
-              and "auto, fp32, bf16" in r.stderr,
+              and "auto, fp32, bf16, int8" in r.stderr,
               f"{cmd} --precision fp16 is a usage error naming the value",
               r.stdout + r.stderr)
 
-        r = go(["--precision", "bf16"], "bf16")
-        if auto == "bf16":
-            check(r.returncode == 0 and named(cmd, r, "bf16", "bf16"),
-                  f"{cmd} --precision bf16 runs and names bf16",
-                  r.stdout + r.stderr)
-        else:
-            lines = r.stderr.splitlines()
-            check(r.returncode == 1 and len(lines) == 1
-                  and lines[0].startswith(f"naclip {cmd}: --precision bf16 ")
-                  and "precision bf16: " in lines[0],
-                  f"{cmd} --precision bf16 fails naming --precision and "
-                  "why bf16 cannot run", r.stdout + r.stderr)
+        for p, runs in (("bf16", auto == "bf16"), ("int8", int8)):
+            r = go(["--precision", p], p)
+            if runs:
+                check(r.returncode == 0 and named(cmd, r, p, p),
+                      f"{cmd} --precision {p} runs and names {p}",
+                      r.stdout + r.stderr)
+            else:
+                lines = r.stderr.splitlines()
+                check(r.returncode == 1 and len(lines) == 1
+                      and lines[0].startswith(f"naclip {cmd}: --precision {p} ")
+                      and f"precision {p}: " in lines[0],
+                      f"{cmd} --precision {p} fails naming --precision and "
+                      f"why {p} cannot run", r.stdout + r.stderr)
 
     # Scripts read segment's stdout: the precision line stays off it.
     r = commands["segment"](["--precision", "fp32"], "stdout")

@@ -19,8 +19,9 @@
  *   naclip bench --gemm [--precision P] [--threads N] [--repeat N]
  *     times the matrix products of a ViT-B/16 block (the four linear
  *     shapes at M = 197 tokens and M = 1182, six 224 crops batched) with
- *     every backend available (naclip_matmul_benchmark(): weights packed
- *     before timing), and prints ms and GFLOP/s (medians).
+ *     every backend and precision available (naclip_matmul_benchmark():
+ *     weights packed before timing; int8: quantisation of the activations
+ *     included), and prints ms and GFLOP/s (medians).
  *
  * Medians of --repeat runs after one warm-up run, wall clock
  * (g_get_monotonic_time). Output is one line per measurement, "name value"
@@ -102,6 +103,7 @@ bench_gemm (NaclipPrecision precision, guint threads, guint repeat)
     { "openblas-fp32", NACLIP_PRECISION_FP32, NACLIP_MATMUL_BACKEND_OPENBLAS },
     { "onednn-fp32", NACLIP_PRECISION_FP32, NACLIP_MATMUL_BACKEND_DNNL },
     { "onednn-bf16", NACLIP_PRECISION_BF16, NACLIP_MATMUL_BACKEND_DNNL },
+    { "onednn-int8", NACLIP_PRECISION_INT8, NACLIP_MATMUL_BACKEND_DNNL },
   };
   g_autofree double *times = g_new (double, repeat);
   g_autofree char *desc = naclip_precision_describe ();

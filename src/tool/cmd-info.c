@@ -95,7 +95,7 @@ static void
 print_precisions (void)
 {
   const NaclipPrecision all[]
-      = { NACLIP_PRECISION_FP32, NACLIP_PRECISION_BF16 };
+      = { NACLIP_PRECISION_FP32, NACLIP_PRECISION_BF16, NACLIP_PRECISION_INT8 };
   g_autoptr (GString) why = g_string_new (NULL);
   NaclipPrecision p;
 

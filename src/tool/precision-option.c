@@ -25,7 +25,7 @@ naclip_precision_option_parse (
   if (naclip_precision_from_string (value, out))
     return TRUE;
   g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
-      "--precision '%s' is not one of auto, fp32, bf16", value);
+      "--precision '%s' is not one of auto, fp32, bf16, int8", value);
   return FALSE;
 }
 

@@ -3,10 +3,10 @@
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * embed, segment, eval and bench take --precision auto|fp32|bf16, the
- * element's words. A command resolves it before loading anything, fails
- * when this build or CPU cannot run it, and names what it runs at as
- * "bf16 (requested auto)".
+ * embed, segment, eval and bench take --precision auto|fp32|bf16|int8,
+ * the library's words (naclip_precision_from_string). A command resolves
+ * it before loading anything, fails when this build or CPU cannot run it,
+ * and names what it runs at as "bf16 (requested auto)".
  */
 
 #ifndef NACLIP_PRECISION_OPTION_H
