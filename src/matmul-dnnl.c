@@ -766,10 +766,10 @@ naclip_matmul_dnnl_gemm (NaclipMatmulDnnl *dnnl, guint threads,
 }
 
 gboolean
-naclip_matmul_dnnl_int8 (NaclipMatmulDnnl *dnnl, gint32 *acc, const guint8 *xq,
-    const NaclipLinear *lin, gsize m, int q_max)
+naclip_matmul_dnnl_int8 (NaclipMatmulDnnl *dnnl, gint32 *acc, gsize ld_acc,
+    const guint8 *xq, const NaclipLinear *lin, gsize m, int q_max)
 {
-  /* xq: (m, n_in) u8; acc: (m, n_out) s32; both contiguous */
+  /* xq: (m, n_in) u8, contiguous; acc: (m, n_out) s32, row stride ld_acc */
   PrimKey key;
   memset (&key, 0, sizeof key);
   key.kind = 0;
@@ -780,12 +780,12 @@ naclip_matmul_dnnl_int8 (NaclipMatmulDnnl *dnnl, gint32 *acc, const guint8 *xq,
   key.k = lin->n_in;
   key.n_outer = key.n_inner = 1;
   key.ld_src = lin->n_in;
-  key.ld_dst = lin->n_out;
+  key.ld_dst = ld_acc;
   Prim *pr = lookup_prim (dnnl, &key);
   if (pr == NULL) {
     dnnl_dims_t sd = { m, lin->n_in }, ss = { lin->n_in, 1 };
     dnnl_dims_t wd = { lin->n_in, lin->n_out };
-    dnnl_dims_t dd = { m, lin->n_out }, ds = { lin->n_out, 1 };
+    dnnl_dims_t dd = { m, lin->n_out }, ds = { ld_acc, 1 };
     pr = create_prim (dnnl, &key, 2, sd, ss, wd, NULL, dd, ds);
     if (pr == NULL)
       return FALSE;

@@ -71,8 +71,8 @@ naclip_matmul_dnnl_gemm (NaclipMatmulDnnl *dnnl, guint threads,
 }
 
 gboolean
-naclip_matmul_dnnl_int8 (NaclipMatmulDnnl *dnnl, gint32 *acc, const guint8 *xq,
-    const NaclipLinear *lin, gsize m, int q_max)
+naclip_matmul_dnnl_int8 (NaclipMatmulDnnl *dnnl, gint32 *acc, gsize ld_acc,
+    const guint8 *xq, const NaclipLinear *lin, gsize m, int q_max)
 {
   g_return_val_if_reached (FALSE);
 }

@@ -517,12 +517,14 @@ gboolean naclip_matmul_dnnl_gemm (NaclipMatmulDnnl *dnnl, guint threads,
     const NaclipGemmLayout *layout, gboolean trans_b, gsize m, gsize n, gsize k,
     float alpha, const float *a, const float *b, float beta, float *c);
 /* The integer product of an int8 linear layer (matmul-int8.c):
- * acc (m, n_out) s32 = xq (m, n_in) u8 . wq^T, both contiguous, where wq
- * is lin->weight quantised with naclip_matmul_int8_quantize_weight()
- * (bound @q_max) and packed on first use into the model's cache, whose
- * mapping pages are then given back. FALSE as naclip_matmul_dnnl_linear(). */
+ * acc (m, n_out) s32, row stride @ld_acc, = xq (m, n_in) u8 (contiguous)
+ * . wq^T, where wq is lin->weight quantised with
+ * naclip_matmul_int8_quantize_weight() (bound @q_max) and packed on first
+ * use into the model's cache, whose mapping pages are then given back.
+ * FALSE as naclip_matmul_dnnl_linear(). */
 gboolean naclip_matmul_dnnl_int8 (NaclipMatmulDnnl *dnnl, gint32 *acc,
-    const guint8 *xq, const NaclipLinear *lin, gsize m, int q_max);
+    gsize ld_acc, const guint8 *xq, const NaclipLinear *lin, gsize m,
+    int q_max);
 
 /* ------------------------------------------------------------------ */
 /* matmul-int8.c: the int8 linear layers of matmul.c (quantisation,   */
