@@ -366,14 +366,20 @@ naclip_matmul_int8_linear_ref (float *out, gsize ldo, const float *x, gsize ldx,
   for (gsize i = 0; i < m; i++) {
     const float *xr = x + i * ldx;
     float lo = xr[0], hi = xr[0];
+    gboolean finite = TRUE;
     for (gsize j = 0; j < k; j++) {
       lo = MIN (lo, xr[j]);
       hi = MAX (hi, xr[j]);
+      finite = finite && isfinite (xr[j]);
     }
     float range = hi - lo;
     float inv = range > 0.0f ? U8_MAX / range : 0.0f;
     float sx = range / U8_MAX;
     for (gsize j = 0; j < k; j++) {
+      if (!finite || !isfinite (range)) {
+        xd[i * k + j] = NAN;
+        continue;
+      }
       guint8 q = (guint8)(gint32)((xr[j] - lo) * inv + 0.5f);
       xd[i * k + j] = lo + sx * q;
     }
