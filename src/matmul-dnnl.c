@@ -670,6 +670,24 @@ insert_prim (NaclipMatmulDnnl *dnnl, const PrimKey *key, Prim *pr)
   g_hash_table_insert (dnnl->prims, g_memdup2 (key, sizeof (PrimKey)), pr);
 }
 
+/* The primitive of the linear layer @key describes (key->m rows of key->k
+ * values, row strides key->ld_src and key->ld_dst, to key->n columns;
+ * packed weights), created on first use. */
+static Prim *
+get_linear_prim (NaclipMatmulDnnl *dnnl, const PrimKey *key)
+{
+  Prim *pr = lookup_prim (dnnl, key);
+  if (pr != NULL)
+    return pr;
+  dnnl_dims_t sd = { key->m, key->k }, ss = { key->ld_src, 1 };
+  dnnl_dims_t wd = { key->k, key->n };
+  dnnl_dims_t dd = { key->m, key->n }, ds = { key->ld_dst, 1 };
+  pr = create_prim (dnnl, key, 2, sd, ss, wd, NULL, dd, ds);
+  if (pr != NULL)
+    insert_prim (dnnl, key, pr);
+  return pr;
+}
+
 gboolean
 naclip_matmul_dnnl_linear (NaclipMatmulDnnl *dnnl, guint threads, float *out,
     gsize ldo, const float *x, gsize ldx, const NaclipLinear *lin, gsize m,
@@ -688,16 +706,9 @@ naclip_matmul_dnnl_linear (NaclipMatmulDnnl *dnnl, guint threads, float *out,
   key.n_outer = key.n_inner = 1;
   key.ld_src = bf16 ? lin->n_in : ldx;
   key.ld_dst = ldo;
-  Prim *pr = lookup_prim (dnnl, &key);
-  if (pr == NULL) {
-    dnnl_dims_t sd = { m, lin->n_in }, ss = { key.ld_src, 1 };
-    dnnl_dims_t wd = { lin->n_in, lin->n_out };
-    dnnl_dims_t dd = { m, lin->n_out }, ds = { ldo, 1 };
-    pr = create_prim (dnnl, &key, 2, sd, ss, wd, NULL, dd, ds);
-    if (pr == NULL)
-      return FALSE;
-    insert_prim (dnnl, &key, pr);
-  }
+  Prim *pr = get_linear_prim (dnnl, &key);
+  if (pr == NULL)
+    return FALSE;
   Packed *pk = get_packed (dnnl, lin, &pr->wei_md, 0);
   if (pk == NULL)
     return FALSE;
@@ -781,16 +792,9 @@ naclip_matmul_dnnl_int8 (NaclipMatmulDnnl *dnnl, gint32 *acc, gsize ld_acc,
   key.n_outer = key.n_inner = 1;
   key.ld_src = lin->n_in;
   key.ld_dst = ld_acc;
-  Prim *pr = lookup_prim (dnnl, &key);
-  if (pr == NULL) {
-    dnnl_dims_t sd = { m, lin->n_in }, ss = { lin->n_in, 1 };
-    dnnl_dims_t wd = { lin->n_in, lin->n_out };
-    dnnl_dims_t dd = { m, lin->n_out }, ds = { ld_acc, 1 };
-    pr = create_prim (dnnl, &key, 2, sd, ss, wd, NULL, dd, ds);
-    if (pr == NULL)
-      return FALSE;
-    insert_prim (dnnl, &key, pr);
-  }
+  Prim *pr = get_linear_prim (dnnl, &key);
+  if (pr == NULL)
+    return FALSE;
   Packed *pk = get_packed (dnnl, lin, &pr->wei_md, q_max);
   if (pk == NULL)
     return FALSE;
