@@ -77,6 +77,7 @@ static const GEnumValue precision_values[] = {
   { NACLIP_PRECISION_AUTO, "bf16 where the CPU allows it, else fp32", "auto" },
   { NACLIP_PRECISION_FP32, "32-bit float", "fp32" },
   { NACLIP_PRECISION_BF16, "bfloat16 matrix products", "bf16" },
+  { NACLIP_PRECISION_INT8, "8-bit integer linear layers (opt-in)", "int8" },
   { 0, NULL, NULL },
 };
 

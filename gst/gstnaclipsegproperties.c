@@ -168,6 +168,16 @@ gst_naclip_seg_properties_install (GObjectClass *gobject_class)
   g_object_class_install_property (gobject_class, PROP_THREADS,
       g_param_spec_uint ("threads", "Threads", "Worker threads of the library",
           1, NACLIP_MAX_THREADS, d.threads, TUNABLE));
+  /**
+   * GstNaclipSeg:precision:
+   *
+   * The arithmetic of the matrix products: `fp32` everywhere, `bf16` with
+   * oneDNN on AVX512-BF16 or AMX, `int8` (opt-in: 8-bit linear layers
+   * through oneDNN, everything else in bf16 or fp32) with oneDNN, `auto`
+   * (bf16 where it runs, else fp32; never int8). A precision the CPU or
+   * the build cannot run is refused with a warning and the previous one
+   * kept; `naclip info` lists the ones that run.
+   */
   g_object_class_install_property (gobject_class, PROP_PRECISION,
       g_param_spec_enum ("precision", "Precision",
           "Arithmetic of the matrix products", GST_TYPE_NACLIP_SEG_PRECISION,

@@ -185,6 +185,15 @@ def test_smpte_layout(frame):
     return not bad
 
 
+def precisions():
+    """The precisions this build runs on this CPU (`naclip info`)."""
+    out = subprocess.run([os.path.join(BUILD, "src", "tool", "naclip"),
+                          "info"], capture_output=True, text=True,
+                         check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("precisions:"))
+    return line.split()[1:]
+
+
 def test_smpte_iou(model, frame):
     labels, rois = segment(model, frame, classes=",".join(SMPTE_CLASSES))
     ious = bar_ious(labels, SMPTE_CLASSES)
@@ -192,6 +201,15 @@ def test_smpte_iou(model, frame):
     check(min(ious.values()) >= MIN_IOU,
           f"SMPTE bars: every bar's IoU >= {MIN_IOU} with its colour's label",
           fmt(ious))
+    # The same at every other precision the CPU runs (the default, auto,
+    # is one of them).
+    for precision in precisions():
+        got, _ = segment(model, frame, classes=",".join(SMPTE_CLASSES),
+                         precision=precision)
+        ious = bar_ious(got, SMPTE_CLASSES)
+        check(min(ious.values()) >= MIN_IOU,
+              f"SMPTE bars at precision={precision}: every bar's IoU >= "
+              f"{MIN_IOU}", fmt(ious))
     names = {r["label"]: r["name"] for r in rois}
     check(all(names.get(i + 1) == c for i, c in enumerate(BARS)),
           "the metadata names each bar's label with its class", str(names))
