@@ -5,7 +5,7 @@
  *
  * A class list (NaclipClasses) holds the queries in the order the query
  * embeddings use: the background names first (label 0), then every name
- * of class 1, 2, ... (NACLIP-SPEC 2 and 6; the authors' get_cls_idx). A
+ * of class 1, 2, ... (the authors' get_cls_idx). A
  * class's display name is its first name.
  *
  * Sources:
@@ -20,7 +20,7 @@
  *     takes NAME when no file of that path exists ("voc21", "context60",
  *     ...; see naclip_classes_builtin_names()).
  *
- * Rules (BAD-INPUTS E01, E04, E11): names are trimmed; empty names and
+ * Rules (bad-input row E01, E04, E11): names are trimmed; empty names and
  * classes without names are dropped (g_info); duplicates (compared after
  * case folding, as the tokenizer lower-cases) are errors, except a name
  * that is both a background name and a class name; an empty list,

@@ -3,8 +3,10 @@
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * NACLIP-SPEC section 1 (pre-processing) and the bilinear resizes of
- * sections 4 and 5. The evaluation protocol resizes with mmseg's
+ * The pre-processing of the authors' evaluation (their configs/cfg_*.py
+ * test pipeline; tests/reference/naclip_ref.py preprocess()) and the
+ * bilinear resizes of the sliding windows and of PAMR (naclip.py
+ * forward_slide, pamr.py). The evaluation protocol resizes with mmseg's
  * Resize(scale=(2048, 336), keep_ratio=True) and then normalises with
  * CLIP's mean and std on the 0..255 scale; the resize here follows
  * PyTorch's F.interpolate(mode="bilinear", align_corners=False) on the CPU

@@ -384,7 +384,7 @@ bind_tensor (Binder *b, const char *name, const guint64 *dims, guint n_dims)
   if (subnormal) {
     /* Below FLT_MIN a weight cannot change a result, and subnormal
      * operands cost Intel CPUs a microcode assist per product (2.6x the
-     * frame time, BAD-INPUTS F06): such a tensor is used flushed to 0. */
+     * frame time, bad-input row F06): such a tensor is used flushed to 0. */
     if (buf == NULL) {
       buf = alloc_owned (b, t->n_elements, name);
       if (buf == NULL)

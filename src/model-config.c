@@ -10,7 +10,7 @@
  * shapes, and supplies what shapes cannot say: the number of heads,
  * hidden_act and layer_norm_eps. This file reads it and makes both checks.
  *
- * Reading (BAD-INPUTS B): a regular file of at most MAX_CONFIG_BYTES, the
+ * Reading (bad-input rows B): a regular file of at most MAX_CONFIG_BYTES, the
  * strict JSON gate of json.c (RFC 8259, depth, duplicate keys, UTF-8, at
  * most 4096 members per object or array), then json-glib; the root must be
  * an object holding a "vision_config" object and, optionally, a

@@ -483,7 +483,9 @@ typedef struct
 NACLIP_API NaclipEncodeOptions naclip_encode_options_default (void);
 
 /* Embeds every query of @classes with the text tower: each name in every
- * template, L2-normalised, averaged, L2-normalised again (NACLIP-SPEC 2).
+ * template, L2-normalised, averaged, L2-normalised again (CLIP's
+ * zero-shot prompt ensembling, as NACLIP uses it; naclip_ref.py
+ * embed_queries()).
  * Thread-safe with respect to @model; may take a second, so call it off
  * any real-time thread. Returns new queries (naclip_queries_unref()) or
  * NULL with NACLIP_ERROR_TEXT, _MODEL (no text tower), _IO. */

@@ -3,7 +3,8 @@
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * NACLIP-SPEC section 5; the authors' pamr.py (from Araslanov and Roth,
+ * The authors' pamr.py (tests/reference/naclip_ref.py pamr(); from
+ * Araslanov and Roth,
  * "Single-Stage Semantic Segmentation from Image Labels", CVPR 2020:
  * LocalAffinityAbs, LocalAffinityCopy, LocalStDev, PAMR.forward).
  *

@@ -4,7 +4,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Defaults are the authors' evaluation settings (NACLIP configs/base_config
- * and NACLIP-SPEC sections 1-6); every consumer (the tool, the element)
+ * and configs/cfg_*.py); every consumer (the tool, the element)
  * reads them from naclip_params_default () instead of retyping them.
  */
 

@@ -8,7 +8,7 @@
  *   { "name": { "dtype": "F32", "shape": [a, b], "data_offsets": [begin,
  *     end] }, ..., "__metadata__": { "key": "string", ... } }
  * then the data area; offsets are relative to its start. This parser is
- * stricter than the reference one (shared/BAD-INPUTS.md section A): the
+ * stricter than the reference one (bad-input rows A, tests/bad-inputs/README.md): the
  * JSON must pass naclip_json_check_strict () (no duplicate keys, depth and
  * member caps) before json-glib sees it, unknown fields in a tensor entry
  * are errors, integers must be exact (no fraction or exponent, at most

@@ -3,7 +3,7 @@
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * NACLIP-SPEC sections 1, 4, 5 and 6; the authors' naclip.py (predict,
+ * The authors' naclip.py (predict,
  * forward_feature, forward_slide, postprocess_result). For one image:
  *
  *   input     preprocess to the processing size (ph, pw): mmseg's short
@@ -576,7 +576,7 @@ label_row (const NaclipContext *ctx, const Geometry *g, guint y, guint8 *labels,
   }
 }
 
-/* labels and probs from out_logits (NACLIP-SPEC 6, postprocess_result);
+/* labels and probs from out_logits (naclip.py postprocess_result);
  * rows are split among threads. */
 static void
 compute_labels (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g,

@@ -4,7 +4,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * What OpenAI's clip/simple_tokenizer.py does to a prompt before it splits
- * it (NACLIP-SPEC 2), on top of GLib's Unicode tables:
+ * it (tests/reference/tokenizer.py), on top of GLib's Unicode tables:
  *
  *   text -> ftfy fix_text (deterministic fixes only, see below)
  *        -> html.unescape twice -> strip, collapse white space -> lower()

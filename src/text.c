@@ -3,7 +3,7 @@
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * NACLIP-SPEC 2 (OpenAI clip/model.py encode_text, NACLIP's
+ * OpenAI clip/model.py encode_text and NACLIP's
  * zeroshot-classifier loop): for each query name, every template is
  * filled and tokenized to [SOT, ..., EOT, 0...]; prompts run through token
  * embedding + positional embedding, the L causal pre-LN blocks
@@ -169,7 +169,8 @@ compare_prompts (const void *a, const void *b)
   return pa->index < pb->index ? -1 : (pa->index > pb->index);
 }
 
-/* Embeds @n_names names (NACLIP-SPEC 2) into out (n_names, embed_dim).
+/* Embeds @n_names names (naclip_ref.py embed_queries()) into out
+ * (n_names, embed_dim).
  * All prompts of all names are tokenized, sorted by end position and run
  * in batches of equal length (at most MAX_BATCH_ROWS token rows), so no
  * row is padding; then each name's prompt vectors are normalised,
@@ -204,7 +205,7 @@ embed_names (NaclipModel *model, NaclipMatmul *mm,
         ids + p * context, context, &local);
     if (eot < 0 && options->truncate) {
       /* names and templates are valid UTF-8 of bounded size: the prompt
-       * is too long (BAD-INPUTS E06) */
+       * is too long (bad-input row E06) */
       if (!truncated_name)
         g_info ("class name \"%s\" is truncated to %u tokens in template "
                 "\"%s\" (and maybe others)",

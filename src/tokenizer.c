@@ -3,8 +3,8 @@
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Reproduces OpenAI's clip/simple_tokenizer.py (NACLIP-SPEC 2) on top of
- * GLib's Unicode tables:
+ * Reproduces OpenAI's clip/simple_tokenizer.py (and
+ * tests/reference/tokenizer.py) on top of GLib's Unicode tables:
  *
  *   text -> cleaned (ftfy, html.unescape, white space, lower(): text-clean.c)
  *        -> split with <|startoftext|>|<|endoftext|>|'s|'t|'re|'ve|'m|'ll|'d
@@ -16,7 +16,7 @@
  * vocabulary ids; the merge table is an open-addressing hash from the pair
  * (left << 16 | right) to (rank, merged id).
  *
- * Merges file (BAD-INPUTS C): Hugging Face merges.txt or OpenAI's gzipped
+ * Merges file (bad-input rows C): Hugging Face merges.txt or OpenAI's gzipped
  * bpe_simple_vocab_16e6.txt.gz (detected by the gzip magic, inflated with
  * GZlibDecompressor, at most MAX_MERGES_BYTES). The caller says how many
  * merges the vocabulary holds: the model's token-embedding rows minus the
@@ -38,9 +38,9 @@
  * Known divergences (documented in naclip.h and README; those of the
  * cleaning are listed in text-clean.c):
  *   - Texts longer than MAX_TEXT_BYTES (256 KiB) are refused, truncation
- *     or not: cleaning is linear but not free (BAD-INPUTS E04).
+ *     or not: cleaning is linear but not free (bad-input row E04).
  *   - A piece longer than MAX_PIECE_BYTES is merged in chunks of that size
- *     (bounding BPE time, BAD-INPUTS E05). Such a piece gives more tokens
+ *     (bounding BPE time, bad-input row E05). Such a piece gives more tokens
  *     than any context holds, so only truncated encodings can differ.
  *
  * Thread safety: a loaded tokenizer is immutable except for its BPE cache,

@@ -1,4 +1,4 @@
-/* test-classes.c: class lists and template sets (BAD-INPUTS E01, E04,
+/* test-classes.c: class lists and template sets (bad-input row E01, E04,
  * E08, E11) and the built-in data.
  *
  * Copyright (C) 2026 The naclipseg authors

@@ -1,7 +1,7 @@
 /* test-image.c: pre-processing and bilinear resampling (src/image.c).
  *
  * Parity with PyTorch's F.interpolate(mode="bilinear", align_corners=False)
- * and the normalisation of NACLIP-SPEC 1, through a Python snippet run by
+ * and the normalisation of the authors' test pipeline, through a Python snippet run by
  * the test; every pixel format against the packed RGB result (bit-exact),
  * strides with padding, YUV against the textbook matrices, the mmseg
  * scaled-size rule and the geometry checks.

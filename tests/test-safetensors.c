@@ -1,5 +1,5 @@
 /* test-safetensors.c: the strict JSON gate, the safetensors parser and
- * the damaged-checkpoint corpus (shared/BAD-INPUTS.md A-D).
+ * the damaged-checkpoint corpus (bad-input rows A-D).
  *
  * The corpus is written by tests/fixtures/make_damaged.py under the build
  * directory; its manifest gives, for every case, the NaclipError code and a
@@ -292,7 +292,7 @@ test_corpus (void)
   GError *error = NULL;
   JsonArray *cases;
   guint n_refused = 0, n_accepted = 0;
-  /* Each refusal takes under a second of CPU (BAD-INPUTS "ERR");
+  /* Each refusal takes under a second of CPU (the catalogue's error policy);
    * sanitizers and valgrind slow the code down, so NACLIP_TEST_SLOWDOWN
    * scales that. */
   const char *slowdown = g_getenv ("NACLIP_TEST_SLOWDOWN");

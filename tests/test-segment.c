@@ -1,7 +1,7 @@
 /* test-segment.c: the per-frame pipeline of NaclipContext (src/segment.c).
  *
  * - window geometry against a signed-integer transcription of
- *   NACLIP-SPEC 4 (forward_slide), over a sweep of sizes incl. images
+ *   naclip.py's forward_slide, over a sweep of sizes incl. images
  *   smaller than one crop, plus hand-checked cases;
  * - bad inputs: each fails with NACLIP_ERROR_INVALID_ARGUMENT and a message
  *   naming the value;
@@ -549,7 +549,7 @@ test_labels (void)
   run_labels_case (FALSE, 2, 0.6f, TRUE);
 }
 
-/* Black, white and constant frames (BAD-INPUTS F05): the PAMR std is 0
+/* Black, white and constant frames (bad-input row F05): the PAMR std is 0
  * everywhere, and all outputs must stay finite. */
 static void
 test_constant_frames (void)

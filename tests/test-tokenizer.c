@@ -1,5 +1,5 @@
 /* test-tokenizer.c: CLIP's BPE tokenizer against golden ids, the merges
- * file rules of BAD-INPUTS C and the prompt faults of BAD-INPUTS E.
+ * file rules of bad-input rows C and the prompt faults of bad-input rows E.
  *
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -263,7 +263,7 @@ replace_line (GString *s, guint line_no, const char *text)
   g_string_insert (s, start, text);
 }
 
-/* BAD-INPUTS C01-C08. */
+/* bad-input row C01-C08. */
 static void
 test_bad_merges (void)
 {

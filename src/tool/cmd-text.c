@@ -147,8 +147,9 @@ naclip_cmd_embed (int argc, char **argv)
   gint64 t0;
   int status = 1;
 
-  g_option_context_set_summary (
-      octx, "Writes the query embeddings of a class list (NACLIP-SPEC 2).");
+  g_option_context_set_summary (octx,
+      "Writes the query embeddings of a class list (CLIP's prompt "
+      "ensembling).");
   naclip_segment_options_init (&so);
   g_option_context_add_main_entries (octx, entries, NULL);
   naclip_segment_options_add (&so, octx,

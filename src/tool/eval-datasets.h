@@ -43,13 +43,13 @@ typedef struct
   gboolean list_has_background;
   guint n_classes; /* classes in the eval numbering; 0: those of the
                     * user's list, plus background */
-  /* Protocol preset (NACLIP-SPEC 1, 6; the authors' configs/cfg_*.py). */
+  /* Protocol preset (the authors' configs/cfg_*.py). */
   guint inference_size; /* short side, px */
   guint slide_crop;     /* 0: whole image */
   guint slide_stride;
   float class_confidence_threshold; /* prob_thd */
-  float published_miou;             /* NACLIP-SPEC 7, %, PAMR on; NaN:
-                                     * none */
+  float published_miou;             /* the paper's table (arXiv
+                                     * 2404.08181), %, PAMR on; NaN: none */
 } NaclipEvalDataset;
 
 /* The table of datasets; @n receives its length. */

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Damaged models for the rows of shared/BAD-INPUTS.md that
-tests/fixtures/make_damaged.py does not write.
+"""Damaged models for the rows of the bad-input catalogue (README.md here)
+that tests/fixtures/make_damaged.py does not write.
 
 Writes OUT_DIR/<id>... and OUT_DIR/manifest.json in make_damaged.py's
 manifest format ({"id", "rule", "path", "code", "message"}, or

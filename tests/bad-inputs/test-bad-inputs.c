@@ -1,4 +1,5 @@
-/* test-bad-inputs.c: one GTest per row of shared/BAD-INPUTS.md (sections
+/* test-bad-inputs.c: one GTest per row of the bad-input catalogue
+ * (tests/bad-inputs/README.md; sections
  * A, B, C, D01, E, F) that no other test names, as "/bad-inputs/<row>/...".
  *
  * Copyright (C) 2026 The naclipseg authors
@@ -12,7 +13,7 @@
  * test of test-safetensors.c does not: no file descriptor is left open, and
  * (outside sanitizers and valgrind, which need the address space) the
  * refusal fits in the address space in use plus twice the file size plus
- * 64 MiB (BAD-INPUTS "ERR": no allocation sized by a lying header).
+ * 64 MiB (the catalogue's error policy: no allocation sized by a lying header).
  * Numeric rows (F02, F05, F06, F07, F09, E11) run tiny vision-only models
  * written by bad_inputs.py --models. tests/bad-inputs/README.md maps every
  * row to its test; "/bad-inputs/catalogue" checks that the map is complete.

@@ -285,7 +285,7 @@ check_luma_overlay (
 }
 
 /* Buffers without PTS or duration and with the DISCONT flag are segmented
- * like any other; a GAP event is forwarded downstream (BAD-INPUTS G11). */
+ * like any other; a GAP event is forwarded downstream (bad-input row G11). */
 GST_START_TEST (test_G11_no_timestamps_discont_gap)
 {
   GstVideoInfo info = info_for ("RGB", 64, 48);
@@ -1835,7 +1835,7 @@ start_under_limit (const char *dir, guint64 headroom)
 }
 
 /* Allocation failures in the load path at the sites whose sizes come
- * from the file (BAD-INPUTS H12), injected with the address-space limit:
+ * from the file (bad-input row H12), injected with the address-space limit:
  * the F16 checkpoint is mapped, then widened to F32 tensor by tensor with
  * g_try_malloc. Started with 0, 1, 2, ... MiB of headroom beyond the
  * file's size, up to 3 MiB short of the F32 size, it first fails to map
@@ -1891,7 +1891,7 @@ GST_START_TEST (test_H12_load_allocation_failures)
 GST_END_TEST;
 
 /* An address-space limit (ulimit -v) below what the model needs: starting
- * fails with an error message, never an abort (BAD-INPUTS H13). With 4 MiB
+ * fails with an error message, never an abort (bad-input row H13). With 4 MiB
  * of headroom the 15 MB F32 checkpoint cannot even be mapped; with the F16
  * file's size + 4 MiB it is mapped, and widening it to F32 (15 MB) fails
  * as RESOURCE/NO_SPACE_LEFT naming a tensor. Skipped under ASan and
@@ -1984,7 +1984,7 @@ expect_read_error (const char *dir, const char *file)
 }
 
 /* EIO and EACCES on the checkpoint are RESOURCE/OPEN_READ errors naming it
- * (BAD-INPUTS H14). EIO is real: reading /proc/self/mem at offset 0 (an
+ * (bad-input row H14). EIO is real: reading /proc/self/mem at offset 0 (an
  * unmapped address) fails with EIO. EACCES (mode 000) is only checked
  * when not running as root, who may read any file. */
 GST_START_TEST (test_H14_eio_eacces)
@@ -2008,7 +2008,7 @@ GST_START_TEST (test_H14_eio_eacces)
 }
 GST_END_TEST;
 
-/* The suite runs as BAD-INPUTS H15 requires (tests/elements/meson.build):
+/* The suite runs as bad-input row H15 requires (tests/elements/meson.build):
  * the leaks tracer active, warnings fatal and a check timeout set, so a
  * leaked object, a warning or a hang fails the run. Fails if the
  * environment of the suite loses any of them. */
@@ -2076,7 +2076,7 @@ pusher_main (gpointer data)
 /* PLAYING->NULL during a slow inference (1000 PAMR steps on a 640x480
  * frame, seconds) returns within one frame time (30 fps) + 100 ms, in
  * sync mode (the streaming thread is in the inference) and in async mode
- * (the worker is) (BAD-INPUTS H08). */
+ * (the worker is) (bad-input row H08). */
 GST_START_TEST (test_H08_stop_during_inference)
 {
   const char *caps

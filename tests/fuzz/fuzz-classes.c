@@ -1,5 +1,5 @@
 /* fuzz-classes.c: libFuzzer target for the class-list parsers and the
- * template file parser (shared/BAD-INPUTS.md E01, E02, E04, E08, E11).
+ * template file parser (bad-input rows E01, E02, E04, E08, E11).
  *
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later

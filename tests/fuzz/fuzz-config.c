@@ -1,5 +1,5 @@
-/* fuzz-config.c: libFuzzer target for config.json binding (shared/
- * BAD-INPUTS.md B01-B10).
+/* fuzz-config.c: libFuzzer target for config.json binding (bad-input rows
+ * B01-B10).
  *
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later

@@ -1,5 +1,5 @@
 /* fuzz-geometry.c: libFuzzer target for frame geometry: image layouts,
- * the processing size and buffer sizes (shared/BAD-INPUTS.md G01-G05).
+ * the processing size and buffer sizes (bad-input rows G01-G05).
  *
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later

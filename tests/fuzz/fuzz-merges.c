@@ -1,5 +1,5 @@
-/* fuzz-merges.c: libFuzzer target for the merges parser (shared/
- * BAD-INPUTS.md C01-C08).
+/* fuzz-merges.c: libFuzzer target for the merges parser (bad-input rows
+ * C01-C08).
  *
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later

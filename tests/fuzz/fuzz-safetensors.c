@@ -1,5 +1,5 @@
 /* fuzz-safetensors.c: libFuzzer target for the safetensors parser and the
- * strict JSON gate (shared/BAD-INPUTS.md A33).
+ * strict JSON gate (bad-input rows A33).
  *
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later

@@ -1,5 +1,5 @@
 /* fuzz-tokenizer.c: libFuzzer target for CLIP's tokenizer on arbitrary
- * bytes (shared/BAD-INPUTS.md E02-E10, E13, E14).
+ * bytes (bad-input rows E02-E10, E13, E14).
  *
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later

@@ -2,8 +2,8 @@
 """Writes the seed corpora of the fuzz targets other than safetensors
 (whose seeds come from tests/fixtures/make_damaged.py --seeds):
 tests/fuzz/corpus/{config,merges,tokenizer,classes,geometry}/. Each seed
-is named after the shared/BAD-INPUTS.md row it exercises where there is
-one. Run from anywhere; the seeds are committed:
+is named after the bad-input row (tests/bad-inputs/README.md) it
+exercises where there is one. Run from anywhere; the seeds are committed:
 
     tests/fuzz/make_seeds.py
 """

@@ -3,9 +3,9 @@
 
 The golden cases pin down known inputs; this test throws a few hundred
 seeded random strings at both tokenizers and requires identical ids. The
-strings are built from atoms that exercise each step of NACLIP-SPEC
-section 2: HTML entities (also double-escaped), terminal escapes and
-control characters, Latin ligatures and digraphs, full-width forms, curly
+strings are built from atoms that exercise each step of CLIP's tokenizer
+(clip/simple_tokenizer.py): HTML entities (also double-escaped), terminal
+escapes and control characters, Latin ligatures and digraphs, full-width forms, curly
 quotes, CR/CRLF and other line breaks, Unicode whitespace, decomposed
 accents (NFC), case mappings with special rules (final sigma, dotted I,
 sharp s), the split pattern's contractions, letters, single digits and

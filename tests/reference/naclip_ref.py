@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""The PyTorch reference of NACLIP as /work/shared/NACLIP-SPEC.md states it.
+"""The PyTorch reference of NACLIP (Hajimiri, Ben Ayed, Dolz, WACV 2025,
+arXiv 2404.08181).
 
-This is the project's independent truth: it is written from the
-specification (with the authors' code, github.com/sinahmr/NACLIP, read to
-settle doubts), never from the C code, and it favours plain, readable
-PyTorch (CPU, float32, no_grad) over speed. Section numbers below refer to
-the spec.
+This is the project's independent truth: it is written from the paper
+and the project's specification of it (with the authors' code,
+github.com/sinahmr/NACLIP, read to settle doubts), never from the C code,
+and it favours plain, readable PyTorch (CPU, float32, no_grad) over
+speed.
 
 Commands (see --help of each):
   segment  IMAGE -> every stage as .npy in --dump-dir (the C tool's contract)
@@ -41,7 +42,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fixtures"))
 import safetensors_io  # noqa: E402
 from tokenizer import N_SYMBOLS, Tokenizer  # noqa: E402
 
-# Section 1: CLIP's mean and std on the 0..255 scale, RGB.
+# Pre-processing: CLIP's mean and std on the 0..255 scale, RGB.
 MEAN = (122.771, 116.746, 104.094)
 STD = (68.501, 66.632, 70.323)
 MAX_LONG_SIDE = 2048
@@ -59,7 +60,7 @@ def shared_dir():
 
 
 # ---------------------------------------------------------------------------
-# Section 8: checkpoints
+# Checkpoints
 
 
 class Block:
@@ -312,7 +313,7 @@ def residual_block(x, blk, tower, mask=None):
 
 
 # ---------------------------------------------------------------------------
-# Section 2: the text side
+# The text side
 
 
 def encode_text(model, ids):
@@ -364,7 +365,7 @@ def embed_queries(model, names, templates):
 
 
 # ---------------------------------------------------------------------------
-# Section 3: the vision encoder with NACLIP's last block
+# The vision encoder with NACLIP's last block
 
 
 def interpolate_positions(v, grid_h, grid_w):
@@ -468,7 +469,7 @@ def encode_image(model, image, strategy="naclip", arch="reduced",
 
 
 # ---------------------------------------------------------------------------
-# Section 1: pre-processing
+# Pre-processing
 
 
 def processing_size(height, width, short_side):
@@ -500,7 +501,7 @@ def preprocess(rgb, short_side):
 
 
 # ---------------------------------------------------------------------------
-# Section 4: dense logits
+# Dense logits
 
 
 def dense_logits(model, image, queries, opt, first):
@@ -515,7 +516,7 @@ def dense_logits(model, image, queries, opt, first):
 
 
 def window_origins(size, crop, stride):
-    """Start of each window along one axis (section 4)."""
+    """Start of each window along one axis (naclip.py forward_slide)."""
     n = max(size - crop + stride - 1, 0) // stride + 1
     out = []
     for i in range(n):
@@ -543,7 +544,7 @@ def image_logits(model, image, queries, opt, first):
 
 
 # ---------------------------------------------------------------------------
-# Section 5: PAMR
+# PAMR
 
 
 def neighbours(x, d):
@@ -575,7 +576,7 @@ def pamr(image, mask, steps, dilations):
 
 
 # ---------------------------------------------------------------------------
-# Section 6: labels
+# Labels
 
 
 def label_map(logits, query_labels, n_classes, logit_scale, threshold):

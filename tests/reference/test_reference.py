@@ -3,8 +3,9 @@
 code is compared with is not just trusted.
 
 Each check computes the same thing a second, independent way:
-  - tokenizer: the golden ids of shared/golden (all but ftfy's mojibake
-    repair, whose divergence is asserted so that a change is noticed);
+  - tokenizer: the golden ids of tests/data/tokenizer_cases.json (all but
+    ftfy's mojibake repair, whose divergence is asserted so that a change
+    is noticed);
   - vanilla attention and the text tower: torch.nn.MultiheadAttention;
   - the HF and OpenAI layouts of one seed: identical results;
   - Omega: the authors' construction (a Gaussian window correlated with
@@ -66,7 +67,7 @@ def checkpoint(name, layout="hf", config=True, **overrides):
 
 
 def check_tokenizer_goldens():
-    path = os.path.join(R.shared_dir(), "golden", "tokenizer_cases.json")
+    path = os.path.join(os.path.dirname(HERE), "data", "tokenizer_cases.json")
     with open(path, encoding="utf-8") as f:
         cases = json.load(f)
     tok = Tokenizer(os.path.join(R.shared_dir(), "clip",

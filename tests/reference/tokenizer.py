@@ -1,4 +1,4 @@
-"""CLIP's byte-level BPE tokenizer, written from NACLIP-SPEC section 2.
+"""CLIP's byte-level BPE tokenizer, written from clip/simple_tokenizer.py.
 
 Cleaning reproduces the deterministic fixes of ftfy 6's fix_text, in its
 order and repeated until nothing changes (HTML entities, C1 controls as

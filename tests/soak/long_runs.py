@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Long runs of naclipseg (shared/BAD-INPUTS.md I02, I03, I04).
+"""Long runs of naclipseg (bad-input rows I02, I03, I04).
 
     long_runs.py i02 [--count N]      caps renegotiations (default 10000)
     long_runs.py i03 [--count N]      model reloads (default 10000)

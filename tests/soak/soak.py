@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Soak test of naclipseg (shared/BAD-INPUTS.md I01).
+"""Soak test of naclipseg (bad-input rows I01).
 
 Runs
     videotestsrc is-live=true pattern=ball
