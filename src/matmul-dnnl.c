@@ -7,22 +7,21 @@
  * for it otherwise). matmul.c chooses the backend and calls the
  * functions of naclip-private.h's "matmul-dnnl.c" section; every oneDNN
  * call of the products is here:
- *   - the matmul primitive in bf16 x bf16 -> f32 (AMX or AVX512-BF16) or
- *     f32, the activation or the residual fused as a post-op; and
- *     u8 x s8 -> s32 for matmul-int8.c (AMX-INT8, VNNI, or 16-bit kernels
- *     below), without scales or post-ops, which keep oneDNN 2.6 on its
- *     fast kernels;
+ *   - the matmul primitive in bf16 x bf16 -> f32 or bf16 (AMX or
+ *     AVX512-BF16) or f32, with a gemm's alpha, the activation or the
+ *     residual fused as post-ops; and u8 x s8 -> s32 for matmul-int8.c
+ *     (AMX-INT8, VNNI, or 16-bit kernels below), without scales or
+ *     post-ops, which keep oneDNN 2.6 on its fast kernels;
  *   - the model's share (NaclipMatmulDnnlCache, thread-safe): the engine
  *     and the weights, reordered once into the layout the primitive asks
  *     for (format_tag_any; int8 weights quantised first), the F32 pages of
  *     the mapping given back once a weight is packed;
  *   - a handle's share (NaclipMatmulDnnl, one thread): the stream, the
  *     primitives cached per shape, the scratchpad (user mode) and the
- *     staging buffers into which activations are rounded to bf16 before
- *     each product (naclip_matmul_dnnl_gemm, bf16 only, stages both
- *     operands).
+ *     staging buffers into which F32 activations are rounded to bf16
+ *     before a bf16 product (BF16 ones are read in place, strided).
  * matmul.c sets the calling thread's OpenMP thread count around each call;
- * oneDNN reads it, and the bf16 rounding gets it as @threads.
+ * oneDNN reads it, and the bf16 rounding (ops.c) gets it as @threads.
  *
  * oneDNN's C API changed in v3 (opaque memory descriptors, primitive
  * descriptors created directly, eltwise without scale); the few calls that
@@ -38,42 +37,6 @@
 #include <unistd.h>
 
 #include "naclip-private.h"
-
-/* ------------------------------------------------------------------ */
-/* bf16                                                                */
-
-/* f32 -> bf16, round to nearest even; NaN stays NaN (quiet). */
-static inline guint16
-to_bf16 (float f)
-{
-  guint32 u;
-  memcpy (&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u)
-    return (guint16)((u >> 16) | 0x40u);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return (guint16)(u >> 16);
-}
-
-/* dst (rows, cols) contiguous <- alpha * src (rows, cols), row stride
- * @ld floats. */
-static void
-convert_rows_bf16 (guint16 *dst, const float *src, gsize rows, gsize cols,
-    gsize ld, float alpha, guint threads)
-{
-  gboolean big = rows * cols >= 65536;
-#pragma omp parallel for num_threads(threads > 0 ? threads : 1) if (big)
-  for (gsize i = 0; i < rows; i++) {
-    const float *s = src + i * ld;
-    guint16 *d = dst + i * cols;
-    if (alpha == 1.0f) {
-      for (gsize j = 0; j < cols; j++)
-        d[j] = to_bf16 (s[j]);
-    } else {
-      for (gsize j = 0; j < cols; j++)
-        d[j] = to_bf16 (alpha * s[j]);
-    }
-  }
-}
 
 /* ------------------------------------------------------------------ */
 /* oneDNN's C API, v2 and v3                                           */
@@ -314,10 +277,13 @@ typedef struct
   NaclipPrecision precision;
   NaclipMatmulPost post;
   gboolean has_bias, trans_b;
+  NaclipDtype dst_type;
   gsize m, n, k;
   gsize n_outer, n_inner;
-  gsize ld_src, ld_dst, outer_dst, inner_dst;
-  float beta;
+  gsize ld_src, outer_src, inner_src;
+  gsize ld_wei, outer_wei, inner_wei; /* gemm only (linear: packed) */
+  gsize ld_dst, outer_dst, inner_dst;
+  float alpha, beta;
 } PrimKey;
 
 typedef struct
@@ -526,10 +492,10 @@ out:
   return found;
 }
 
-/* Creates the primitive of @key (src f32 or bf16 (m, k) with row stride
- * key->ld_src, dst f32 with key->ld_dst; in INT8, src u8, weights s8 and
- * dst s32) with memory objects bound to no data yet. @b_strides: NULL for
- * a packed weight (format any). */
+/* Creates the primitive of @key (src and weights in the precision's type,
+ * dst of key->dst_type; in INT8, src u8, weights s8 and dst s32; dims and
+ * strides as given, @wei_strides NULL for a packed weight (format any))
+ * with memory objects bound to no data yet. */
 static Prim *
 create_prim (NaclipMatmulDnnl *dnnl, const PrimKey *key, int ndims,
     const dnnl_dims_t src_dims, const dnnl_dims_t src_strides,
@@ -539,9 +505,11 @@ create_prim (NaclipMatmulDnnl *dnnl, const PrimKey *key, int ndims,
   gboolean int8 = key->precision == NACLIP_PRECISION_INT8;
   dnnl_data_type_t in_dt
       = key->precision == NACLIP_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
+  dnnl_data_type_t out_dt
+      = key->dst_type == NACLIP_DTYPE_BF16 ? dnnl_bf16 : dnnl_f32;
   dnnl_data_type_t src_dt = int8 ? dnnl_u8 : in_dt;
   dnnl_data_type_t wei_dt = int8 ? dnnl_s8 : in_dt;
-  dnnl_data_type_t dst_dt = int8 ? dnnl_s32 : dnnl_f32;
+  dnnl_data_type_t dst_dt = int8 ? dnnl_s32 : out_dt;
   Md src = MD_NULL, wei = MD_NULL, bias = MD_NULL, dst = MD_NULL, scr = MD_NULL;
   dnnl_primitive_attr_t attr = NULL;
   dnnl_post_ops_t po = NULL;
@@ -565,6 +533,11 @@ create_prim (NaclipMatmulDnnl *dnnl, const PrimKey *key, int ndims,
              != dnnl_success
       || dnnl_post_ops_create (&po) != dnnl_success)
     goto out;
+  /* alpha first: c = alpha * product (+ c) */
+  if (key->alpha != 1.0f
+      && post_ops_append_eltwise (po, dnnl_eltwise_linear, key->alpha)
+             != dnnl_success)
+    goto out;
   if (key->post == NACLIP_MATMUL_POST_ACCUMULATE || key->beta != 0.0f) {
     if (post_ops_append_sum (po) != dnnl_success)
       goto out;
@@ -587,9 +560,10 @@ create_prim (NaclipMatmulDnnl *dnnl, const PrimKey *key, int ndims,
         key->n, key->k, st);
     goto out;
   }
-  g_debug ("oneDNN matmul %s %zux%zux%zu batch %zux%zu: %s",
-      naclip_precision_to_string (key->precision), key->m, key->n, key->k,
-      key->n_outer, key->n_inner, pd_impl_name (pd));
+  g_debug ("oneDNN matmul %s -> %s %zux%zux%zu batch %zux%zu: %s",
+      naclip_precision_to_string (key->precision),
+      int8 ? "s32" : (out_dt == dnnl_bf16 ? "bf16" : "f32"), key->m, key->n,
+      key->k, key->n_outer, key->n_inner, pd_impl_name (pd));
   if (!md_copy_from_pd (&pr->wei_md, pd, dnnl_query_weights_md)
       || !md_copy_from_pd (&scr, pd, dnnl_query_scratchpad_md))
     goto out;
@@ -688,24 +662,36 @@ get_linear_prim (NaclipMatmulDnnl *dnnl, const PrimKey *key)
   return pr;
 }
 
-gboolean
-naclip_matmul_dnnl_linear (NaclipMatmulDnnl *dnnl, guint threads, float *out,
-    gsize ldo, const float *x, gsize ldx, const NaclipLinear *lin, gsize m,
-    NaclipMatmulPost post)
+/* The bf16 staging buffer *@stage (of *@size elements) grown to @n
+ * elements; FALSE if that fails. */
+static gboolean
+grow_stage (guint16 **stage, gsize *size, gsize n)
 {
-  gboolean bf16 = dnnl->precision == NACLIP_PRECISION_BF16;
+  return naclip_buffer_grow ((gpointer *)stage, size, n, sizeof (guint16));
+}
+
+gboolean
+naclip_matmul_dnnl_linear (NaclipMatmulDnnl *dnnl, guint threads, void *out,
+    gsize ldo, NaclipDtype out_type, const void *x, gsize ldx,
+    NaclipDtype x_type, const NaclipLinear *lin, gsize m, NaclipMatmulPost post)
+{
+  /* bf16: an F32 x is rounded into stage_a (m, n_in) first */
+  gboolean stage
+      = dnnl->precision == NACLIP_PRECISION_BF16 && x_type == NACLIP_DTYPE_F32;
   PrimKey key;
   memset (&key, 0, sizeof key);
   key.kind = 0;
   key.precision = dnnl->precision;
   key.post = post;
   key.has_bias = lin->bias != NULL;
+  key.dst_type = out_type;
   key.m = m;
   key.n = lin->n_out;
   key.k = lin->n_in;
   key.n_outer = key.n_inner = 1;
-  key.ld_src = bf16 ? lin->n_in : ldx;
+  key.ld_src = stage ? lin->n_in : ldx;
   key.ld_dst = ldo;
+  key.alpha = 1.0f;
   Prim *pr = get_linear_prim (dnnl, &key);
   if (pr == NULL)
     return FALSE;
@@ -713,67 +699,98 @@ naclip_matmul_dnnl_linear (NaclipMatmulDnnl *dnnl, guint threads, float *out,
   if (pk == NULL)
     return FALSE;
   const void *src = x;
-  if (bf16) {
-    if (!naclip_buffer_grow ((gpointer *)&dnnl->stage_a, &dnnl->stage_a_size,
-            m * lin->n_in, sizeof (guint16)))
+  if (stage) {
+    if (!grow_stage (&dnnl->stage_a, &dnnl->stage_a_size, m * lin->n_in))
       return FALSE;
-    convert_rows_bf16 (dnnl->stage_a, x, m, lin->n_in, ldx, 1.0f, threads);
+    naclip_ops_to_bf16 (
+        dnnl->stage_a, lin->n_in, x, ldx, m, lin->n_in, threads);
     src = dnnl->stage_a;
   }
   return run_prim (dnnl, pr, src, pk->data, lin->bias, out);
 }
 
+/* The stride oneDNN gets for a batch dimension of @count matrices:
+ * @stride, or when that does not matter (one matrix, or a contiguous
+ * staging copy: @stride 0) @dense, the extent of what the dimensions
+ * inside it span. oneDNN's fast kernels refuse a stride of 0, and a
+ * stride inside that extent. */
+static gsize
+batch_stride (gsize count, gsize stride, gsize dense)
+{
+  return count > 1 && stride != 0 ? stride : dense;
+}
+
 gboolean
 naclip_matmul_dnnl_gemm (NaclipMatmulDnnl *dnnl, guint threads,
     const NaclipGemmLayout *l, gboolean trans_b, gsize m, gsize n, gsize k,
-    float alpha, const float *a, const float *b, float beta, float *c)
+    float alpha, const void *a, const void *b, float beta, void *c)
 {
-  /* bf16: A (alpha folded in) and B are staged contiguous
-   * (n_outer, n_inner, m, k) and (n_outer, n_inner, k, n) or its ^T. */
+  /* bf16: BF16 operands are read in place with their strides; an F32 A or
+   * B is rounded into a contiguous (n_outer, n_inner, m, k) or
+   * (n_outer, n_inner, k, n) (its ^T when trans_b) staging copy. */
+  gboolean stage_a = l->type_a == NACLIP_DTYPE_F32;
+  gboolean stage_b = l->type_b == NACLIP_DTYPE_F32;
+  gsize b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
   PrimKey key;
   memset (&key, 0, sizeof key);
   key.kind = 1;
   key.precision = dnnl->precision;
   key.trans_b = trans_b;
+  key.dst_type = l->type_c;
   key.m = m;
   key.n = n;
   key.k = k;
   key.n_outer = l->n_outer;
   key.n_inner = l->n_inner;
+  key.ld_src = stage_a ? k : l->lda;
+  key.inner_src = batch_stride (l->n_inner, stage_a ? 0 : l->inner_a, m * k);
+  key.outer_src = batch_stride (l->n_outer, stage_a ? 0 : l->outer_a,
+      MAX (l->n_inner * key.inner_src, m * key.ld_src));
+  key.ld_wei = stage_b ? b_cols : l->ldb;
+  key.inner_wei = batch_stride (l->n_inner, stage_b ? 0 : l->inner_b, n * k);
+  key.outer_wei = batch_stride (l->n_outer, stage_b ? 0 : l->outer_b,
+      MAX (l->n_inner * key.inner_wei, b_rows * key.ld_wei));
   key.ld_dst = l->ldc;
-  key.outer_dst = l->outer_c;
-  key.inner_dst = l->inner_c;
+  key.inner_dst = batch_stride (l->n_inner, l->inner_c, m * l->ldc);
+  key.outer_dst = batch_stride (
+      l->n_outer, l->outer_c, MAX (l->n_inner * key.inner_dst, m * l->ldc));
+  key.alpha = alpha;
   key.beta = beta;
   gsize n_batch = l->n_outer * l->n_inner;
   Prim *pr = lookup_prim (dnnl, &key);
   if (pr == NULL) {
     dnnl_dims_t sd = { l->n_outer, l->n_inner, m, k };
-    dnnl_dims_t ss = { l->n_inner * m * k, m * k, k, 1 };
+    dnnl_dims_t ss = { key.outer_src, key.inner_src, key.ld_src, 1 };
     dnnl_dims_t wd = { l->n_outer, l->n_inner, k, n };
-    dnnl_dims_t ws_t = { l->n_inner * n * k, n * k, 1, k };
-    dnnl_dims_t ws_n = { l->n_inner * n * k, n * k, n, 1 };
+    /* op(B) (k, n): B^T has row stride 1 and column stride ld */
+    dnnl_dims_t ws_t = { key.outer_wei, key.inner_wei, 1, key.ld_wei };
+    dnnl_dims_t ws_n = { key.outer_wei, key.inner_wei, key.ld_wei, 1 };
     dnnl_dims_t dd = { l->n_outer, l->n_inner, m, n };
-    dnnl_dims_t ds = { l->outer_c, l->inner_c, l->ldc, 1 };
+    dnnl_dims_t ds = { key.outer_dst, key.inner_dst, l->ldc, 1 };
     pr = create_prim (dnnl, &key, 4, sd, ss, wd, trans_b ? ws_t : ws_n, dd, ds);
     if (pr == NULL)
       return FALSE;
     insert_prim (dnnl, &key, pr);
   }
-  if (!naclip_buffer_grow ((gpointer *)&dnnl->stage_a, &dnnl->stage_a_size,
-          n_batch * m * k, sizeof (guint16))
-      || !naclip_buffer_grow ((gpointer *)&dnnl->stage_b, &dnnl->stage_b_size,
-          n_batch * n * k, sizeof (guint16)))
+  if ((stage_a
+          && !grow_stage (&dnnl->stage_a, &dnnl->stage_a_size, n_batch * m * k))
+      || (stage_b
+          && !grow_stage (
+              &dnnl->stage_b, &dnnl->stage_b_size, n_batch * n * k)))
     return FALSE;
-  gsize b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
-  for (gsize t = 0; t < n_batch; t++) {
+  for (gsize t = 0; t < n_batch && (stage_a || stage_b); t++) {
     gsize bo = t / l->n_inner, bi = t % l->n_inner;
-    convert_rows_bf16 (dnnl->stage_a + t * m * k,
-        a + bo * l->outer_a + bi * l->inner_a, m, k, l->lda, alpha, threads);
-    convert_rows_bf16 (dnnl->stage_b + t * n * k,
-        b + bo * l->outer_b + bi * l->inner_b, b_rows, b_cols, l->ldb, 1.0f,
-        threads);
+    if (stage_a)
+      naclip_ops_to_bf16 (dnnl->stage_a + t * m * k, k,
+          (const float *)a + bo * l->outer_a + bi * l->inner_a, l->lda, m, k,
+          threads);
+    if (stage_b)
+      naclip_ops_to_bf16 (dnnl->stage_b + t * n * k, b_cols,
+          (const float *)b + bo * l->outer_b + bi * l->inner_b, l->ldb, b_rows,
+          b_cols, threads);
   }
-  return run_prim (dnnl, pr, dnnl->stage_a, dnnl->stage_b, NULL, c);
+  return run_prim (dnnl, pr, stage_a ? dnnl->stage_a : a,
+      stage_b ? dnnl->stage_b : b, NULL, c);
 }
 
 gboolean
@@ -792,6 +809,7 @@ naclip_matmul_dnnl_int8 (NaclipMatmulDnnl *dnnl, gint32 *acc, gsize ld_acc,
   key.n_outer = key.n_inner = 1;
   key.ld_src = lin->n_in;
   key.ld_dst = ld_acc;
+  key.alpha = 1.0f;
   Prim *pr = get_linear_prim (dnnl, &key);
   if (pr == NULL)
     return FALSE;

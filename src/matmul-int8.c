@@ -19,15 +19,17 @@
  *   - activations, per call and per row (token): asymmetric u8,
  *     x[m][k] ~ lo[m] + s_x[m] * xq[m][k] with lo = min_k x, s_x =
  *     (max_k x - lo) / 255 and xq = round ((x - lo) * 255 / (max - lo))
- *     (half up). u8 is the operand every int8 kernel of oneDNN takes at
- *     full speed, down to AVX2.
+ *     (half up), read as F32 or BF16 (the handle's activation type,
+ *     naclip-private.h: a BF16 row is quantised as its exact f32 widening).
+ *     u8 is the operand every int8 kernel of oneDNN takes at full speed,
+ *     down to AVX2.
  *   - the product acc = xq . wq^T in s32 by oneDNN (no scales attribute:
  *     runtime scales make oneDNN 2.6 fall back to its slow gemm kernel);
  *   - one pass per row of the epilogue:
  *       out[m][n] = s_w[n] * (s_x[m] * acc[m][n] + lo[m] * colsum[n]) + b[n]
  *     (since sum_k (lo + s_x xq) s_w wq = s_w (s_x acc + lo colsum)),
  *     then the activation of the post-op on the row while it is in cache,
- *     or the residual added.
+ *     or the residual added; a BF16 output is the row rounded.
  * Error: each x is off by at most s_x / 2 and each weight by s_w / 2, so
  * |out - exact| <= s_w/2 sum |x| + s_x/2 sum |W| + k s_x s_w / 4 (before
  * the activation, which is 1.13-Lipschitz); tests/test-matmul.c holds the
@@ -211,19 +213,33 @@ naclip_matmul_int8_free (NaclipMatmulInt8 *h)
 /* ------------------------------------------------------------------ */
 /* Kernels                                                             */
 
-/* q (k) <- x (k) quantised to u8, as *rq says. A row with Inf or NaN gets
- * NaN in *rq and q = 0. Compiled twice (below), like ops.c's exp-heavy
- * kernels: AVX2 halves its time; without FMA, so that both compute the
- * same values as the reference. */
-static inline __attribute__ ((always_inline)) void
-quantize_row (guint8 *q, RowQuant *rq, const float *x, gsize k)
+/* Element @j of @x, an array of @type (F32, or BF16 widened exactly). */
+static inline __attribute__ ((always_inline)) float
+load (const void *x, NaclipDtype type, gsize j)
 {
-  float lo = x[0], hi = x[0], finite = 0.0f;
+  if (type == NACLIP_DTYPE_F32)
+    return ((const float *)x)[j];
+  guint32 u = (guint32)((const guint16 *)x)[j] << 16;
+  float f;
+  memcpy (&f, &u, 4);
+  return f;
+}
+
+/* q (k) <- x (k) of @type quantised to u8, as *rq says. A row with Inf or
+ * NaN gets NaN in *rq and q = 0. Compiled twice (below), like ops.c's
+ * exp-heavy kernels: AVX2 halves its time; without FMA, so that both
+ * compute the same values as the reference. A BF16 row gives what its
+ * widened F32 copy gives. */
+static inline __attribute__ ((always_inline)) void
+quantize_row (guint8 *q, RowQuant *rq, const void *x, NaclipDtype type, gsize k)
+{
+  float lo = load (x, type, 0), hi = lo, finite = 0.0f;
 #pragma omp simd reduction(min : lo) reduction(max : hi) reduction(+ : finite)
   for (gsize j = 0; j < k; j++) {
-    lo = x[j] < lo ? x[j] : lo;
-    hi = x[j] > hi ? x[j] : hi;
-    finite += x[j] - x[j]; /* NaN for Inf and NaN */
+    float v = load (x, type, j);
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+    finite += v - v; /* NaN for Inf and NaN */
   }
   float range = hi - lo;
   if (finite != 0.0f || !(range < INFINITY)) {
@@ -237,28 +253,39 @@ quantize_row (guint8 *q, RowQuant *rq, const float *x, gsize k)
   /* 0 <= (x - lo) * inv <= 255 (+ rounding): the conversion is in range */
 #pragma omp simd
   for (gsize j = 0; j < k; j++)
-    q[j] = (guint8)(gint32)((x[j] - lo) * inv + 0.5f);
+    q[j] = (guint8)(gint32)((load (x, type, j) - lo) * inv + 0.5f);
 }
 
-/* Quantises the rows x (m, k), row stride @ldx, into q (m, k) and rq (m)
- * on @n_threads threads. */
-static void
-quantize_rows_baseline (guint8 *q, RowQuant *rq, const float *x, gsize ldx,
-    gsize m, gsize k, int n_threads)
+/* Quantises the rows x (m, k) of @type, row stride @ldx elements, into
+ * q (m, k) and rq (m) on @n_threads threads; one body per type. */
+static inline __attribute__ ((always_inline)) void
+quantize_rows (guint8 *q, RowQuant *rq, const void *x, NaclipDtype type,
+    gsize ldx, gsize m, gsize k, int n_threads)
 {
+  gsize row_bytes = ldx * naclip_dtype_size (type);
 #pragma omp parallel for num_threads(n_threads) schedule(static)
-  for (gsize i = 0; i < m; i++)
-    quantize_row (q + i * k, &rq[i], x + i * ldx, k);
+  for (gsize i = 0; i < m; i++) {
+    const void *row = (const guint8 *)x + i * row_bytes;
+    if (type == NACLIP_DTYPE_BF16)
+      quantize_row (q + i * k, &rq[i], row, NACLIP_DTYPE_BF16, k);
+    else
+      quantize_row (q + i * k, &rq[i], row, NACLIP_DTYPE_F32, k);
+  }
+}
+
+static void
+quantize_rows_baseline (guint8 *q, RowQuant *rq, const void *x,
+    NaclipDtype type, gsize ldx, gsize m, gsize k, int n_threads)
+{
+  quantize_rows (q, rq, x, type, ldx, m, k, n_threads);
 }
 
 #if defined(__x86_64__)
 __attribute__ ((target ("avx2"))) static void
-quantize_rows_avx2 (guint8 *q, RowQuant *rq, const float *x, gsize ldx, gsize m,
-    gsize k, int n_threads)
+quantize_rows_avx2 (guint8 *q, RowQuant *rq, const void *x, NaclipDtype type,
+    gsize ldx, gsize m, gsize k, int n_threads)
 {
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-  for (gsize i = 0; i < m; i++)
-    quantize_row (q + i * k, &rq[i], x + i * ldx, k);
+  quantize_rows (q, rq, x, type, ldx, m, k, n_threads);
 }
 #endif
 
@@ -294,36 +321,40 @@ threads_for (gsize n_values, guint threads)
 
 gboolean
 naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
-    guint threads, float *out, gsize ldo, const float *x, gsize ldx,
-    const NaclipLinear *lin, gsize m, NaclipMatmulPost post)
+    guint threads, void *out, gsize ldo, NaclipDtype out_type, const void *x,
+    gsize ldx, NaclipDtype x_type, const NaclipLinear *lin, gsize m,
+    NaclipMatmulPost post)
 {
   /* x: (m, n_in), row stride ldx; out: (m, n_out), row stride ldo */
   gsize n = lin->n_out, k = lin->n_in;
   gboolean accumulate = post == NACLIP_MATMUL_POST_ACCUMULATE;
+  gboolean bf16_out = out_type == NACLIP_DTYPE_BF16;
+  /* Unless out holds a residual or is BF16 (too narrow), the accumulators
+   * go to out itself (as many bytes as its floats) and each is read just
+   * before its float replaces it: a quarter less memory traffic than a
+   * buffer of their own. A BF16 out gets each row dequantised in place in
+   * that buffer, then rounded. */
+  gboolean own_acc = accumulate || bf16_out;
   const Int8Weight *iw = get_weight (h->cache, lin);
   if (iw == NULL
       || !naclip_buffer_grow (
           (gpointer *)&h->xq, &h->xq_size, naclip_size_mul_sat (m, k), 1)
       || !naclip_buffer_grow (
           (gpointer *)&h->rows, &h->rows_size, m, sizeof (RowQuant))
-      || (accumulate
+      || (own_acc
           && !naclip_buffer_grow ((gpointer *)&h->acc, &h->acc_size,
               naclip_size_mul_sat (m, n), sizeof (gint32))))
     return FALSE;
-  /* Unless out holds a residual, the accumulators go to out itself (as
-   * many bytes as its floats) and each is read just before its float
-   * replaces it: a quarter less memory traffic than a buffer of their
-   * own. */
-  gint32 *acc = accumulate ? h->acc : (gint32 *)out;
-  gsize ld_acc = accumulate ? n : ldo;
+  gint32 *acc = own_acc ? h->acc : (gint32 *)out;
+  gsize ld_acc = own_acc ? n : ldo;
 
   int nt = threads_for (m * k, threads);
 #if defined(__x86_64__)
   if (naclip_cpu_get_isa (NULL) >= NACLIP_CPU_ISA_AVX2)
-    quantize_rows_avx2 (h->xq, h->rows, x, ldx, m, k, nt);
+    quantize_rows_avx2 (h->xq, h->rows, x, x_type, ldx, m, k, nt);
   else
 #endif
-    quantize_rows_baseline (h->xq, h->rows, x, ldx, m, k, nt);
+    quantize_rows_baseline (h->xq, h->rows, x, x_type, ldx, m, k, nt);
   if (!naclip_matmul_dnnl_int8 (
           dnnl, acc, ld_acc, h->xq, lin, m, h->cache->q_max))
     return FALSE;
@@ -335,11 +366,13 @@ naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
 #pragma omp parallel for num_threads(threads_for(m *n, threads))               \
     schedule(static)
   for (gsize i = 0; i < m; i++) {
-    float *o = out + i * ldo;
-    dequantize_row (
-        o, acc + i * ld_acc, &h->rows[i], iw, lin->bias, n, accumulate);
+    gint32 *a = acc + i * ld_acc;
+    float *o = bf16_out ? (float *)a : (float *)out + i * ldo;
+    dequantize_row (o, a, &h->rows[i], iw, lin->bias, n, accumulate);
     if (act)
       naclip_ops_activation (o, n, activation, 1);
+    if (bf16_out)
+      naclip_ops_to_bf16 ((guint16 *)out + i * ldo, ldo, o, n, 1, n, 1);
   }
   return TRUE;
 }

@@ -55,9 +55,9 @@ naclip_matmul_dnnl_free (NaclipMatmulDnnl *dnnl)
 }
 
 gboolean
-naclip_matmul_dnnl_linear (NaclipMatmulDnnl *dnnl, guint threads, float *out,
-    gsize ldo, const float *x, gsize ldx, const NaclipLinear *lin, gsize m,
-    NaclipMatmulPost post)
+naclip_matmul_dnnl_linear (NaclipMatmulDnnl *dnnl, guint threads, void *out,
+    gsize ldo, NaclipDtype out_type, const void *x, gsize ldx,
+    NaclipDtype x_type, const NaclipLinear *lin, gsize m, NaclipMatmulPost post)
 {
   g_return_val_if_reached (FALSE);
 }
@@ -65,7 +65,7 @@ naclip_matmul_dnnl_linear (NaclipMatmulDnnl *dnnl, guint threads, float *out,
 gboolean
 naclip_matmul_dnnl_gemm (NaclipMatmulDnnl *dnnl, guint threads,
     const NaclipGemmLayout *l, gboolean trans_b, gsize m, gsize n, gsize k,
-    float alpha, const float *a, const float *b, float beta, float *c)
+    float alpha, const void *a, const void *b, float beta, void *c)
 {
   g_return_val_if_reached (FALSE);
 }

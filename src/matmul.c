@@ -201,6 +201,8 @@ struct _NaclipMatmul
   guint threads;
   NaclipMatmulDnnl *dnnl; /* the DNNL backend's state, else NULL */
   NaclipMatmulInt8 *int8; /* INT8's quantisation state, else NULL */
+  float *wide;            /* OpenBLAS fallback: BF16 operands widened */
+  gsize wide_size;        /* floats */
 };
 
 NaclipMatmul *
@@ -250,6 +252,7 @@ naclip_matmul_free (NaclipMatmul *mm)
     return;
   naclip_matmul_dnnl_free (mm->dnnl);
   naclip_matmul_int8_free (mm->int8);
+  g_free (mm->wide);
   g_free (mm);
 }
 
@@ -263,6 +266,20 @@ NaclipMatmulBackend
 naclip_matmul_get_backend (const NaclipMatmul *mm)
 {
   return mm->backend;
+}
+
+NaclipDtype
+naclip_matmul_get_act_type (const NaclipMatmul *mm)
+{
+  return mm->float_precision == NACLIP_PRECISION_BF16 ? NACLIP_DTYPE_BF16
+                                                      : NACLIP_DTYPE_F32;
+}
+
+/* TRUE if @mm takes activations of @type (see NaclipDtype). */
+static gboolean
+takes_type (const NaclipMatmul *mm, NaclipDtype type)
+{
+  return type == NACLIP_DTYPE_F32 || type == naclip_matmul_get_act_type (mm);
 }
 
 guint
@@ -345,35 +362,167 @@ gemm_openblas (const NaclipGemmLayout *l, gboolean trans_b, gsize m, gsize n,
 }
 
 /* ------------------------------------------------------------------ */
+/* The fallback for BF16 operands                                      */
+
+/* OpenBLAS computes in f32 only: when a oneDNN product of BF16 operands
+ * fails, they are widened into mm->wide ([0, @n_in) for the inputs, then
+ * @n_out floats for a BF16 result). FALSE if that cannot be allocated. */
+static gboolean
+grow_wide (NaclipMatmul *mm, gsize n_in, gsize n_out)
+{
+  return naclip_buffer_grow ((gpointer *)&mm->wide, &mm->wide_size,
+      naclip_size_add_sat (n_in, n_out), sizeof (float));
+}
+
+/* dst (rows, cols), row stride @ldd, <- src (BF16) widened. */
+static void
+widen_rows (float *dst, gsize ldd, const guint16 *src, gsize lds, gsize rows,
+    gsize cols)
+{
+  for (gsize i = 0; i < rows; i++)
+    naclip_ops_from_bf16 (dst + i * ldd, src + i * lds, cols);
+}
+
+/* The failed product could not be computed either: its output is NaN. */
+static void
+fail_rows (void *out, gsize ldo, NaclipDtype type, gsize rows, gsize cols)
+{
+  g_critical (
+      "matmul %zux%zu: no memory to compute it; output set to NaN", rows, cols);
+  for (gsize i = 0; i < rows; i++) {
+    for (gsize j = 0; j < cols; j++) {
+      if (type == NACLIP_DTYPE_F32)
+        ((float *)out)[i * ldo + j] = NAN;
+      else
+        ((guint16 *)out)[i * ldo + j] = 0x7fc0u;
+    }
+  }
+}
+
+static void
+linear_fallback (NaclipMatmul *mm, void *out, gsize ldo, NaclipDtype out_type,
+    const void *x, gsize ldx, NaclipDtype x_type, const NaclipLinear *lin,
+    gsize m, NaclipMatmulPost post)
+{
+  if (x_type == NACLIP_DTYPE_F32 && out_type == NACLIP_DTYPE_F32) {
+    linear_openblas (mm, out, ldo, x, ldx, lin, m, post);
+    return;
+  }
+  gsize n_x = x_type == NACLIP_DTYPE_F32 ? 0 : m * lin->n_in;
+  gsize n_out = out_type == NACLIP_DTYPE_F32 ? 0 : m * lin->n_out;
+  if (!grow_wide (mm, n_x, n_out)) {
+    fail_rows (out, ldo, out_type, m, lin->n_out);
+    return;
+  }
+  const float *wx = x;
+  float *wout = out;
+  if (n_x > 0) {
+    widen_rows (mm->wide, lin->n_in, x, ldx, m, lin->n_in);
+    wx = mm->wide;
+    ldx = lin->n_in;
+  }
+  if (n_out > 0) {
+    wout = mm->wide + n_x;
+    linear_openblas (mm, wout, lin->n_out, wx, ldx, lin, m, post);
+    naclip_ops_to_bf16 (out, ldo, wout, lin->n_out, m, lin->n_out, mm->threads);
+  } else {
+    linear_openblas (mm, wout, ldo, wx, ldx, lin, m, post);
+  }
+}
+
+/* Each BF16 operand widened into a contiguous batch of its own. */
+static void
+gemm_fallback (NaclipMatmul *mm, const NaclipGemmLayout *l, gboolean trans_b,
+    gsize m, gsize n, gsize k, float alpha, const void *a, const void *b,
+    float beta, void *c)
+{
+  gsize n_batch = l->n_outer * l->n_inner;
+  gsize b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
+  gsize n_a = l->type_a == NACLIP_DTYPE_F32 ? 0 : n_batch * m * k;
+  gsize n_b = l->type_b == NACLIP_DTYPE_F32 ? 0 : n_batch * n * k;
+  gsize n_c = l->type_c == NACLIP_DTYPE_F32 ? 0 : n_batch * m * n;
+  NaclipGemmLayout w = *l;
+  if (!grow_wide (mm, naclip_size_add_sat (n_a, n_b), n_c)) {
+    for (gsize t = 0; t < n_batch; t++) {
+      gsize at = t / l->n_inner * l->outer_c + t % l->n_inner * l->inner_c;
+      fail_rows ((guint8 *)c + at * naclip_dtype_size (l->type_c), l->ldc,
+          l->type_c, m, n);
+    }
+    return;
+  }
+  float *wa = mm->wide, *wb = wa + n_a, *wc = wb + n_b;
+  for (gsize t = 0; t < n_batch; t++) {
+    gsize bo = t / l->n_inner, bi = t % l->n_inner;
+    if (n_a > 0)
+      widen_rows (wa + t * m * k, k,
+          (const guint16 *)a + bo * l->outer_a + bi * l->inner_a, l->lda, m, k);
+    if (n_b > 0)
+      widen_rows (wb + t * n * k, b_cols,
+          (const guint16 *)b + bo * l->outer_b + bi * l->inner_b, l->ldb,
+          b_rows, b_cols);
+  }
+  if (n_a > 0) {
+    w.lda = k;
+    w.inner_a = m * k;
+    w.outer_a = l->n_inner * m * k;
+    a = wa;
+  }
+  if (n_b > 0) {
+    w.ldb = b_cols;
+    w.inner_b = n * k;
+    w.outer_b = l->n_inner * n * k;
+    b = wb;
+  }
+  if (n_c == 0) {
+    gemm_openblas (&w, trans_b, m, n, k, alpha, a, b, beta, c, mm->threads);
+    return;
+  }
+  /* a BF16 C has beta 0 */
+  w.ldc = n;
+  w.inner_c = m * n;
+  w.outer_c = l->n_inner * m * n;
+  gemm_openblas (&w, trans_b, m, n, k, alpha, a, b, 0.0f, wc, mm->threads);
+  for (gsize t = 0; t < n_batch; t++) {
+    gsize bo = t / l->n_inner, bi = t % l->n_inner;
+    naclip_ops_to_bf16 ((guint16 *)c + bo * l->outer_c + bi * l->inner_c,
+        l->ldc, wc + t * m * n, n, m, n, mm->threads);
+  }
+}
+
+/* ------------------------------------------------------------------ */
 /* Entry points                                                        */
 
-/* naclip_matmul_linear_post(), quantised when @quantize and the handle is
- * INT8. */
+/* naclip_matmul_linear_typed(), quantised when @quantize and the handle
+ * is INT8. */
 static void
-linear_post (NaclipMatmul *mm, float *out, gsize ldo, const float *x, gsize ldx,
-    const NaclipLinear *lin, gsize m, NaclipMatmulPost post, gboolean quantize)
+linear (NaclipMatmul *mm, void *out, gsize ldo, NaclipDtype out_type,
+    const void *x, gsize ldx, NaclipDtype x_type, const NaclipLinear *lin,
+    gsize m, NaclipMatmulPost post, gboolean quantize)
 {
   g_return_if_fail (mm != NULL && out != NULL && x != NULL && lin != NULL);
   g_return_if_fail (ldo >= lin->n_out && ldx >= lin->n_in);
+  g_return_if_fail (takes_type (mm, out_type) && takes_type (mm, x_type));
+  g_return_if_fail (
+      post != NACLIP_MATMUL_POST_ACCUMULATE || out_type == NACLIP_DTYPE_F32);
   if (m == 0)
     return;
   int saved = enter_threads (mm->threads);
   if (mm->int8 != NULL && quantize) {
-    if (naclip_matmul_int8_linear (
-            mm->int8, mm->dnnl, mm->threads, out, ldo, x, ldx, lin, m, post))
+    if (naclip_matmul_int8_linear (mm->int8, mm->dnnl, mm->threads, out, ldo,
+            out_type, x, ldx, x_type, lin, m, post))
       goto out;
     g_warning ("oneDNN int8 matmul %zux%ux%u failed; computed with OpenBLAS", m,
         lin->n_out, lin->n_in);
   } else if (mm->backend == NACLIP_MATMUL_BACKEND_DNNL) {
-    if (naclip_matmul_dnnl_linear (
-            mm->dnnl, mm->threads, out, ldo, x, ldx, lin, m, post))
+    if (naclip_matmul_dnnl_linear (mm->dnnl, mm->threads, out, ldo, out_type, x,
+            ldx, x_type, lin, m, post))
       goto out;
     /* Only an allocation can fail once the primitive exists; the product
      * is still owed, so it falls back to fp32. */
     g_warning ("oneDNN matmul %zux%ux%u failed; computed with OpenBLAS", m,
         lin->n_out, lin->n_in);
   }
-  linear_openblas (mm, out, ldo, x, ldx, lin, m, post);
+  linear_fallback (mm, out, ldo, out_type, x, ldx, x_type, lin, m, post);
 out:
   restore_threads (saved);
 }
@@ -383,26 +532,39 @@ naclip_matmul_linear_post (NaclipMatmul *mm, float *out, gsize ldo,
     const float *x, gsize ldx, const NaclipLinear *lin, gsize m,
     NaclipMatmulPost post)
 {
-  linear_post (mm, out, ldo, x, ldx, lin, m, post, TRUE);
+  linear (mm, out, ldo, NACLIP_DTYPE_F32, x, ldx, NACLIP_DTYPE_F32, lin, m,
+      post, TRUE);
 }
 
 void
-naclip_matmul_linear_post_float (NaclipMatmul *mm, float *out, gsize ldo,
-    const float *x, gsize ldx, const NaclipLinear *lin, gsize m,
-    NaclipMatmulPost post)
+naclip_matmul_linear_typed (NaclipMatmul *mm, void *out, gsize ldo,
+    NaclipDtype out_type, const void *x, gsize ldx, NaclipDtype x_type,
+    const NaclipLinear *lin, gsize m, NaclipMatmulPost post)
 {
-  linear_post (mm, out, ldo, x, ldx, lin, m, post, FALSE);
+  linear (mm, out, ldo, out_type, x, ldx, x_type, lin, m, post, TRUE);
+}
+
+void
+naclip_matmul_linear_float (NaclipMatmul *mm, void *out, gsize ldo,
+    NaclipDtype out_type, const void *x, gsize ldx, NaclipDtype x_type,
+    const NaclipLinear *lin, gsize m, NaclipMatmulPost post)
+{
+  linear (mm, out, ldo, out_type, x, ldx, x_type, lin, m, post, FALSE);
 }
 
 void
 naclip_matmul_gemm (NaclipMatmul *mm, const NaclipGemmLayout *layout,
-    gboolean trans_b, gsize m, gsize n, gsize k, float alpha, const float *a,
-    const float *b, float beta, float *c)
+    gboolean trans_b, gsize m, gsize n, gsize k, float alpha, const void *a,
+    const void *b, float beta, void *c)
 {
   g_return_if_fail (mm != NULL && layout != NULL);
   g_return_if_fail (beta == 0.0f || beta == 1.0f);
   g_return_if_fail (layout->lda >= k && layout->ldc >= n);
   g_return_if_fail (layout->ldb >= (trans_b ? k : n));
+  g_return_if_fail (takes_type (mm, layout->type_a)
+                    && takes_type (mm, layout->type_b)
+                    && takes_type (mm, layout->type_c));
+  g_return_if_fail (beta == 0.0f || layout->type_c == NACLIP_DTYPE_F32);
   if (m == 0 || n == 0 || layout->n_outer == 0 || layout->n_inner == 0)
     return;
   int saved = enter_threads (mm->threads);
@@ -418,7 +580,7 @@ naclip_matmul_gemm (NaclipMatmul *mm, const NaclipGemmLayout *layout,
       g_warning (
           "oneDNN matmul %zux%zux%zu failed; computed with OpenBLAS", m, n, k);
   }
-  gemm_openblas (layout, trans_b, m, n, k, alpha, a, b, beta, c, mm->threads);
+  gemm_fallback (mm, layout, trans_b, m, n, k, alpha, a, b, beta, c);
 out:
   restore_threads (saved);
 }

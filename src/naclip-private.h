@@ -375,10 +375,11 @@ void naclip_cache_write (
  * its blocked layout) and the int8 weight scales live in a
  * NaclipMatmulCache that the model owns: thread-safe, each weight packed
  * once, on first use, and shared by every handle of the model. An INT8
- * handle quantises the linear layers (naclip_matmul_linear_post) and
- * computes the products of activations (naclip_matmul_gemm) and the
- * layers it is told to keep (naclip_matmul_linear_post_float) at the
- * precision AUTO resolves to. */
+ * handle quantises the linear layers (naclip_matmul_linear_post,
+ * naclip_matmul_linear_typed) and computes the products of activations
+ * (naclip_matmul_gemm) and the layers it is told to keep
+ * (naclip_matmul_linear_float) at the precision AUTO resolves to, its
+ * float precision. */
 
 /* What is applied to the product before it is stored. */
 typedef enum
@@ -428,6 +429,26 @@ NaclipMatmulBackend naclip_matmul_get_backend (const NaclipMatmul *mm);
 guint naclip_matmul_get_threads (const NaclipMatmul *mm);
 void naclip_matmul_set_threads (NaclipMatmul *mm, guint threads);
 
+/* Activation operands are typed (NaclipDtype of naclip.h; an F32 element
+ * is a float, a BF16 one a guint16, the high half of a float rounded to
+ * nearest even). A handle whose float precision is bf16 (BF16, or INT8
+ * where bf16 runs) takes and gives F32 or BF16 activations: BF16 ones go
+ * to oneDNN as they are, F32 inputs are rounded in a staging pass first,
+ * and the int8 quantisation reads either; one of float precision fp32
+ * takes F32 only.
+ * Producers that feed a product write the handle's
+ * naclip_matmul_get_act_type(), which costs no pass. */
+
+/* Bytes of one element of @type. */
+static inline gsize
+naclip_dtype_size (NaclipDtype type)
+{
+  return type == NACLIP_DTYPE_F32 ? 4 : 2;
+}
+
+/* BF16 when the handle's float precision is bf16, F32 otherwise. */
+NaclipDtype naclip_matmul_get_act_type (const NaclipMatmul *mm);
+
 /* out (m, lin->n_out) = post(x (m, lin->n_in) . lin->weight^T + lin->bias),
  * row strides @ldo, @ldx in floats. In bf16, x and the weight are rounded
  * to bf16 (nearest even) and the products accumulate in f32; in int8, x
@@ -437,32 +458,43 @@ void naclip_matmul_set_threads (NaclipMatmul *mm, guint threads);
 void naclip_matmul_linear_post (NaclipMatmul *mm, float *out, gsize ldo,
     const float *x, gsize ldx, const NaclipLinear *lin, gsize m,
     NaclipMatmulPost post);
-/* The same, never quantised: an INT8 handle computes it at the precision
- * AUTO resolves to (bf16 or fp32). For the layers at either end of a tower
- * (the patch embedding, the projections), whose int8 error would reach
- * every later layer or the features directly, for about 1% of the
- * products. */
-void naclip_matmul_linear_post_float (NaclipMatmul *mm, float *out, gsize ldo,
-    const float *x, gsize ldx, const NaclipLinear *lin, gsize m,
-    NaclipMatmulPost post);
+/* The same with typed activations: @x of @x_type, @out of @out_type (see
+ * NaclipDtype for what a handle takes), row strides @ldx, @ldo in
+ * elements. A BF16 @out is rounded from the f32 result after the post-op;
+ * NACLIP_MATMUL_POST_ACCUMULATE needs an F32 @out. */
+void naclip_matmul_linear_typed (NaclipMatmul *mm, void *out, gsize ldo,
+    NaclipDtype out_type, const void *x, gsize ldx, NaclipDtype x_type,
+    const NaclipLinear *lin, gsize m, NaclipMatmulPost post);
+/* The same, never quantised: an INT8 handle computes it at its float
+ * precision (bf16 or fp32). For the layers at either end of a tower (the
+ * patch embedding, the projections), whose int8 error would reach every
+ * later layer or the features directly, for about 1% of the products. */
+void naclip_matmul_linear_float (NaclipMatmul *mm, void *out, gsize ldo,
+    NaclipDtype out_type, const void *x, gsize ldx, NaclipDtype x_type,
+    const NaclipLinear *lin, gsize m, NaclipMatmulPost post);
 
 /* Strided batched product of activations (e.g. all heads of an attention
  * at once): for each (i, j) of batch (n_outer, n_inner)
  *   C_ij (m, n) = alpha * A_ij (m, k) . op(B_ij) + beta * C_ij
- * where X_ij starts at x + i * outer_x + j * inner_x, rows are @ld_x floats
- * apart, and op(B) = B^T for B stored (n, k) when @trans_b, else B stored
- * (k, n). @beta is 0 or 1. */
+ * where X_ij starts at x + i * outer_x + j * inner_x, rows are @ld_x
+ * elements of type_x apart, and op(B) = B^T for B stored (n, k) when
+ * @trans_b, else B stored (k, n). @beta is 0 or 1, and 1 needs an F32 C.
+ * The types are those a handle takes (NaclipDtype); a zeroed layout's are
+ * F32. In bf16, BF16 operands are read in place, strided, and F32 ones
+ * are rounded into a contiguous staging copy first; alpha scales the f32
+ * product. */
 typedef struct
 {
-  gsize n_outer, n_inner;      /* batch counts (1, 1 for one) */
-  gsize outer_a, inner_a, lda; /* strides of A, floats */
-  gsize outer_b, inner_b, ldb; /* strides of B, floats */
-  gsize outer_c, inner_c, ldc; /* strides of C, floats */
+  gsize n_outer, n_inner;             /* batch counts (1, 1 for one) */
+  gsize outer_a, inner_a, lda;        /* strides of A, elements */
+  gsize outer_b, inner_b, ldb;        /* strides of B, elements */
+  gsize outer_c, inner_c, ldc;        /* strides of C, elements */
+  NaclipDtype type_a, type_b, type_c; /* element types */
 } NaclipGemmLayout;
 
 void naclip_matmul_gemm (NaclipMatmul *mm, const NaclipGemmLayout *layout,
-    gboolean trans_b, gsize m, gsize n, gsize k, float alpha, const float *a,
-    const float *b, float beta, float *c);
+    gboolean trans_b, gsize m, gsize n, gsize k, float alpha, const void *a,
+    const void *b, float beta, void *c);
 
 /* Plain-C twins (double accumulation, serial) for the tests. */
 void naclip_matmul_linear_ref (float *out, gsize ldo, const float *x, gsize ldx,
@@ -505,17 +537,19 @@ NaclipMatmulDnnl *naclip_matmul_dnnl_new (
     NaclipMatmulDnnlCache *cache, NaclipPrecision precision, GError **error);
 void naclip_matmul_dnnl_free (NaclipMatmulDnnl *dnnl);
 
-/* naclip_matmul_linear_post() and, in bf16 only and with k > 0,
- * naclip_matmul_gemm(), with the same arguments; @threads is the handle's
- * count (0: the calling thread's), already set as the calling thread's
- * OpenMP count. FALSE when no primitive can be made for the shape or an
- * allocation fails: the caller then computes the product with OpenBLAS. */
+/* naclip_matmul_linear_typed() and, in bf16 only and with k > 0,
+ * naclip_matmul_gemm(), with the same arguments (types already checked by
+ * matmul.c); @threads is the handle's count (0: the calling thread's),
+ * already set as the calling thread's OpenMP count. FALSE when no
+ * primitive can be made for the shape or an allocation fails: the caller
+ * then computes the product with OpenBLAS. */
 gboolean naclip_matmul_dnnl_linear (NaclipMatmulDnnl *dnnl, guint threads,
-    float *out, gsize ldo, const float *x, gsize ldx, const NaclipLinear *lin,
-    gsize m, NaclipMatmulPost post);
+    void *out, gsize ldo, NaclipDtype out_type, const void *x, gsize ldx,
+    NaclipDtype x_type, const NaclipLinear *lin, gsize m,
+    NaclipMatmulPost post);
 gboolean naclip_matmul_dnnl_gemm (NaclipMatmulDnnl *dnnl, guint threads,
     const NaclipGemmLayout *layout, gboolean trans_b, gsize m, gsize n, gsize k,
-    float alpha, const float *a, const float *b, float beta, float *c);
+    float alpha, const void *a, const void *b, float beta, void *c);
 /* The integer product of an int8 linear layer (matmul-int8.c):
  * acc (m, n_out) s32, row stride @ld_acc, = xq (m, n_in) u8 (contiguous)
  * . wq^T, where wq is lin->weight quantised with
@@ -554,16 +588,18 @@ void naclip_matmul_int8_cache_free (NaclipMatmulInt8Cache *cache);
 NaclipMatmulInt8 *naclip_matmul_int8_new (NaclipMatmulInt8Cache *cache);
 void naclip_matmul_int8_free (NaclipMatmulInt8 *h);
 
-/* naclip_matmul_linear_post() in int8: the rows of x quantised to u8
- * (per row: minimum and scale), the product by naclip_matmul_dnnl_int8()
- * on @dnnl, dequantised with the bias and the post-op in one pass per row
- * (see the file's comment for the arithmetic and its error bound), on
- * @threads OpenMP threads. The first call for a weight computes its scales
- * (one pass over it). FALSE when a buffer cannot be allocated or oneDNN
- * fails: @out is then untouched. */
+/* naclip_matmul_linear_typed() in int8: the rows of x (F32 or BF16)
+ * quantised to u8 (per row: minimum and scale), the product by
+ * naclip_matmul_dnnl_int8() on @dnnl, dequantised with the bias and the
+ * post-op in one pass per row (see the file's comment for the arithmetic
+ * and its error bound), a BF16 @out rounded from it, on @threads OpenMP
+ * threads. The first call for a weight computes its scales (one pass over
+ * it). FALSE when a buffer cannot be allocated or oneDNN fails: @out is
+ * then untouched. */
 gboolean naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
-    guint threads, float *out, gsize ldo, const float *x, gsize ldx,
-    const NaclipLinear *lin, gsize m, NaclipMatmulPost post);
+    guint threads, void *out, gsize ldo, NaclipDtype out_type, const void *x,
+    gsize ldx, NaclipDtype x_type, const NaclipLinear *lin, gsize m,
+    NaclipMatmulPost post);
 /* The plain-C twin: naclip_matmul_linear_ref() of the operands as
  * quantised with bound @q_max (serial, double accumulation). */
 void naclip_matmul_int8_linear_ref (float *out, gsize ldo, const float *x,
@@ -606,6 +642,14 @@ void naclip_ops_l2_normalize_rows_ref (
 /* x (n) += y (n). */
 void naclip_ops_add (float *x, const float *y, gsize n, guint n_threads);
 void naclip_ops_add_ref (float *x, const float *y, gsize n);
+/* out (n_rows, n_cols) <- x (n_rows, n_cols) rounded to bf16 (nearest
+ * even; NaN stays NaN, made quiet), row strides @ldo, @ldx in elements. */
+void naclip_ops_to_bf16 (guint16 *out, gsize ldo, const float *x, gsize ldx,
+    gsize n_rows, gsize n_cols, guint n_threads);
+void naclip_ops_to_bf16_ref (guint16 *out, gsize ldo, const float *x, gsize ldx,
+    gsize n_rows, gsize n_cols);
+/* out (n) <- x (n) widened to f32 (exact). Serial. */
+void naclip_ops_from_bf16 (float *out, const guint16 *x, gsize n);
 
 /* ------------------------------------------------------------------ */
 /* transformer.c: the standard pre-LN residual block of both towers    */

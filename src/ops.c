@@ -6,8 +6,9 @@
  * LayerNorm, max-subtracted softmax, the MLP activations (QuickGELU of
  * OpenAI's clip/model.py, exact GELU for Hugging Face configs that ask for
  * it, as 0.5 x erfc (-x / sqrt 2), which keeps its precision for negative
- * x where 1 + erf (x / sqrt 2) cancels), row L2 normalisation and a
- * residual add, on row-major f32 tensors.
+ * x where 1 + erf (x / sqrt 2) cancels), row L2 normalisation, a
+ * residual add and the rounding to bf16 of the activations that feed bf16
+ * products, on row-major f32 tensors.
  * Matrix products are not here: they go through matmul.c.
  *
  * Each kernel splits its rows over @n_threads OpenMP threads (inputs below
@@ -400,4 +401,52 @@ naclip_ops_add_ref (float *x, const float *y, gsize n)
 {
   for (gsize i = 0; i < n; i++)
     x[i] += y[i];
+}
+
+/* ------------------------------------------------------------------ */
+/* bf16                                                                */
+
+/* f32 -> bf16, round to nearest even; NaN stays NaN (quiet). */
+static inline guint16
+to_bf16 (float f)
+{
+  guint32 u;
+  memcpy (&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return (guint16)((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (guint16)(u >> 16);
+}
+
+void
+naclip_ops_to_bf16 (guint16 *out, gsize ldo, const float *x, gsize ldx,
+    gsize n_rows, gsize n_cols, guint n_threads)
+{
+  /* x: (n_rows, n_cols), row stride ldx; out: row stride ldo */
+  int nt = threads_for (n_rows * n_cols, n_threads);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (gsize i = 0; i < n_rows; i++) {
+    const float *s = x + i * ldx;
+    guint16 *d = out + i * ldo;
+    for (gsize j = 0; j < n_cols; j++)
+      d[j] = to_bf16 (s[j]);
+  }
+}
+
+void
+naclip_ops_to_bf16_ref (guint16 *out, gsize ldo, const float *x, gsize ldx,
+    gsize n_rows, gsize n_cols)
+{
+  for (gsize i = 0; i < n_rows; i++)
+    for (gsize j = 0; j < n_cols; j++)
+      out[i * ldo + j] = to_bf16 (x[i * ldx + j]);
+}
+
+void
+naclip_ops_from_bf16 (float *out, const guint16 *x, gsize n)
+{
+  for (gsize i = 0; i < n; i++) {
+    guint32 u = (guint32)x[i] << 16;
+    memcpy (out + i, &u, 4);
+  }
 }

@@ -143,8 +143,9 @@ naclip_text_encode (const NaclipModel *model, NaclipMatmul *mm,
         width * sizeof (float));
   naclip_ops_layer_norm (pooled, pooled, &t->ln_final, n_seq, width,
       info->layer_norm_eps, n_threads);
-  naclip_matmul_linear_post_float (mm, out, model->info.embed_dim, pooled,
-      width, &t->proj, n_seq, NACLIP_MATMUL_POST_NONE);
+  naclip_matmul_linear_float (mm, out, model->info.embed_dim, NACLIP_DTYPE_F32,
+      pooled, width, NACLIP_DTYPE_F32, &t->proj, n_seq,
+      NACLIP_MATMUL_POST_NONE);
   ok = TRUE;
 
 out:

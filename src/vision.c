@@ -22,7 +22,7 @@
  * linear layer is one GEMM over all their tokens and the weights stream
  * through the cache once per batch. At precision int8 every linear layer
  * of the blocks is quantised; the patch embedding and the projection stay
- * at the float precision (naclip_matmul_linear_post_float).
+ * at the float precision (naclip_matmul_linear_float).
  *
  * The Gaussian neighbourhood bias Omega ((N+1)^2 values) is never
  * materialised: Omega[(i,j)][(k,l)] = W[k - i + h - 1][l - j + w - 1] for the
@@ -546,8 +546,9 @@ naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
     float *xi = x + img * n_tokens * dim;
     unfold_patches (s->patches, pixels + img * plane, height, width, patch,
         grid_h, grid_w, nt);
-    naclip_matmul_linear_post_float (mm, xi + dim, dim, s->patches, patch_len,
-        &conv1, n_patches, NACLIP_MATMUL_POST_NONE);
+    naclip_matmul_linear_float (mm, xi + dim, dim, NACLIP_DTYPE_F32, s->patches,
+        patch_len, NACLIP_DTYPE_F32, &conv1, n_patches,
+        NACLIP_MATMUL_POST_NONE);
     add_class_and_positions (
         xi, vt->class_embedding, positions, n_tokens, dim, nt);
   }
@@ -569,9 +570,9 @@ naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
   naclip_ops_layer_norm (
       ln, x, &vt->ln_post, rows, dim, info->layer_norm_eps, nt);
   for (guint img = 0; img < n_images; img++)
-    naclip_matmul_linear_post_float (mm, features + img * n_patches * embed_dim,
-        embed_dim, ln + (img * n_tokens + 1) * dim, dim, &vt->proj, n_patches,
-        NACLIP_MATMUL_POST_NONE);
+    naclip_matmul_linear_float (mm, features + img * n_patches * embed_dim,
+        embed_dim, NACLIP_DTYPE_F32, ln + (img * n_tokens + 1) * dim, dim,
+        NACLIP_DTYPE_F32, &vt->proj, n_patches, NACLIP_MATMUL_POST_NONE);
   naclip_ops_l2_normalize_rows (
       features, n_images * n_patches, embed_dim, FEATURE_NORM_EPS, nt);
   return TRUE;

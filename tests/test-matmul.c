@@ -19,6 +19,11 @@
  * s_w/2 sum |x| + s_x/2 sum |w| + k s_x s_w / 4 (each operand off by half
  * a step), times 1.13 after GELU or QuickGELU (their largest slope), plus
  * the fp32 tolerance.
+ * Handles whose float precision is bf16 (bf16, int8 where bf16 runs) also
+ * take and give BF16 activations (typed calls, strided in place for gemm):
+ * a BF16 input is the test's own rounding, so the same references hold
+ * (int8 quantises it as its widening); a BF16 output adds its own
+ * rounding, 2^-9 of the value, held to 2^-8 of the sum.
  */
 
 #include "config.h"
@@ -101,6 +106,29 @@ rounded_copy (const float *x, gsize n)
   return r;
 }
 
+/* @x (n) as bf16 bits. */
+static guint16 *
+bf16_copy (const float *x, gsize n)
+{
+  guint16 *r = g_new (guint16, n);
+  naclip_ops_to_bf16_ref (r, n, x, n, 1, n);
+  return r;
+}
+
+static float *
+widened_copy (const guint16 *x, gsize n)
+{
+  float *r = g_new (float, n);
+  naclip_ops_from_bf16 (r, x, n);
+  return r;
+}
+
+static const char *
+type_name (NaclipDtype t)
+{
+  return t == NACLIP_DTYPE_BF16 ? "bf16" : "f32";
+}
+
 /* Compares @got with @want (rows x cols, stride @ld) within
  * rel * scale[i, j] + rel, plus extra[i, j] if @extra is not NULL; prints
  * the first 5 mismatches and the max diff. */
@@ -141,11 +169,12 @@ check_close (const char *what, const float *got, const float *want,
 
 /* Checks the int8 product @got of @lin on x (m rows) against the int8
  * reference (into @want) and against fp32 (into @exact) within the bounds of
- * the file's comment. @want and @exact hold @got's initial values. */
+ * the file's comment, @rel the tolerance of the float epilogue (1e-5, or
+ * 2^-8 for a BF16 @got). @want and @exact hold @got's initial values. */
 static void
 check_int8 (const char *what, const float *got, float *want, float *exact,
     const float *x, gsize ldx, const NaclipLinear *lin, gsize m, gsize ldo,
-    NaclipMatmulPost post)
+    NaclipMatmulPost post, double rel)
 {
   gsize n = lin->n_out, k = lin->n_in;
   int q_max = naclip_matmul_int8_weight_max ();
@@ -182,8 +211,8 @@ check_int8 (const char *what, const float *got, float *want, float *exact,
           = slope * (s_w / 2 * sum_x + s_x / 2 * sum_w + k * s_x * s_w / 4);
     }
   }
-  check_close (what, got, want, scale, m, n, ldo, 1e-5);
-  check_within (what, got, exact, fp32_scale, bound, m, n, ldo, 1e-5);
+  check_close (what, got, want, scale, m, n, ldo, rel);
+  check_within (what, got, exact, fp32_scale, bound, m, n, ldo, rel);
 }
 
 typedef struct
@@ -203,13 +232,14 @@ static const LinearShape linear_shapes[] = {
 static void
 run_linear_case (NaclipMatmul *mm, const Config *cfg, GRand *rand,
     GPtrArray *keep, const LinearShape *s, gboolean with_bias,
-    NaclipMatmulPost post)
+    NaclipMatmulPost post, NaclipDtype x_type, NaclipDtype out_type)
 {
   gsize ldx = s->k + s->ldx_pad, ldo = s->n + s->ldo_pad;
   g_autofree float *x = g_new (float, s->m *ldx);
   float *w = g_new (float, s->n * s->k);
+  /* not g_autofree: replaced by the widened output of a BF16 call */
   g_autofree float *b = g_new (float, s->n);
-  g_autofree float *got = g_new (float, s->m *ldo);
+  float *got = g_new (float, s->m *ldo);
   g_autofree float *want = g_new (float, s->m *ldo);
   g_autofree float *exact = g_new (float, s->m *ldo);
   g_autofree double *scale = g_new0 (double, s->m * s->n);
@@ -232,20 +262,42 @@ run_linear_case (NaclipMatmul *mm, const Config *cfg, GRand *rand,
     }
   }
 
-  naclip_matmul_linear_post (mm, got, ldo, x, ldx, &lin, s->m, post);
+  if (x_type == NACLIP_DTYPE_F32 && out_type == NACLIP_DTYPE_F32) {
+    naclip_matmul_linear_post (mm, got, ldo, x, ldx, &lin, s->m, post);
+  } else {
+    /* the same call on bf16 copies; the output's padding is rounded too */
+    g_autofree guint16 *xb = bf16_copy (x, s->m * ldx);
+    g_autofree guint16 *ob = bf16_copy (got, s->m * ldo);
+    gboolean bf16_out = out_type == NACLIP_DTYPE_BF16;
+    naclip_matmul_linear_typed (mm, bf16_out ? (void *)ob : got, ldo, out_type,
+        x_type == NACLIP_DTYPE_BF16 ? (const void *)xb : x, ldx, x_type, &lin,
+        s->m, post);
+    if (bf16_out) {
+      g_free (got);
+      got = widened_copy (ob, s->m * ldo);
+      for (gsize i = 0; i < s->m * ldo; i++)
+        exact[i] = round_bf16 (exact[i]);
+    }
+  }
 
-  g_autofree char *what = g_strdup_printf ("%s linear %zux%zux%zu%s post %d",
-      cfg->name, s->m, s->n, s->k, with_bias ? " bias" : "", post);
+  g_autofree char *what = g_strdup_printf (
+      "%s linear %zux%zux%zu%s post %d %s -> %s", cfg->name, s->m, s->n, s->k,
+      with_bias ? " bias" : "", post, type_name (x_type), type_name (out_type));
+  double rel = out_type == NACLIP_DTYPE_BF16 ? 1.0 / 256 : 1e-5;
   if (cfg->precision == NACLIP_PRECISION_INT8) {
-    check_int8 (what, got, want, exact, x, ldx, &lin, s->m, ldo, post);
+    xr = x_type == NACLIP_DTYPE_BF16
+             ? rounded_copy (x, s->m * ldx)
+             : g_memdup2 (x, s->m * ldx * sizeof (float));
+    check_int8 (what, got, want, exact, xr, ldx, &lin, s->m, ldo, post, rel);
   } else if (bf16) {
     xr = rounded_copy (x, s->m * ldx);
     wr = rounded_copy (w, s->n * s->k);
     NaclipLinear lr = { wr, lin.bias, lin.n_out, lin.n_in };
     naclip_matmul_linear_ref (want, ldo, xr, ldx, &lr, s->m, post);
-    naclip_matmul_linear_ref (exact, ldo, x, ldx, &lin, s->m, post);
-    check_close (what, got, want, scale, s->m, s->n, ldo, 1e-5);
-    check_close (what, got, exact, scale, s->m, s->n, ldo, 1.0 / 128);
+    check_close (what, got, want, scale, s->m, s->n, ldo, rel);
+    memcpy (want, exact, s->m * ldo * sizeof (float));
+    naclip_matmul_linear_ref (want, ldo, x, ldx, &lin, s->m, post);
+    check_close (what, got, want, scale, s->m, s->n, ldo, 1.0 / 128);
   } else {
     naclip_matmul_linear_ref (want, ldo, x, ldx, &lin, s->m, post);
     check_close (what, got, want, scale, s->m, s->n, ldo, 1e-5);
@@ -255,6 +307,7 @@ run_linear_case (NaclipMatmul *mm, const Config *cfg, GRand *rand,
     for (gsize j = s->n; j < ldo; j++)
       g_assert_cmpfloat (got[i * ldo + j], ==, exact[i * ldo + j]);
   }
+  g_free (got);
 }
 
 static void
@@ -268,12 +321,22 @@ test_linear (gconstpointer data)
     GPtrArray *keep = g_ptr_array_new_with_free_func (g_free);
     g_assert_cmpint (naclip_matmul_get_backend (mm), ==, cfg->backend);
     g_assert_cmpint (naclip_matmul_get_precision (mm), ==, cfg->precision);
+    /* bf16 handles: every pair of types (a BF16 output not accumulated) */
+    guint n_types
+        = naclip_matmul_get_act_type (mm) == NACLIP_DTYPE_BF16 ? 4 : 1;
     for (gsize s = 0; s < G_N_ELEMENTS (linear_shapes); s++) {
       for (int bias = 0; bias < 2; bias++) {
         for (int post = NACLIP_MATMUL_POST_NONE;
              post <= NACLIP_MATMUL_POST_ACCUMULATE; post++) {
-          run_linear_case (mm, cfg, rand, keep, &linear_shapes[s], bias,
-              (NaclipMatmulPost)post);
+          for (guint t = 0; t < n_types; t++) {
+            NaclipDtype xt = t & 1 ? NACLIP_DTYPE_BF16 : NACLIP_DTYPE_F32;
+            NaclipDtype ot = t & 2 ? NACLIP_DTYPE_BF16 : NACLIP_DTYPE_F32;
+            if (ot == NACLIP_DTYPE_BF16
+                && post == NACLIP_MATMUL_POST_ACCUMULATE)
+              continue;
+            run_linear_case (mm, cfg, rand, keep, &linear_shapes[s], bias,
+                (NaclipMatmulPost)post, xt, ot);
+          }
         }
       }
     }
@@ -309,10 +372,18 @@ test_gemm (gconstpointer data)
   if (mm == NULL)
     goto out;
   GRand *rand = g_rand_new_with_seed (99);
-  for (gsize t = 0; t < G_N_ELEMENTS (gemm_shapes); t++) {
-    const GemmShape *s = &gemm_shapes[t];
+  /* bf16 handles: A and B of either type, C too when beta is 0 */
+  guint n_types = naclip_matmul_get_act_type (mm) == NACLIP_DTYPE_BF16 ? 8 : 1;
+  for (gsize t = 0; t < G_N_ELEMENTS (gemm_shapes) * n_types; t++) {
+    const GemmShape *s = &gemm_shapes[t / n_types];
+    guint types = t % n_types;
     /* heads side by side in a row, as in a (tokens, n_inner * k) buffer */
-    NaclipGemmLayout l;
+    NaclipGemmLayout l = { 0 };
+    l.type_a = types & 1 ? NACLIP_DTYPE_BF16 : NACLIP_DTYPE_F32;
+    l.type_b = types & 2 ? NACLIP_DTYPE_BF16 : NACLIP_DTYPE_F32;
+    l.type_c = types & 4 ? NACLIP_DTYPE_BF16 : NACLIP_DTYPE_F32;
+    if (l.type_c == NACLIP_DTYPE_BF16 && s->beta != 0.0f)
+      continue;
     l.n_outer = s->n_outer;
     l.n_inner = s->n_inner;
     l.lda = s->n_inner * s->k + 2;
@@ -329,21 +400,24 @@ test_gemm (gconstpointer data)
     gsize nc = s->n_outer * l.outer_c;
     g_autofree float *a = g_new (float, na);
     g_autofree float *b = g_new (float, nb);
-    g_autofree float *got = g_new (float, nc);
+    float *got = g_new (float, nc);
     g_autofree float *want = g_new (float, nc);
     g_autofree float *ar = NULL, *br = NULL;
+    g_autofree guint16 *ab = NULL, *bb = NULL, *cb = NULL;
     /* rows of the whole strided C with its scale: (n_outer * m, ldc) */
     g_autofree double *scale = g_new0 (double, s->n_outer * s->m * l.ldc);
     fill (rand, a, na);
     fill (rand, b, nb);
     fill (rand, got, nc);
+    if (l.type_c == NACLIP_DTYPE_BF16) {
+      for (gsize i = 0; i < nc; i++)
+        got[i] = round_bf16 (got[i]);
+    }
     memcpy (want, got, nc * sizeof (float));
     const float *ua = a, *ub = b;
     if (float_precision (cfg) == NACLIP_PRECISION_BF16) {
-      /* alpha is folded into A before rounding */
-      ar = g_new (float, na);
-      for (gsize i = 0; i < na; i++)
-        ar[i] = round_bf16 (s->alpha * a[i]);
+      /* alpha scales the product of the rounded operands */
+      ar = rounded_copy (a, na);
       br = rounded_copy (b, nb);
       ua = ar;
       ub = br;
@@ -364,14 +438,33 @@ test_gemm (gconstpointer data)
         }
       }
     }
-    naclip_matmul_gemm (
-        mm, &l, s->trans_b, s->m, s->n, s->k, s->alpha, a, b, s->beta, got);
-    naclip_matmul_gemm_ref (&l, s->trans_b, s->m, s->n, s->k,
-        ua == a ? s->alpha : 1.0f, ua, ub, s->beta, want);
-    g_autofree char *what = g_strdup_printf ("%s gemm %zux%zu batch %zux%zu%s",
-        cfg->name, s->m, s->n, s->n_outer, s->n_inner, s->trans_b ? " ^T" : "");
-    /* padding columns have scale 0 and must be untouched (exactly equal) */
-    check_close (what, got, want, scale, s->n_outer * s->m, l.ldc, l.ldc, 1e-5);
+    ab = bf16_copy (a, na);
+    bb = bf16_copy (b, nb);
+    cb = bf16_copy (got, nc);
+    naclip_matmul_gemm (mm, &l, s->trans_b, s->m, s->n, s->k, s->alpha,
+        l.type_a == NACLIP_DTYPE_BF16 ? (const void *)ab : a,
+        l.type_b == NACLIP_DTYPE_BF16 ? (const void *)bb : b, s->beta,
+        l.type_c == NACLIP_DTYPE_BF16 ? (void *)cb : got);
+    if (l.type_c == NACLIP_DTYPE_BF16) {
+      g_free (got);
+      got = widened_copy (cb, nc);
+    }
+    NaclipGemmLayout lr = l;
+    lr.type_a = lr.type_b = lr.type_c = NACLIP_DTYPE_F32;
+    naclip_matmul_gemm_ref (
+        &lr, s->trans_b, s->m, s->n, s->k, s->alpha, ua, ub, s->beta, want);
+    g_autofree char *what = g_strdup_printf (
+        "%s gemm %zux%zu batch %zux%zu%s %s %s -> %s", cfg->name, s->m, s->n,
+        s->n_outer, s->n_inner, s->trans_b ? " ^T" : "", type_name (l.type_a),
+        type_name (l.type_b), type_name (l.type_c));
+    check_close (what, got, want, scale, s->n_outer * s->m, l.ldc, l.ldc,
+        l.type_c == NACLIP_DTYPE_BF16 ? 1.0 / 256 : 1e-5);
+    /* padding columns (scale 0) are untouched */
+    for (gsize i = 0; i < nc; i++) {
+      if (scale[i] == 0.0)
+        g_assert_cmpfloat (got[i], ==, want[i]);
+    }
+    g_free (got);
   }
   g_rand_free (rand);
 out:
@@ -552,7 +645,7 @@ test_int8_reference (void)
       g_autofree char *what = g_strdup_printf (
           "int8 reference %zux%zux%zu post %d", s->m, s->n, s->k, post);
       check_int8 (what, got, want, exact, x, ldx, &lin, s->m, ldo,
-          (NaclipMatmulPost)post);
+          (NaclipMatmulPost)post, 1e-5);
     }
   }
   g_rand_free (rand);
@@ -654,6 +747,61 @@ out:
   naclip_matmul_cache_free (cache);
 }
 
+/* The activation types change only what is read and how the result is
+ * stored: a BF16 x gives what its widening gives, bit for bit, and a BF16
+ * output is the F32 one rounded. naclip_matmul_linear_float() is not
+ * quantised: it gives what a handle of the float precision gives. */
+static void
+test_int8_types (void)
+{
+  NaclipMatmulCache *cache = naclip_matmul_cache_new (NULL, 0);
+  NaclipMatmul *mm = new_handle (cache, &configs[3], 2);
+  NaclipMatmul *fl = NULL;
+  enum
+  {
+    M = 9,
+    N = 24,
+    K = 40
+  };
+  float x[M * K], w[N * K], b[N], got[M * N], want[M * N];
+  guint16 xb[M * K], ob[M * N], wantb[M * N];
+  if (mm == NULL)
+    goto out;
+  GRand *rand = g_rand_new_with_seed (21);
+  fill (rand, x, M * K);
+  fill (rand, w, N * K);
+  fill (rand, b, N);
+  g_rand_free (rand);
+  naclip_ops_to_bf16_ref (xb, K, x, K, M, K);
+  naclip_ops_from_bf16 (x, xb, M * K);
+  NaclipLinear lin = { w, b, N, K };
+  /* BF16 activations where the float precision is bf16 */
+  if (naclip_matmul_get_act_type (mm) == NACLIP_DTYPE_BF16) {
+    naclip_matmul_linear_typed (mm, got, N, NACLIP_DTYPE_F32, xb, K,
+        NACLIP_DTYPE_BF16, &lin, M, NACLIP_MATMUL_POST_QUICK_GELU);
+    naclip_matmul_linear_post (
+        mm, want, N, x, K, &lin, M, NACLIP_MATMUL_POST_QUICK_GELU);
+    g_assert_cmpmem (got, sizeof got, want, sizeof want);
+    naclip_matmul_linear_typed (mm, ob, N, NACLIP_DTYPE_BF16, x, K,
+        NACLIP_DTYPE_F32, &lin, M, NACLIP_MATMUL_POST_QUICK_GELU);
+    naclip_ops_to_bf16_ref (wantb, N, want, N, M, N);
+    g_assert_cmpmem (ob, sizeof ob, wantb, sizeof wantb);
+  }
+
+  fl = naclip_matmul_new (cache, float_precision (&configs[3]),
+      NACLIP_MATMUL_BACKEND_DNNL, 2, NULL);
+  g_assert_nonnull (fl);
+  naclip_matmul_linear_float (mm, got, N, NACLIP_DTYPE_F32, x, K,
+      NACLIP_DTYPE_F32, &lin, M, NACLIP_MATMUL_POST_NONE);
+  naclip_matmul_linear_post (
+      fl, want, N, x, K, &lin, M, NACLIP_MATMUL_POST_NONE);
+  g_assert_cmpmem (got, sizeof got, want, sizeof want);
+out:
+  naclip_matmul_free (fl);
+  naclip_matmul_free (mm);
+  naclip_matmul_cache_free (cache);
+}
+
 static void
 test_precision_resolve (void)
 {
@@ -715,6 +863,7 @@ main (int argc, char **argv)
   g_test_add_func ("/matmul/int8/saturation", test_int8_saturation);
   g_test_add_func ("/matmul/int8/weights", test_int8_weights);
   g_test_add_func ("/matmul/int8/non-finite", test_int8_non_finite);
+  g_test_add_func ("/matmul/int8/types", test_int8_types);
   g_test_add_func ("/matmul/cache-reuse", test_cache_reuse);
   g_test_add_func ("/matmul/threads", test_threads);
   g_test_add_func ("/matmul/precision-resolve", test_precision_resolve);

@@ -186,6 +186,51 @@ test_add (void)
   g_rand_free (rand);
 }
 
+/* f32 -> bf16 equals its reference bit for bit, on random values, ties,
+ * infinities, NaN and denormals, and bf16 -> f32 is exact. */
+static void
+test_bf16 (void)
+{
+  GRand *rand = g_rand_new_with_seed (6);
+  gsize rows = 37, cols = 203, ldx = cols + 5, ldo = cols + 3;
+  float *x = random_floats (rand, rows * ldx, -1e3, 1e3);
+  const float special[] = { 0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 1e-40f,
+    -1e-40f, 1.17549421e-38f, 3.4028235e38f, 1.00390625f, 1.01171875f,
+    -1.00390625f, 65504.0f };
+  for (gsize i = 0; i < G_N_ELEMENTS (special); i++)
+    x[i * 7] = special[i];
+  for (gsize i = 0; i < rows * ldx; i += 11) {
+    /* a tie: the low 16 bits are exactly 0x8000 */
+    guint32 u;
+    memcpy (&u, &x[i], 4);
+    u = (u & 0xffff0000u) | 0x8000u;
+    memcpy (&x[i], &u, 4);
+  }
+  guint16 *got = g_new (guint16, rows * ldo);
+  guint16 *want = g_new (guint16, rows * ldo);
+  for (gsize i = 0; i < rows * ldo; i++)
+    got[i] = want[i] = 0xabcd;
+  naclip_ops_to_bf16 (got, ldo, x, ldx, rows, cols, 2);
+  naclip_ops_to_bf16_ref (want, ldo, x, ldx, rows, cols);
+  g_assert_cmpmem (got, rows * ldo * 2, want, rows * ldo * 2);
+  /* closed forms: nearest even, NaN quiet */
+  g_assert_cmpuint (want[7 * 10], ==, 0x3f80); /* 1.00390625: tie, even */
+  g_assert_cmpuint (want[7 * 11], ==, 0x3f82); /* 1.01171875: tie, up */
+  g_assert_cmpuint (want[7 * 4] & 0x7fc0, ==, 0x7fc0);
+  g_assert_cmpuint (want[7 * 2], ==, 0x7f80);
+  float back[4];
+  guint16 bits[4] = { 0x3f80, 0xc000, 0x7f80, 0x0001 };
+  naclip_ops_from_bf16 (back, bits, 4);
+  g_assert_cmpfloat (back[0], ==, 1.0f);
+  g_assert_cmpfloat (back[1], ==, -2.0f);
+  g_assert_cmpfloat (back[2], ==, INFINITY);
+  g_assert_cmpfloat (back[3], ==, 9.18354962e-41f);
+  g_free (x);
+  g_free (got);
+  g_free (want);
+  g_rand_free (rand);
+}
+
 /* ------------------------------------------------------------------ */
 /* The block against a naive double-precision implementation           */
 
@@ -423,6 +468,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ops/activation", test_activation);
   g_test_add_func ("/ops/l2-normalize", test_l2_normalize);
   g_test_add_func ("/ops/add", test_add);
+  g_test_add_func ("/ops/bf16", test_bf16);
   g_test_add_func ("/transformer/block", test_block);
   g_test_add_func ("/transformer/block-causal", test_block_causal);
   g_test_add_func (
