@@ -203,6 +203,7 @@ struct _NaclipMatmul
   NaclipMatmulInt8 *int8; /* INT8's quantisation state, else NULL */
   float *wide;            /* OpenBLAS fallback: BF16 operands widened */
   gsize wide_size;        /* floats */
+  GArray *trace;          /* NaclipMatmulCall, borrowed; NULL: off */
 };
 
 NaclipMatmul *
@@ -292,6 +293,12 @@ void
 naclip_matmul_set_threads (NaclipMatmul *mm, guint threads)
 {
   mm->threads = threads;
+}
+
+void
+naclip_matmul_set_trace (NaclipMatmul *mm, GArray *calls)
+{
+  mm->trace = calls;
 }
 
 /* ------------------------------------------------------------------ */
@@ -506,6 +513,21 @@ linear (NaclipMatmul *mm, void *out, gsize ldo, NaclipDtype out_type,
       post != NACLIP_MATMUL_POST_ACCUMULATE || out_type == NACLIP_DTYPE_F32);
   if (m == 0)
     return;
+  if (mm->trace != NULL) {
+    NaclipMatmulCall call = { .lin = *lin,
+      .post = post,
+      .quantize = quantize,
+      .layout = { .n_outer = 1,
+          .n_inner = 1,
+          .lda = ldx,
+          .ldc = ldo,
+          .type_a = x_type,
+          .type_c = out_type },
+      .m = m,
+      .n = lin->n_out,
+      .k = lin->n_in };
+    g_array_append_val (mm->trace, call);
+  }
   int saved = enter_threads (mm->threads);
   if (mm->int8 != NULL && quantize) {
     if (naclip_matmul_int8_linear (mm->int8, mm->dnnl, mm->threads, out, ldo,
@@ -567,6 +589,17 @@ naclip_matmul_gemm (NaclipMatmul *mm, const NaclipGemmLayout *layout,
   g_return_if_fail (beta == 0.0f || layout->type_c == NACLIP_DTYPE_F32);
   if (m == 0 || n == 0 || layout->n_outer == 0 || layout->n_inner == 0)
     return;
+  if (mm->trace != NULL) {
+    NaclipMatmulCall call = { .is_gemm = TRUE,
+      .layout = *layout,
+      .trans_b = trans_b,
+      .m = m,
+      .n = n,
+      .k = k,
+      .alpha = alpha,
+      .beta = beta };
+    g_array_append_val (mm->trace, call);
+  }
   int saved = enter_threads (mm->threads);
   /* fp32 products of activations stay on OpenBLAS: nothing to pack, and
    * a oneDNN f32 run would only copy the operands. */

@@ -496,6 +496,26 @@ void naclip_matmul_gemm (NaclipMatmul *mm, const NaclipGemmLayout *layout,
     gboolean trans_b, gsize m, gsize n, gsize k, float alpha, const void *a,
     const void *b, float beta, void *c);
 
+/* One call of the seam, as naclip_matmul_set_trace() records it. */
+typedef struct
+{
+  gboolean is_gemm;
+  NaclipLinear lin;        /* linear: the weight (borrowed) */
+  NaclipMatmulPost post;   /* linear */
+  gboolean quantize;       /* linear: FALSE for naclip_matmul_linear_float */
+  NaclipGemmLayout layout; /* gemm; linear: lda, type_a of x, ldc, type_c of
+                            * out, batch 1 x 1 */
+  gboolean trans_b;        /* gemm */
+  gsize m, n, k;
+  float alpha, beta; /* gemm */
+} NaclipMatmulCall;
+
+/* From now on, appends each call of @mm to @calls (a GArray of
+ * NaclipMatmulCall, borrowed until the next call), or stops when @calls
+ * is NULL. For naclip_encoder_benchmark(), which replays the products of
+ * a pass to time them alone. */
+void naclip_matmul_set_trace (NaclipMatmul *mm, GArray *calls);
+
 /* Plain-C twins (double accumulation, serial) for the tests. */
 void naclip_matmul_linear_ref (float *out, gsize ldo, const float *x, gsize ldx,
     const NaclipLinear *lin, gsize m, NaclipMatmulPost post);

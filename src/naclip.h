@@ -665,6 +665,58 @@ NACLIP_API gboolean naclip_matmul_benchmark (NaclipMatmulBackend backend,
     NaclipPrecision precision, guint threads, guint m, guint n, guint k,
     guint n_runs, double *times_ms, GError **error);
 
+/* One kind of matrix product of an image-encoder pass, as
+ * naclip_encoder_benchmark() times it: a linear layer out = x . w^T (+
+ * bias, post-op) or a batched product of activations C = A . B (or
+ * A . B^T), its activations f32 or bf16. */
+typedef struct
+{
+  gboolean is_gemm;       /* a product of activations, else a linear layer */
+  gboolean trans_b;       /* is_gemm: A . B^T */
+  gboolean quantized;     /* linear: quantised (precision int8) */
+  const char *post;       /* linear: "none", "quick_gelu", "gelu" or "residual"
+                       * (added to out); NULL for a gemm */
+  gsize m, n, k;          /* out or C (m, n), a sum over k */
+  gsize n_outer, n_inner; /* the batch (1, 1 for a linear) */
+  NaclipDtype type_a, type_b, type_c; /* x or A, B (gemm), out or C */
+  guint count;                        /* calls of this kind per pass */
+  double *ms; /* (n_runs) wall-clock time of their replay in each run */
+} NaclipProductTiming;
+
+/* What naclip_encoder_benchmark() measured; n_runs values per array. */
+typedef struct
+{
+  NaclipPrecision precision; /* resolved */
+  guint grid_w, grid_h;      /* patches of the image */
+  guint n_calls;             /* product calls per pass */
+  double gflop;              /* of those calls */
+  guint n_runs;
+  double *encoder_ms, *products_ms; /* wall clock of each run */
+  /* CPU time of the process (all threads) of each run: the work done,
+   * which waiting for a core on a shared machine disturbs less */
+  double *encoder_cpu_ms, *products_cpu_ms;
+  NaclipProductTiming *products; /* in the order of their first call */
+  guint n_products;
+} NaclipEncoderBenchmark;
+
+/* Times the image encoder of @model against its own matrix products
+ * alone, on a seeded random image of @width x @height (whole, no
+ * windows), at @precision on @threads threads (0: the calling thread's
+ * OpenMP default): records the calls one encoder pass makes to the matrix
+ * products, then alternates, @n_runs times, an encoder pass and a replay
+ * of exactly those calls (same shapes, strides, weights, post-ops and
+ * types) on buffers of their own, with the inputs already in the type
+ * the products read (rounding activations to bf16 is the encoder's work,
+ * not the products'). The first, untimed pass packs the weights and
+ * creates the kernels. Fills @result (release it with
+ * naclip_encoder_benchmark_clear()). FALSE with NACLIP_ERROR_UNSUPPORTED
+ * when the precision cannot run here, or the errors of the encoder. */
+NACLIP_API gboolean naclip_encoder_benchmark (const NaclipModel *model,
+    NaclipPrecision precision, guint threads, guint width, guint height,
+    guint n_runs, NaclipEncoderBenchmark *result, GError **error);
+/* Frees what @result holds and zeroes it. */
+NACLIP_API void naclip_encoder_benchmark_clear (NaclipEncoderBenchmark *result);
+
 /* ------------------------------------------------------------------ */
 /* NumPy files                                                         */
 

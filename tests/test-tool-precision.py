@@ -6,9 +6,10 @@ bench. Prints TAP.
 
 Each command must run with --precision fp32 and name what it ran at with
 the requested precision ("fp32 (requested fp32)": embed and segment in one
-stderr line, eval in its protocol line and JSON report, bench in its "#"
-header), refuse an unknown value as a usage error (status 2) naming it, and
-with --precision bf16 either run at bf16 or fail (status 1) with the
+stderr line, eval in its protocol line and JSON report, bench and bench
+--products in their "#" header), refuse an unknown value as a usage error
+(status 2) naming it, and with --precision bf16 either run at bf16 or
+fail (status 1) with the
 library's NACLIP_ERROR_UNSUPPORTED message ("precision bf16: ...") naming
 --precision, whichever `naclip info` says auto resolves to here: bf16 on a
 CPU with AMX or AVX512-BF16 and a oneDNN build, fp32 elsewhere. Without
@@ -98,6 +99,9 @@ def main():
         "bench": lambda p, tag: run(
             ["bench", "--model", ckpt, "--size", "64x48", "--classes", "3",
              "--pamr-steps", "2", "--repeat", "1", "--threads", "2", *p]),
+        "bench --products": lambda p, tag: run(
+            ["bench", "--products", "--model", ckpt, "--size", "64x48",
+             "--repeat", "1", "--threads", "2", *p]),
     }
 
     def named(cmd, r, resolved, requested):
@@ -105,7 +109,7 @@ def main():
         words = f"{resolved} (requested {requested})"
         if cmd in ("embed", "segment"):
             return f"naclip {cmd}: precision: {words}" in r.stderr.splitlines()
-        if cmd == "bench":
+        if cmd.startswith("bench"):
             return f"# precision {words}, " in r.stdout
         proto = [line for line in r.stdout.splitlines()
                  if line.startswith("protocol:")]
@@ -141,7 +145,8 @@ def main():
             else:
                 lines = r.stderr.splitlines()
                 check(r.returncode == 1 and len(lines) == 1
-                      and lines[0].startswith(f"naclip {cmd}: --precision {p} ")
+                      and lines[0].startswith(
+                          f"naclip {cmd.split()[0]}: --precision {p} ")
                       and f"precision {p}: " in lines[0],
                       f"{cmd} --precision {p} fails naming --precision and "
                       f"why {p} cannot run", r.stdout + r.stderr)

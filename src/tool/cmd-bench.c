@@ -22,6 +22,16 @@
  *     every backend and precision available (naclip_matmul_benchmark():
  *     weights packed before timing; int8: quantisation of the activations
  *     included), and prints ms and GFLOP/s (medians).
+ *   naclip bench --products --model M [--size WxH] [--precision P]
+ *                [--threads N] [--repeat N]
+ *     the image encoder against its own matrix products alone
+ *     (naclip_encoder_benchmark(): one encoder pass of a whole image of
+ *     WxH, default 224x224, its calls to the matrix products recorded, then
+ *     --repeat times a pass and a replay of exactly those calls on buffers
+ *     of their own, the inputs in the type the products read). Prints the
+ *     median and minimum of each, their ratios, the same for the process's
+ *     CPU time (both threads), and the replay's time per distinct product
+ *     (w8: a weight quantised to int8).
  *
  * Medians of --repeat runs after one warm-up run, wall clock
  * (g_get_monotonic_time). Output is one line per measurement, "name value"
@@ -276,10 +286,77 @@ out:
   return status;
 }
 
+/* ------------------------------------------------------------------ */
+/* The encoder against its products alone                              */
+
+static const char *
+short_type (NaclipDtype t)
+{
+  return t == NACLIP_DTYPE_BF16 ? "bf16" : "f32";
+}
+
+static int
+bench_products (const PipelineOptions *o)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (NaclipModel) model = NULL;
+  g_autofree char *desc = naclip_precision_describe ();
+  g_autofree char *precision = NULL;
+  NaclipEncoderBenchmark b = { 0 };
+  guint threads = o->params.threads;
+
+  if (naclip_precision_option_resolve (o->params.precision, NULL, &error))
+    model = naclip_model_load (o->model, FALSE, &error);
+  if (model == NULL
+      || !naclip_encoder_benchmark (model, o->params.precision, threads,
+          o->width, o->height, o->repeat, &b, &error)) {
+    fprintf (stderr, "naclip bench: %s\n", error->message);
+    return 1;
+  }
+  precision
+      = naclip_precision_option_describe (b.precision, o->params.precision);
+  printf ("# precision %s, %u threads; auto: %s\n", precision, threads, desc);
+  printf ("# encoder %ux%u (grid %ux%u), %u product calls, %.2f GFLOP; "
+          "medians of %u\n",
+      o->width, o->height, b.grid_w, b.grid_h, b.n_calls, b.gflop, o->repeat);
+  printf ("# %-6s %5s %5s %5s %7s %-10s %-16s %5s %9s\n", "call", "m", "n", "k",
+      "batch", "post", "types a.b->c", "count", "ms");
+  for (guint p = 0; p < b.n_products; p++) {
+    const NaclipProductTiming *pt = &b.products[p];
+    g_autofree char *types = g_strdup_printf ("%s.%s->%s",
+        short_type (pt->type_a),
+        pt->is_gemm ? short_type (pt->type_b) : (pt->quantized ? "w8" : "w"),
+        short_type (pt->type_c));
+    printf ("# %-6s %5zu %5zu %5zu %3zux%-3zu %-10s %-16s %5u %9.3f\n",
+        pt->is_gemm ? (pt->trans_b ? "gemmT" : "gemm") : "linear", pt->m, pt->n,
+        pt->k, pt->n_outer, pt->n_inner, pt->is_gemm ? "-" : pt->post, types,
+        pt->count, median (pt->ms, o->repeat));
+  }
+  /* median () sorts: [0] is then the minimum */
+  double enc_med = median (b.encoder_ms, o->repeat);
+  double prod_med = median (b.products_ms, o->repeat);
+  printf ("encoder %.3f\n", enc_med);
+  printf ("encoder_min %.3f\n", b.encoder_ms[0]);
+  printf ("products %.3f\n", prod_med);
+  printf ("products_min %.3f\n", b.products_ms[0]);
+  printf ("ratio %.3f\n", enc_med / prod_med);
+  printf ("ratio_min %.3f\n", b.encoder_ms[0] / b.products_ms[0]);
+  /* CPU time of both threads: the work done, less sensitive to waiting
+   * for a core on a shared machine (with OMP_WAIT_POLICY=PASSIVE, where a
+   * waiting thread sleeps) */
+  double enc_cpu_med = median (b.encoder_cpu_ms, o->repeat);
+  double prod_cpu_med = median (b.products_cpu_ms, o->repeat);
+  printf ("encoder_cpu %.3f\n", enc_cpu_med);
+  printf ("products_cpu %.3f\n", prod_cpu_med);
+  printf ("ratio_cpu %.3f\n", enc_cpu_med / prod_cpu_med);
+  naclip_encoder_benchmark_clear (&b);
+  return 0;
+}
+
 int
 naclip_cmd_bench (int argc, char **argv)
 {
-  gboolean gemm = FALSE, text = FALSE;
+  gboolean gemm = FALSE, text = FALSE, products = FALSE;
   char *model = NULL, *size = NULL, *mode = NULL;
   gint repeat = 10, n_classes = 21;
   NaclipSegmentOptions so;
@@ -298,6 +375,8 @@ naclip_cmd_bench (int argc, char **argv)
         "Time the ViT-B/16 matrix products of each backend (of each one "
         "available with --precision auto)",
         NULL },
+    { "products", 0, 0, G_OPTION_ARG_NONE, &products,
+        "Time the image encoder against its matrix products alone", NULL },
     { "repeat", 0, 0, G_OPTION_ARG_INT, &repeat,
         "Timed runs after one warm-up (default 10)", "N" },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -355,6 +434,12 @@ naclip_cmd_bench (int argc, char **argv)
           || o.height < 1 || o.width > NACLIP_MAX_SIDE_PX
           || o.height > NACLIP_MAX_SIDE_PX)) {
     fprintf (stderr, "naclip bench: --size WxH, got '%s'\n", size);
+    goto out;
+  }
+  if (products) {
+    if (size == NULL)
+      o.width = o.height = 224;
+    status = bench_products (&o);
     goto out;
   }
   if (n_classes < 1 || n_classes > NACLIP_MAX_CLASSES) {
