@@ -631,9 +631,11 @@ void naclip_matmul_int8_linear_ref (float *out, gsize ldo, const float *x,
 /* in ops.c, compared by tests/test-ops.c)                             */
 
 /* The kernels are row-parallel with OpenMP on @n_threads threads (small
- * inputs run on the calling thread); the *_ref twins are serial plain C
- * with libm (expf, erff) and double accumulation. Each may run in place
- * (out == x). */
+ * inputs run on the calling thread) and vectorised for the CPU level
+ * naclip_cpu_get_isa() gives; the *_ref twins are serial plain C with
+ * libm (expf, erff) and double accumulation. Each may run in place
+ * (out == x). A BF16 result (NaclipDtype) is the f32 one rounded as
+ * naclip_ops_to_bf16() does. */
 
 /* out (n_rows, width) = (x - mean) / sqrt(var + eps) * norm->weight
  * + norm->bias per row (biased variance, like torch.nn.LayerNorm). */
@@ -641,6 +643,11 @@ void naclip_ops_layer_norm (float *out, const float *x, const NaclipNorm *norm,
     gsize n_rows, guint width, float eps, guint n_threads);
 void naclip_ops_layer_norm_ref (float *out, const float *x,
     const NaclipNorm *norm, gsize n_rows, guint width, float eps);
+/* The same into @out of @out_type (F32 or BF16), rows of width elements.
+ * In place only for F32. */
+void naclip_ops_layer_norm_typed (void *out, NaclipDtype out_type,
+    const float *x, const NaclipNorm *norm, gsize n_rows, guint width,
+    float eps, guint n_threads);
 /* In place, max-subtracted softmax of each row of x (n_rows, n_cols), row
  * stride @ld floats. exp() is a polynomial within 2 ulp of expf. Rows with
  * +Inf share the mass equally among their +Inf entries; rows that are all
@@ -649,6 +656,14 @@ void naclip_ops_softmax_rows (
     float *x, gsize n_rows, gsize n_cols, gsize ld, guint n_threads);
 void naclip_ops_softmax_rows_ref (
     float *x, gsize n_rows, gsize n_cols, gsize ld);
+/* The same with the result as @out_type, still in place: BF16 rows are
+ * written over the first half of their own f32 row (row r at
+ * (guint16 *)x + 2 * ld * r, so a bf16 row stride of 2 @ld). With
+ * @causal, the rows form blocks of n_cols (one square matrix each) and row
+ * i of a block is the softmax of its first i + 1 entries, the others 0
+ * (a causal attention mask). */
+void naclip_ops_softmax_rows_typed (float *x, NaclipDtype out_type,
+    gsize n_rows, gsize n_cols, gsize ld, gboolean causal, guint n_threads);
 /* In place activation of n values: QuickGELU x * sigmoid(1.702 x), or the
  * exact erf GELU. */
 void naclip_ops_activation (
@@ -663,7 +678,12 @@ void naclip_ops_l2_normalize_rows_ref (
 void naclip_ops_add (float *x, const float *y, gsize n, guint n_threads);
 void naclip_ops_add_ref (float *x, const float *y, gsize n);
 /* out (n_rows, n_cols) <- x (n_rows, n_cols) rounded to bf16 (nearest
- * even; NaN stays NaN, made quiet), row strides @ldo, @ldx in elements. */
+ * even; NaN stays NaN, made quiet), row strides @ldo, @ldx in elements.
+ * Where the CPU level has AVX512-BF16 (vcvtneps2bf16), a denormal float
+ * (magnitude below 2^-126) becomes a signed 0 instead of the nearest bf16
+ * denormal that _ref gives; every other value is rounded identically.
+ * @out may be @x's own memory with @ldo = 2 @ldx: each bf16 row is then
+ * written over the first half of its f32 row. */
 void naclip_ops_to_bf16 (guint16 *out, gsize ldo, const float *x, gsize ldx,
     gsize n_rows, gsize n_cols, guint n_threads);
 void naclip_ops_to_bf16_ref (guint16 *out, gsize ldo, const float *x, gsize ldx,

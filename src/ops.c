@@ -8,22 +8,29 @@
  * it, as 0.5 x erfc (-x / sqrt 2), which keeps its precision for negative
  * x where 1 + erf (x / sqrt 2) cancels), row L2 normalisation, a
  * residual add and the rounding to bf16 of the activations that feed bf16
- * products, on row-major f32 tensors.
+ * products, on row-major f32 tensors. Layer norm and softmax can write
+ * their result as bf16 directly (NaclipDtype), so that a bf16 product
+ * reads it without a rounding pass of its own.
  * Matrix products are not here: they go through matmul.c.
  *
  * Each kernel splits its rows over @n_threads OpenMP threads (inputs below
- * PARALLEL_MIN floats stay on the calling thread) and vectorises its inner
- * loops with `omp simd`. exp() is Cephes' expf polynomial (within 2 ulp of
- * libm) on 8-float vectors (GCC/clang vector extensions), with an AVX2
- * clone of the exp-heavy kernels. Every kernel has a plain serial
- * *_ref twin using libm and double accumulation; tests/test-ops.c compares
- * the two on seeded random data.
+ * PARALLEL_MIN floats stay on the calling thread). The hot kernels (layer
+ * norm, softmax, QuickGELU, bf16 rounding) are written once on 16-float
+ * vectors (GCC/clang vector extensions) and compiled per CPU level
+ * (below); exp() is Cephes' expf polynomial, within 2 ulp of libm. Every
+ * kernel has a plain serial *_ref twin using libm and double
+ * accumulation; tests/test-ops.c compares the two on seeded random data,
+ * at each level NACLIP_MAX_CPU_ISA selects.
  */
 
 #include "config.h"
 
 #include <math.h>
 #include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "naclip-private.h"
 
@@ -43,50 +50,86 @@
 #define LN2_LO -2.12194440e-4f
 #define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: adding it rounds to integer */
 
-/* Eight floats. GCC/clang vector extensions: exp() is written on these
+/* Sixteen floats. GCC/clang vector extensions: exp() is written on these
  * explicitly because, with the default -ftrapping-math, GCC will not
  * if-convert the clamps of a scalar version, so `omp simd` cannot vectorise
- * it. The exp-heavy kernels are compiled twice (below): with AVX2 one
- * vector is one register, on the x86-64 baseline the compiler splits it
- * into two SSE2 halves. Vectors
- * never cross a function boundary (memory in, memory out): 32-byte vector
- * arguments have a different ABI with and without AVX, which clang
+ * it. With AVX-512 one vector is one register; with AVX2 the compiler
+ * splits it into two, on the x86-64 baseline into four SSE2 quarters.
+ * Vectors never cross a function boundary (memory in, memory out): wide
+ * vector arguments have a different ABI with and without AVX, which clang
  * rejects in the baseline clone. */
-#define LANES 8
+#define LANES 16
 typedef float vec_f __attribute__ ((vector_size (4 * LANES)));
 typedef gint32 vec_i __attribute__ ((vector_size (4 * LANES)));
+typedef guint32 vec_u __attribute__ ((vector_size (4 * LANES)));
+typedef guint16 vec_h __attribute__ ((vector_size (2 * LANES)));
 
-/* The exp-heavy kernels are written once as always-inline bodies and
- * compiled twice: a baseline function and, on x86-64, one with AVX2
- * enabled. The caller picks one per call from naclip_cpu_get_isa(), so
- * that NACLIP_MAX_CPU_ISA reaches them (GCC's target_clones would ask the
- * CPU itself). */
+/* The hot kernels are written once as always-inline bodies and compiled
+ * per level: a baseline function and, on x86-64, one with AVX2 + FMA and
+ * one with AVX-512 (F, BW, DQ, VL: oneDNN's avx512_core) + FMA; the bf16
+ * rounding also has an AVX512-BF16 version (vcvtneps2bf16). The caller
+ * picks one per call from naclip_cpu_get_isa(), so that
+ * NACLIP_MAX_CPU_ISA reaches them (GCC's target_clones would ask the CPU
+ * itself). */
 #define KERNEL_BODY static inline __attribute__ ((always_inline))
 #if defined(__x86_64__)
-#define HAVE_AVX2_CLONES 1
-#define DEFINE_CLONES(name, params, args)                                      \
-  static void name##_baseline params                                           \
+#define HAVE_X86_CLONES 1
+#define TARGET_AVX2 __attribute__ ((target ("avx2,fma")))
+#define TARGET_AVX512                                                          \
+  __attribute__ ((target ("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+#define TARGET_AVX512_BF16                                                     \
+  __attribute__ ((target ("avx512f,avx512bw,avx512dq,avx512vl,fma,"            \
+                          "avx512bf16")))
+#define DEFINE_CLONES(ret, name, params, args)                                 \
+  static ret name##_baseline params                                            \
   {                                                                            \
-    name##_body args;                                                          \
+    return name##_body args;                                                   \
   }                                                                            \
-  __attribute__ ((target ("avx2"))) static void name##_avx2 params             \
+  TARGET_AVX2 static ret name##_avx2 params                                    \
   {                                                                            \
-    name##_body args;                                                          \
+    return name##_body args;                                                   \
+  }                                                                            \
+  TARGET_AVX512 static ret name##_avx512 params                                \
+  {                                                                            \
+    return name##_body args;                                                   \
   }
+/* The clone of @name for @level. */
+#define PICK(level, name)                                                      \
+  ((level) >= LEVEL_AVX512    ? name##_avx512                                  \
+      : (level) >= LEVEL_AVX2 ? name##_avx2                                    \
+                              : name##_baseline)
 #else
-#define HAVE_AVX2_CLONES 0
-#define DEFINE_CLONES(name, params, args)                                      \
-  static void name##_baseline params                                           \
+#define HAVE_X86_CLONES 0
+#define DEFINE_CLONES(ret, name, params, args)                                 \
+  static ret name##_baseline params                                            \
   {                                                                            \
-    name##_body args;                                                          \
+    return name##_body args;                                                   \
   }
+#define PICK(level, name) ((void)(level), name##_baseline)
 #endif
 
-/* TRUE when the AVX2 clones may run. */
-static gboolean
-use_avx2 (void)
+/* The kernels' levels, from the capped CPU level. */
+typedef enum
 {
-  return HAVE_AVX2_CLONES && naclip_cpu_get_isa (NULL) >= NACLIP_CPU_ISA_AVX2;
+  LEVEL_BASELINE,
+  LEVEL_AVX2,
+  LEVEL_AVX512,
+  LEVEL_AVX512_BF16,
+} KernelLevel;
+
+static KernelLevel
+kernel_level (void)
+{
+  if (!HAVE_X86_CLONES)
+    return LEVEL_BASELINE;
+  NaclipCpuIsa isa = naclip_cpu_get_isa (NULL);
+  if (isa >= NACLIP_CPU_ISA_AVX512_CORE_BF16)
+    return LEVEL_AVX512_BF16;
+  if (isa >= NACLIP_CPU_ISA_AVX512_CORE)
+    return LEVEL_AVX512;
+  if (isa >= NACLIP_CPU_ISA_AVX2)
+    return LEVEL_AVX2;
+  return LEVEL_BASELINE;
 }
 
 /* mask ? a : b, lane-wise (mask lanes are 0 or -1) */
@@ -143,37 +186,185 @@ threads_for (gsize n_floats, guint n_threads)
 }
 
 /* ------------------------------------------------------------------ */
+/* bf16 rounding                                                       */
+
+/* f32 -> bf16, round to nearest even; NaN stays NaN (quiet). */
+static inline guint16
+to_bf16 (float f)
+{
+  guint32 u;
+  memcpy (&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return (guint16)((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (guint16)(u >> 16);
+}
+
+/* dst[0..LANES) <- bf16 (scale * src[0..LANES)), to_bf16() lane-wise. */
+KERNEL_BODY void
+bf16_lanes (guint16 *dst, const float *src, float scale)
+{
+  vec_f v;
+  memcpy (&v, src, sizeof v);
+  vec_u u = (vec_u)(v * scale);
+  vec_u rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  vec_i is_nan = (vec_i)(u & 0x7fffffffu) > 0x7f800000;
+  vec_u bits
+      = (vec_u)SELECT (is_nan, (vec_f)((u >> 16) | 0x40u), (vec_f)rounded);
+  vec_h h = __builtin_convertvector(bits, vec_h);
+  memcpy (dst, &h, sizeof h);
+}
+
+/* dst (n) <- bf16 (scale * src (n)). @dst may be @src's own memory
+ * (dst == (guint16 *) src): element i is written after elements 0..i of
+ * src are read. */
+KERNEL_BODY void
+bf16_row_body (guint16 *dst, const float *src, gsize n, float scale)
+{
+  gsize i = 0;
+  for (; i + LANES <= n; i += LANES)
+    bf16_lanes (dst + i, src + i, scale);
+  if (i < n) {
+    float tail[LANES] = { 0.0f };
+    guint16 out[LANES];
+    memcpy (tail, src + i, (n - i) * sizeof (float));
+    bf16_lanes (out, tail, scale);
+    memcpy (dst + i, out, (n - i) * sizeof (guint16));
+  }
+}
+
+DEFINE_CLONES (void, bf16_row,
+    (guint16 * dst, const float *src, gsize n, float scale),
+    (dst, src, n, scale))
+
+typedef void (*Bf16RowFunc) (guint16 *, const float *, gsize, float);
+
+#if HAVE_X86_CLONES
+/* The same with vcvtneps2bf16, which rounds to nearest even and quiets NaN
+ * as to_bf16() does, but reads a denormal float (below 2^-126 in
+ * magnitude) as 0: such an input gives a signed zero instead of a bf16
+ * denormal. */
+TARGET_AVX512_BF16 static void
+bf16_row_avx512_bf16 (guint16 *dst, const float *src, gsize n, float scale)
+{
+  __m512 s = _mm512_set1_ps (scale);
+  gsize i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256bh h
+        = _mm512_cvtneps_pbh (_mm512_mul_ps (_mm512_loadu_ps (src + i), s));
+    _mm256_storeu_si256 ((__m256i *)(dst + i), (__m256i)h);
+  }
+  if (i < n) {
+    __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+    __m256bh h = _mm512_cvtneps_pbh (
+        _mm512_mul_ps (_mm512_maskz_loadu_ps (m, src + i), s));
+    _mm256_mask_storeu_epi16 (dst + i, m, (__m256i)h);
+  }
+}
+#endif
+
+static Bf16RowFunc
+pick_bf16_row (KernelLevel level)
+{
+#if HAVE_X86_CLONES
+  if (level >= LEVEL_AVX512_BF16)
+    return bf16_row_avx512_bf16;
+#endif
+  return PICK (level, bf16_row);
+}
+
+/* ------------------------------------------------------------------ */
 /* LayerNorm                                                           */
 
-static void
-layer_norm_row (float *out, const float *x, const float *w, const float *b,
-    guint width, float eps)
+/* Floats of a bf16 layer-norm row computed at once before rounding. */
+#define LN_CHUNK 256
+
+/* out (width) <- LN (x): as f32 when @bf16_row is NULL, else rounded
+ * through it. */
+KERNEL_BODY void
+layer_norm_row_body (void *out, const float *x, const float *w, const float *b,
+    guint width, float eps, Bf16RowFunc bf16_row)
 {
+  const vec_f zero = { 0.0f };
+  vec_f acc = zero;
+  guint i = 0;
+  for (; i + LANES <= width; i += LANES) {
+    vec_f v;
+    memcpy (&v, x + i, sizeof v);
+    acc += v;
+  }
   float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-  for (guint i = 0; i < width; i++)
+  for (int lane = 0; lane < LANES; lane++)
+    sum += acc[lane];
+  for (; i < width; i++)
     sum += x[i];
   float mean = sum / (float)width;
+  acc = zero;
+  for (i = 0; i + LANES <= width; i += LANES) {
+    vec_f v;
+    memcpy (&v, x + i, sizeof v);
+    v -= mean;
+    acc += v * v;
+  }
   float sq = 0.0f;
-#pragma omp simd reduction(+ : sq)
-  for (guint i = 0; i < width; i++)
+  for (int lane = 0; lane < LANES; lane++)
+    sq += acc[lane];
+  for (; i < width; i++)
     sq += (x[i] - mean) * (x[i] - mean);
   float rstd = 1.0f / sqrtf (sq / (float)width + eps);
-#pragma omp simd
-  for (guint i = 0; i < width; i++)
-    out[i] = (x[i] - mean) * rstd * w[i] + b[i];
+  float chunk[LN_CHUNK];
+  for (guint c = 0; c < width; c += LN_CHUNK) {
+    guint len = MIN (LN_CHUNK, width - c);
+    float *o = bf16_row != NULL ? chunk : (float *)out + c;
+    for (i = 0; i + LANES <= len; i += LANES) {
+      vec_f v, vw, vb;
+      memcpy (&v, x + c + i, sizeof v);
+      memcpy (&vw, w + c + i, sizeof vw);
+      memcpy (&vb, b + c + i, sizeof vb);
+      v = (v - mean) * rstd * vw + vb;
+      memcpy (o + i, &v, sizeof v);
+    }
+    for (; i < len; i++)
+      o[i] = (x[c + i] - mean) * rstd * w[c + i] + b[c + i];
+    if (bf16_row != NULL)
+      bf16_row ((guint16 *)out + c, chunk, len, 1.0f);
+  }
+}
+
+DEFINE_CLONES (void, layer_norm_row,
+    (void *out, const float *x, const float *w, const float *b, guint width,
+        float eps, Bf16RowFunc bf16_row),
+    (out, x, w, b, width, eps, bf16_row))
+
+void
+naclip_ops_layer_norm_typed (void *out, NaclipDtype out_type, const float *x,
+    const NaclipNorm *norm, gsize n_rows, guint width, float eps,
+    guint n_threads)
+{
+  /* x: (n_rows, width) f32; out: (n_rows, width) of out_type; norm:
+   * (width) */
+  g_return_if_fail (
+      out_type == NACLIP_DTYPE_F32 || out_type == NACLIP_DTYPE_BF16);
+  KernelLevel level = kernel_level ();
+  void (*row) (void *, const float *, const float *, const float *, guint,
+      float, Bf16RowFunc)
+      = PICK (level, layer_norm_row);
+  Bf16RowFunc bf16_row
+      = out_type == NACLIP_DTYPE_BF16 ? pick_bf16_row (level) : NULL;
+  gsize row_bytes = (gsize)width * naclip_dtype_size (out_type);
+  int nt = threads_for (n_rows * width, n_threads);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (gsize r = 0; r < n_rows; r++)
+    row ((guint8 *)out + r * row_bytes, x + r * width, norm->weight, norm->bias,
+        width, eps, bf16_row);
 }
 
 void
 naclip_ops_layer_norm (float *out, const float *x, const NaclipNorm *norm,
     gsize n_rows, guint width, float eps, guint n_threads)
 {
-  /* x, out: (n_rows, width); norm: (width) */
-  int nt = threads_for (n_rows * width, n_threads);
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (gsize r = 0; r < n_rows; r++)
-    layer_norm_row (
-        out + r * width, x + r * width, norm->weight, norm->bias, width, eps);
+  naclip_ops_layer_norm_typed (
+      out, NACLIP_DTYPE_F32, x, norm, n_rows, width, eps, n_threads);
 }
 
 void
@@ -215,8 +406,11 @@ softmax_row_nonfinite (float *row, gsize n, float max)
   }
 }
 
-KERNEL_BODY void
-softmax_row_body (float *row, gsize n)
+/* row (n) <- exp (row - max (row)); returns 1 / their sum, the factor that
+ * normalises them. Rows whose max is not finite get their limit
+ * (softmax_row_nonfinite) and the factor 1. */
+KERNEL_BODY float
+softmax_exp_row_body (float *row, gsize n)
 {
   /* the max on vectors: an `omp simd` max reduction is not vectorised by
    * clang without -ffast-math (NaN lanes are skipped either way) */
@@ -235,40 +429,91 @@ softmax_row_body (float *row, gsize n)
     max = row[b] > max ? row[b] : max;
   if (!isfinite (max)) {
     softmax_row_nonfinite (row, n, max);
-    return;
+    return 1.0f;
   }
+  vec_f acc = zero;
   gsize i = 0;
-  for (; i + LANES <= n; i += LANES)
+  for (; i + LANES <= n; i += LANES) {
     exp_lanes (row + i, max);
+    vec_f v;
+    memcpy (&v, row + i, sizeof v);
+    acc += v;
+  }
+  float sum = 0.0f;
   if (i < n) {
     float tail[LANES] = { 0.0f };
     memcpy (tail, row + i, (n - i) * sizeof (float));
     exp_lanes (tail, max);
     memcpy (row + i, tail, (n - i) * sizeof (float));
+    for (gsize j = 0; j < n - i; j++)
+      sum += tail[j];
   }
-  float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-  for (gsize j = 0; j < n; j++)
-    sum += row[j];
-  float inv = 1.0f / sum;
-#pragma omp simd
-  for (gsize j = 0; j < n; j++)
-    row[j] *= inv;
+  for (int lane = 0; lane < LANES; lane++)
+    sum += acc[lane];
+  return 1.0f / sum;
 }
 
-DEFINE_CLONES (softmax_row, (float *row, gsize n), (row, n))
+/* row (n) *= scale */
+KERNEL_BODY void
+scale_row_body (float *row, gsize n, float scale)
+{
+  gsize i = 0;
+  for (; i + LANES <= n; i += LANES) {
+    vec_f v;
+    memcpy (&v, row + i, sizeof v);
+    v *= scale;
+    memcpy (row + i, &v, sizeof v);
+  }
+  for (; i < n; i++)
+    row[i] *= scale;
+}
+
+/* The softmax of the first @n_valid of the @n entries of row, as
+ * naclip_ops_softmax_rows_typed() writes it; the others become 0. */
+KERNEL_BODY void
+softmax_row_body (float *row, gsize n, gsize n_valid, Bf16RowFunc bf16_row)
+{
+  float inv = softmax_exp_row_body (row, n_valid);
+  if (bf16_row == NULL) {
+    if (inv != 1.0f)
+      scale_row_body (row, n_valid, inv);
+    memset (row + n_valid, 0, (n - n_valid) * sizeof (float));
+  } else {
+    /* in place: element j of the bf16 row lies within floats 0..j */
+    guint16 *out = (guint16 *)row;
+    bf16_row (out, row, n_valid, inv);
+    memset (out + n_valid, 0, (n - n_valid) * sizeof (guint16));
+  }
+}
+
+DEFINE_CLONES (void, softmax_row,
+    (float *row, gsize n, gsize n_valid, Bf16RowFunc bf16_row),
+    (row, n, n_valid, bf16_row))
+
+void
+naclip_ops_softmax_rows_typed (float *x, NaclipDtype out_type, gsize n_rows,
+    gsize n_cols, gsize ld, gboolean causal, guint n_threads)
+{
+  /* x: (n_rows, n_cols), row stride ld floats; in place */
+  g_return_if_fail (
+      out_type == NACLIP_DTYPE_F32 || out_type == NACLIP_DTYPE_BF16);
+  g_return_if_fail (!causal || n_cols > 0);
+  KernelLevel level = kernel_level ();
+  void (*row) (float *, gsize, gsize, Bf16RowFunc) = PICK (level, softmax_row);
+  Bf16RowFunc bf16_row
+      = out_type == NACLIP_DTYPE_BF16 ? pick_bf16_row (level) : NULL;
+  int nt = threads_for (n_rows * n_cols, n_threads);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (gsize r = 0; r < n_rows; r++)
+    row (x + r * ld, n_cols, causal ? r % n_cols + 1 : n_cols, bf16_row);
+}
 
 void
 naclip_ops_softmax_rows (
     float *x, gsize n_rows, gsize n_cols, gsize ld, guint n_threads)
 {
-  /* x: (n_rows, n_cols), row stride ld */
-  int nt = threads_for (n_rows * n_cols, n_threads);
-  void (*softmax_row) (float *, gsize)
-      = use_avx2 () ? softmax_row_avx2 : softmax_row_baseline;
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (gsize r = 0; r < n_rows; r++)
-    softmax_row (x + r * ld, n_cols);
+  naclip_ops_softmax_rows_typed (
+      x, NACLIP_DTYPE_F32, n_rows, n_cols, ld, FALSE, n_threads);
 }
 
 void
@@ -314,7 +559,7 @@ quick_gelu_body (float *x, gsize n)
   }
 }
 
-DEFINE_CLONES (quick_gelu, (float *x, gsize n), (x, n))
+DEFINE_CLONES (void, quick_gelu, (float *x, gsize n), (x, n))
 
 void
 naclip_ops_activation (float *x, gsize n, NaclipActivation act, guint n_threads)
@@ -322,8 +567,7 @@ naclip_ops_activation (float *x, gsize n, NaclipActivation act, guint n_threads)
   /* x: (n), in place */
   gsize n_chunks = (n + ACTIVATION_CHUNK - 1) / ACTIVATION_CHUNK;
   int nt = threads_for (n, n_threads);
-  void (*quick_gelu) (float *, gsize)
-      = use_avx2 () ? quick_gelu_avx2 : quick_gelu_baseline;
+  void (*quick_gelu) (float *, gsize) = PICK (kernel_level (), quick_gelu);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (gsize c = 0; c < n_chunks; c++) {
     float *xc = x + c * ACTIVATION_CHUNK;
@@ -404,33 +648,18 @@ naclip_ops_add_ref (float *x, const float *y, gsize n)
 }
 
 /* ------------------------------------------------------------------ */
-/* bf16                                                                */
-
-/* f32 -> bf16, round to nearest even; NaN stays NaN (quiet). */
-static inline guint16
-to_bf16 (float f)
-{
-  guint32 u;
-  memcpy (&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u)
-    return (guint16)((u >> 16) | 0x40u);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return (guint16)(u >> 16);
-}
+/* Conversions                                                         */
 
 void
 naclip_ops_to_bf16 (guint16 *out, gsize ldo, const float *x, gsize ldx,
     gsize n_rows, gsize n_cols, guint n_threads)
 {
   /* x: (n_rows, n_cols), row stride ldx; out: row stride ldo */
+  Bf16RowFunc bf16_row = pick_bf16_row (kernel_level ());
   int nt = threads_for (n_rows * n_cols, n_threads);
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (gsize i = 0; i < n_rows; i++) {
-    const float *s = x + i * ldx;
-    guint16 *d = out + i * ldo;
-    for (gsize j = 0; j < n_cols; j++)
-      d[j] = to_bf16 (s[j]);
-  }
+  for (gsize i = 0; i < n_rows; i++)
+    bf16_row (out + i * ldo, x + i * ldx, n_cols, 1.0f);
 }
 
 void
