@@ -446,6 +446,13 @@ naclip_dtype_size (NaclipDtype type)
   return type == NACLIP_DTYPE_F32 ? 4 : 2;
 }
 
+/* Element @index of an array of @type at @base. */
+static inline void *
+naclip_dtype_at (const void *base, gsize index, NaclipDtype type)
+{
+  return (guint8 *)base + index * naclip_dtype_size (type);
+}
+
 /* BF16 when the handle's float precision is bf16, F32 otherwise. */
 NaclipDtype naclip_matmul_get_act_type (const NaclipMatmul *mm);
 
@@ -709,15 +716,32 @@ void naclip_transformer_block (NaclipMatmul *mm, const NaclipBlock *block,
 /* The attention core shared with vision.c's last block: for each sequence
  * and head, ctx_h = softmax(q_h k_h^T / sqrt(head_dim)) v_h (causal: token
  * i sees 0..i), all heads of several sequences in one batched product.
- * q, k, v, ctx: (n_seq, n_tokens, n_heads * head_dim); @scores holds
+ * q, k, v, ctx: (n_seq, n_tokens, n_heads * head_dim) of the handle's
+ * activation type (naclip_matmul_get_act_type()); @scores holds
  * S * n_heads * n_tokens^2 floats for the S sequences batched at once (as
  * many as fit in 16 MiB of scores, at least one; the score part of
  * naclip_transformer_scratch_size()). */
-void naclip_transformer_attention (NaclipMatmul *mm, float *ctx, const float *q,
-    const float *k, const float *v, gsize n_seq, gsize n_tokens, guint n_heads,
+void naclip_transformer_attention (NaclipMatmul *mm, void *ctx, const void *q,
+    const void *k, const void *v, gsize n_seq, gsize n_tokens, guint n_heads,
     guint head_dim, gboolean causal, float *scores);
+/* Its steps, for vision.c's last block. scores (n_seq, n_heads, n_tokens,
+ * n_tokens) f32 = q_h k_h^T / sqrt(head_dim) for each sequence and head
+ * (q and k of the activation type, as above; q == k is fine). */
+void naclip_transformer_scores (NaclipMatmul *mm, float *scores, const void *q,
+    const void *k, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim);
+/* ctx_h = weights_h v_h for each sequence and head, the weights (n_seq,
+ * n_heads, n_tokens, n_tokens) of the activation type as
+ * naclip_ops_softmax_rows_typed() leaves them in the scores. */
+void naclip_transformer_attend (NaclipMatmul *mm, void *ctx,
+    const float *weights, const void *v, gsize n_seq, gsize n_tokens,
+    guint n_heads, guint head_dim);
+/* q, k, v (n_rows, width) = the block's projections of ln (n_rows, width),
+ * all of the activation type; a NULL output is not computed. */
+void naclip_transformer_qkv (NaclipMatmul *mm, const NaclipBlock *block,
+    guint width, const void *ln, gsize n_rows, void *q, void *k, void *v);
 /* x (n_rows, width) <- x + fc2(act(fc1(LN2(x)))), the activation fused
- * into fc1 and the residual into fc2. @scratch holds
+ * into fc1 and the residual into fc2; LN2's output and the hidden layer
+ * are of the handle's activation type. @scratch holds
  * n_rows * (width + mlp_width) floats. */
 void naclip_transformer_mlp (NaclipMatmul *mm, const NaclipBlock *block,
     const NaclipTowerInfo *info, float *x, gsize n_rows, float *scratch);

@@ -13,7 +13,7 @@
  *
  * Layout: tokens are rows, (n_seq, n_tokens, width) row-major; head h of a
  * token is columns [h * head_dim, (h + 1) * head_dim) of its q/k/v row.
- * Scratch layout (floats, M = n_seq * n_tokens, D = width):
+ * Scratch layout (room in floats, M = n_seq * n_tokens, D = width):
  *   attention: ln (M D) | q (M D) | k (M D) | v (M D) | ctx (M D) | scores
  *              (S, n_heads, n_tokens, n_tokens)
  *   MLP:       ln (M D) | hidden (M mlp_width)
@@ -23,7 +23,12 @@
  *
  * The products go through the caller's NaclipMatmul (its precision and
  * threads); the activation is fused into fc1 and the residual additions
- * into the output projection and fc2 (NaclipMatmulPost).
+ * into the output projection and fc2 (NaclipMatmulPost). Everything that
+ * only feeds a product (ln, q, k, v, the attention weights, ctx, hidden)
+ * is written in the handle's activation type: bf16 for a bf16 handle, so
+ * that no product rounds its input in a pass of its own (bf16 uses half
+ * of each region). The residual stream x and the scores stay f32; the
+ * softmax writes its bf16 weights over the first half of each score row.
  */
 
 #include "config.h"
@@ -63,66 +68,100 @@ naclip_transformer_scratch_size (
 }
 
 void
-naclip_transformer_attention (NaclipMatmul *mm, float *ctx, const float *q,
-    const float *k, const float *v, gsize n_seq, gsize n_tokens, guint n_heads,
+naclip_transformer_scores (NaclipMatmul *mm, float *scores, const void *q,
+    const void *k, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim)
+{
+  /* q, k: (n_seq, n_tokens, n_heads * head_dim) of type t;
+   * scores: (n_seq, n_heads, n_tokens, n_tokens) f32 */
+  NaclipDtype t = naclip_matmul_get_act_type (mm);
+  gsize width = (gsize)n_heads * head_dim, n = n_tokens;
+  NaclipGemmLayout qk = {
+    .n_outer = n_seq,
+    .n_inner = n_heads,
+    .outer_a = n * width,
+    .inner_a = head_dim,
+    .lda = width,
+    .outer_b = n * width,
+    .inner_b = head_dim,
+    .ldb = width,
+    .outer_c = n_heads * n * n,
+    .inner_c = n * n,
+    .ldc = n,
+    .type_a = t,
+    .type_b = t,
+    .type_c = NACLIP_DTYPE_F32,
+  };
+  naclip_matmul_gemm (mm, &qk, TRUE, n, n, head_dim,
+      1.0f / sqrtf ((float)head_dim), q, k, 0.0f, scores);
+}
+
+void
+naclip_transformer_attend (NaclipMatmul *mm, void *ctx, const float *weights,
+    const void *v, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim)
+{
+  /* weights: (n_seq, n_heads, n_tokens, n_tokens) of type t, as the
+   * softmax leaves them (bf16: row stride 2 n_tokens); v, ctx: (n_seq,
+   * n_tokens, n_heads * head_dim) of type t */
+  NaclipDtype t = naclip_matmul_get_act_type (mm);
+  gsize width = (gsize)n_heads * head_dim, n = n_tokens;
+  gsize per = t == NACLIP_DTYPE_F32 ? 1 : 2; /* elements per float */
+  NaclipGemmLayout pv = {
+    .n_outer = n_seq,
+    .n_inner = n_heads,
+    .outer_a = n_heads * n * n * per,
+    .inner_a = n * n * per,
+    .lda = n * per,
+    .outer_b = n * width,
+    .inner_b = head_dim,
+    .ldb = width,
+    .outer_c = n * width,
+    .inner_c = head_dim,
+    .ldc = width,
+    .type_a = t,
+    .type_b = t,
+    .type_c = t,
+  };
+  naclip_matmul_gemm (
+      mm, &pv, FALSE, n, head_dim, n, 1.0f, weights, v, 0.0f, ctx);
+}
+
+void
+naclip_transformer_attention (NaclipMatmul *mm, void *ctx, const void *q,
+    const void *k, const void *v, gsize n_seq, gsize n_tokens, guint n_heads,
     guint head_dim, gboolean causal, float *scores)
 {
-  /* q, k, v, ctx: (n_seq, n_tokens, n_heads * head_dim);
-   * scores: (chunk, n_heads, n_tokens, n_tokens) */
-  gsize width = (gsize)n_heads * head_dim, n = n_tokens;
-  gsize nn = n * n, seq_stride = n * width;
-  float scale = 1.0f / sqrtf ((float)head_dim);
+  /* q, k, v, ctx: (n_seq, n_tokens, n_heads * head_dim) of type t;
+   * scores: (chunk, n_heads, n_tokens, n_tokens) f32, then the weights of
+   * type t in place */
+  NaclipDtype t = naclip_matmul_get_act_type (mm);
+  gsize seq_stride = n_tokens * n_heads * head_dim;
   guint nt = MAX (naclip_matmul_get_threads (mm), 1u);
   gsize chunk = attention_chunk (n_seq, n_tokens, n_heads);
 
   for (gsize s0 = 0; s0 < n_seq; s0 += chunk) {
     gsize n_s = MIN (chunk, n_seq - s0);
     gsize base = s0 * seq_stride;
-    /* scores[s, h] = scale * q[s, :, h] . k[s, :, h]^T */
-    NaclipGemmLayout qk = {
-      .n_outer = n_s,
-      .n_inner = n_heads,
-      .outer_a = seq_stride,
-      .inner_a = head_dim,
-      .lda = width,
-      .outer_b = seq_stride,
-      .inner_b = head_dim,
-      .ldb = width,
-      .outer_c = n_heads * nn,
-      .inner_c = nn,
-      .ldc = n,
-    };
-    naclip_matmul_gemm (
-        mm, &qk, TRUE, n, n, head_dim, scale, q + base, k + base, 0.0f, scores);
-    if (causal) {
-      gsize n_mat = n_s * n_heads;
-#pragma omp parallel for num_threads(nt) if (n_mat * nn >= 65536)              \
-    schedule(static)
-      for (gsize t = 0; t < n_mat * n; t++) {
-        gsize i = t % n;
-        float *row = scores + t * n;
-        naclip_ops_softmax_rows (row, 1, i + 1, n, 1);
-        memset (row + i + 1, 0, (n - i - 1) * sizeof (float));
-      }
-    } else {
-      naclip_ops_softmax_rows (scores, n_s * n_heads * n, n, n, nt);
-    }
-    /* ctx[s, :, h] = scores[s, h] . v[s, :, h] */
-    NaclipGemmLayout pv = {
-      .n_outer = n_s,
-      .n_inner = n_heads,
-      .outer_a = n_heads * nn,
-      .inner_a = nn,
-      .lda = n,
-      .outer_b = seq_stride,
-      .inner_b = head_dim,
-      .ldb = width,
-      .outer_c = seq_stride,
-      .inner_c = head_dim,
-      .ldc = width,
-    };
-    naclip_matmul_gemm (mm, &pv, FALSE, n, head_dim, n, 1.0f, scores, v + base,
-        0.0f, ctx + base);
+    naclip_transformer_scores (mm, scores, naclip_dtype_at (q, base, t),
+        naclip_dtype_at (k, base, t), n_s, n_tokens, n_heads, head_dim);
+    naclip_ops_softmax_rows_typed (
+        scores, t, n_s * n_heads * n_tokens, n_tokens, n_tokens, causal, nt);
+    naclip_transformer_attend (mm, naclip_dtype_at (ctx, base, t), scores,
+        naclip_dtype_at (v, base, t), n_s, n_tokens, n_heads, head_dim);
+  }
+}
+
+void
+naclip_transformer_qkv (NaclipMatmul *mm, const NaclipBlock *block, guint width,
+    const void *ln, gsize n_rows, void *q, void *k, void *v)
+{
+  /* ln, q, k, v: (n_rows, width) of type t */
+  NaclipDtype t = naclip_matmul_get_act_type (mm);
+  const NaclipLinear *lins[] = { &block->q, &block->k, &block->v };
+  void *outs[] = { q, k, v };
+  for (int i = 0; i < 3; i++) {
+    if (outs[i] != NULL)
+      naclip_matmul_linear_typed (mm, outs[i], width, t, ln, width, t, lins[i],
+          n_rows, NACLIP_MATMUL_POST_NONE);
   }
 }
 
@@ -130,7 +169,9 @@ void
 naclip_transformer_mlp (NaclipMatmul *mm, const NaclipBlock *block,
     const NaclipTowerInfo *info, float *x, gsize n_rows, float *scratch)
 {
-  /* x: (n_rows, width); hidden: (n_rows, mlp_width) */
+  /* x: (n_rows, width) f32; ln: (n_rows, width), hidden: (n_rows,
+   * mlp_width), of type t */
+  NaclipDtype t = naclip_matmul_get_act_type (mm);
   guint width = info->width, mlp_width = info->mlp_width;
   guint nt = MAX (naclip_matmul_get_threads (mm), 1u);
   float *ln = scratch;
@@ -139,12 +180,12 @@ naclip_transformer_mlp (NaclipMatmul *mm, const NaclipBlock *block,
                              ? NACLIP_MATMUL_POST_GELU
                              : NACLIP_MATMUL_POST_QUICK_GELU;
 
-  naclip_ops_layer_norm (
-      ln, x, &block->ln_2, n_rows, width, info->layer_norm_eps, nt);
-  naclip_matmul_linear_post (
-      mm, hidden, mlp_width, ln, width, &block->fc1, n_rows, act);
-  naclip_matmul_linear_post (mm, x, width, hidden, mlp_width, &block->fc2,
-      n_rows, NACLIP_MATMUL_POST_ACCUMULATE);
+  naclip_ops_layer_norm_typed (
+      ln, t, x, &block->ln_2, n_rows, width, info->layer_norm_eps, nt);
+  naclip_matmul_linear_typed (
+      mm, hidden, mlp_width, t, ln, width, t, &block->fc1, n_rows, act);
+  naclip_matmul_linear_typed (mm, x, width, NACLIP_DTYPE_F32, hidden, mlp_width,
+      t, &block->fc2, n_rows, NACLIP_MATMUL_POST_ACCUMULATE);
 }
 
 void
@@ -152,7 +193,8 @@ naclip_transformer_block (NaclipMatmul *mm, const NaclipBlock *block,
     const NaclipTowerInfo *info, float *x, gsize n_seq, gsize n_tokens,
     gboolean causal, float *scratch)
 {
-  /* x: (n_seq * n_tokens, width) */
+  /* x: (n_seq * n_tokens, width) f32; ln, q, k, v, ctx of type t */
+  NaclipDtype t = naclip_matmul_get_act_type (mm);
   guint width = info->width;
   guint nt = MAX (naclip_matmul_get_threads (mm), 1u);
   gsize rows = n_seq * n_tokens, md = rows * width;
@@ -160,17 +202,12 @@ naclip_transformer_block (NaclipMatmul *mm, const NaclipBlock *block,
   float *q = ln + md, *k = q + md, *v = k + md, *ctx = v + md;
   float *scores = ctx + md;
 
-  naclip_ops_layer_norm (
-      ln, x, &block->ln_1, rows, width, info->layer_norm_eps, nt);
-  naclip_matmul_linear_post (
-      mm, q, width, ln, width, &block->q, rows, NACLIP_MATMUL_POST_NONE);
-  naclip_matmul_linear_post (
-      mm, k, width, ln, width, &block->k, rows, NACLIP_MATMUL_POST_NONE);
-  naclip_matmul_linear_post (
-      mm, v, width, ln, width, &block->v, rows, NACLIP_MATMUL_POST_NONE);
+  naclip_ops_layer_norm_typed (
+      ln, t, x, &block->ln_1, rows, width, info->layer_norm_eps, nt);
+  naclip_transformer_qkv (mm, block, width, ln, rows, q, k, v);
   naclip_transformer_attention (mm, ctx, q, k, v, n_seq, n_tokens,
       info->n_heads, width / info->n_heads, causal, scores);
-  naclip_matmul_linear_post (mm, x, width, ctx, width, &block->out, rows,
-      NACLIP_MATMUL_POST_ACCUMULATE);
+  naclip_matmul_linear_typed (mm, x, width, NACLIP_DTYPE_F32, ctx, width, t,
+      &block->out, rows, NACLIP_MATMUL_POST_ACCUMULATE);
   naclip_transformer_mlp (mm, block, info, x, rows, scratch);
 }

@@ -107,14 +107,18 @@ ensure_floats (
 
 /* Floats of s->work for the blocks of @n_images images of @n_tokens:
  * what transformer.c needs, and for the last block ln, q, k, v, ctx
- * (5 * rows * width) plus two score matrices (csa). */
+ * (5 * rows * width) plus the scores of one image's heads (twice for
+ * csa). */
 static gsize
-work_floats (const NaclipTowerInfo *info, gsize n_images, gsize n_tokens)
+work_floats (const NaclipTowerInfo *info, gsize n_images, gsize n_tokens,
+    NaclipAttention attention)
 {
   gsize rows = naclip_size_mul_sat (n_images, n_tokens);
+  gsize heads = naclip_size_mul_sat (
+      attention == NACLIP_ATTENTION_CSA ? 2 : 1, info->n_heads);
   gsize last = naclip_size_add_sat (
       naclip_size_mul_sat (5, naclip_size_mul_sat (rows, info->width)),
-      naclip_size_mul_sat (2, naclip_size_mul_sat (n_tokens, n_tokens)));
+      naclip_size_mul_sat (heads, naclip_size_mul_sat (n_tokens, n_tokens)));
   return MAX (naclip_transformer_scratch_size (info, n_images, n_tokens), last);
 }
 
@@ -294,19 +298,20 @@ get_window (NaclipVisionScratch *s, guint grid_h, guint grid_w, float sigma,
   return w;
 }
 
-/* scores (n_tokens, n_tokens) += factor * Omega: for the patch row
- * p = (i, j), columns 1 + k * grid_w + l get factor * W[k - i + grid_h - 1]
- * [l - j + grid_w - 1]; the class token's row and column get nothing. */
+/* scores (n_mats, n_tokens, n_tokens) += factor * Omega, each matrix: for
+ * the patch row p = (i, j), columns 1 + k * grid_w + l get factor *
+ * W[k - i + grid_h - 1][l - j + grid_w - 1]; the class token's row and
+ * column get nothing. */
 static void
-add_neighbourhood_bias (float *scores, const float *window, guint grid_h,
-    guint grid_w, float factor, guint n_threads)
+add_neighbourhood_bias (float *scores, gsize n_mats, const float *window,
+    guint grid_h, guint grid_w, float factor, guint n_threads)
 {
   gsize n_patches = (gsize)grid_h * grid_w, n_tokens = n_patches + 1;
   gsize cols = 2 * (gsize)grid_w - 1;
 #pragma omp parallel for num_threads(n_threads) schedule(static)
-  for (gsize p = 0; p < n_patches; p++) {
-    gsize i = p / grid_w, j = p % grid_w;
-    float *row = scores + (1 + p) * n_tokens + 1;
+  for (gsize t = 0; t < n_mats * n_patches; t++) {
+    gsize p = t % n_patches, i = p / grid_w, j = p % grid_w;
+    float *row = scores + (t / n_patches * n_tokens + 1 + p) * n_tokens + 1;
     for (gsize k = 0; k < grid_h; k++) {
       const float *w = window + (k + grid_h - 1 - i) * cols + (grid_w - 1 - j);
       float *dst = row + k * grid_w;
@@ -353,12 +358,23 @@ add_class_and_positions (float *x, const float *class_embedding,
       x + width, positions + width, (n_tokens - 1) * width, n_threads);
 }
 
+/* Element @i of @x, an array of @type, as a float. */
+static float
+load_float (const void *x, gsize i, NaclipDtype type)
+{
+  float f;
+  if (type == NACLIP_DTYPE_F32)
+    return ((const float *)x)[i];
+  naclip_ops_from_bf16 (&f, (const guint16 *)x + i, 1);
+  return f;
+}
+
 /* The mean over heads and token pairs of |q_i| |k_j| / sqrt(head_dim) for
  * one image (authors' 'nonly': einsum of the norms, .mean ()). q, k:
- * (n_tokens, width) rows of that image. */
+ * (n_tokens, width) rows of that image, of @type. */
 static float
-mean_qk_norm_product (const float *q, const float *k, gsize n_tokens,
-    guint n_heads, guint head_dim)
+mean_qk_norm_product (const void *q, const void *k, NaclipDtype type,
+    gsize n_tokens, guint n_heads, guint head_dim)
 {
   gsize width = (gsize)n_heads * head_dim;
   double total = 0.0;
@@ -367,8 +383,8 @@ mean_qk_norm_product (const float *q, const float *k, gsize n_tokens,
     for (gsize t = 0; t < n_tokens; t++) {
       double sq = 0.0, sk = 0.0;
       for (guint c = 0; c < head_dim; c++) {
-        float qv = q[t * width + h * head_dim + c];
-        float kv = k[t * width + h * head_dim + c];
+        float qv = load_float (q, t * width + h * head_dim + c, type);
+        float kv = load_float (k, t * width + h * head_dim + c, type);
         sq += (double)qv * qv;
         sk += (double)kv * kv;
       }
@@ -381,50 +397,47 @@ mean_qk_norm_product (const float *q, const float *k, gsize n_tokens,
   return (float)(mean / sqrt ((double)head_dim));
 }
 
-/* The attention weights of one head of one image for the strategies other
- * than "vanilla", into scores (n_tokens, n_tokens); @scores2 is a second
- * buffer of the same size (csa). q_h, k_h: the head's columns, row stride
- * @ld. */
-static void
-gemm1 (NaclipMatmul *mm, gboolean trans_b, gsize m, gsize n, gsize k,
-    float alpha, const float *a, gsize lda, const float *b, gsize ldb, float *c,
-    gsize ldc)
-{
-  NaclipGemmLayout l
-      = { .n_outer = 1, .n_inner = 1, .lda = lda, .ldb = ldb, .ldc = ldc };
-  naclip_matmul_gemm (mm, &l, trans_b, m, n, k, alpha, a, b, 0.0f, c);
-}
-
+/* The attention weights of one image's heads for the strategies other than
+ * "vanilla", into scores (n_heads, n_tokens, n_tokens), in the handle's
+ * activation type as naclip_ops_softmax_rows_typed() leaves them;
+ * @scores2 is a second buffer of that size (csa). q, k: that image's
+ * (n_tokens, width) rows. */
 static void
 neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
-    const float *q_h, const float *k_h, gsize ld, gsize n_tokens,
-    guint head_dim, NaclipAttention attention, const float *window,
-    float nonly_factor, guint grid_h, guint grid_w, guint n_threads)
+    const void *q, const void *k, gsize n_tokens, guint n_heads, guint head_dim,
+    NaclipAttention attention, const float *window, float nonly_factor,
+    guint grid_h, guint grid_w, guint n_threads)
 {
-  float scale = 1.0f / sqrtf ((float)head_dim);
-  gsize n = n_tokens;
+  NaclipDtype t = naclip_matmul_get_act_type (mm);
+  gsize n = n_tokens, n_rows = n_heads * n;
   switch (attention) {
     case NACLIP_ATTENTION_NACLIP:
-      gemm1 (mm, TRUE, n, n, head_dim, scale, k_h, ld, k_h, ld, scores, n);
-      add_neighbourhood_bias (scores, window, grid_h, grid_w, 1.0f, n_threads);
-      naclip_ops_softmax_rows (scores, n, n, n, n_threads);
+      naclip_transformer_scores (mm, scores, k, k, 1, n, n_heads, head_dim);
+      add_neighbourhood_bias (
+          scores, n_heads, window, grid_h, grid_w, 1.0f, n_threads);
+      naclip_ops_softmax_rows_typed (scores, t, n_rows, n, n, FALSE, n_threads);
       break;
     case NACLIP_ATTENTION_KK:
-      gemm1 (mm, TRUE, n, n, head_dim, scale, k_h, ld, k_h, ld, scores, n);
-      naclip_ops_softmax_rows (scores, n, n, n, n_threads);
+      naclip_transformer_scores (mm, scores, k, k, 1, n, n_heads, head_dim);
+      naclip_ops_softmax_rows_typed (scores, t, n_rows, n, n, FALSE, n_threads);
       break;
     case NACLIP_ATTENTION_NONLY:
-      memset (scores, 0, n * n * sizeof (float));
+      memset (scores, 0, n_rows * n * sizeof (float));
       add_neighbourhood_bias (
-          scores, window, grid_h, grid_w, nonly_factor, n_threads);
-      naclip_ops_softmax_rows (scores, n, n, n, n_threads);
+          scores, n_heads, window, grid_h, grid_w, nonly_factor, n_threads);
+      naclip_ops_softmax_rows_typed (scores, t, n_rows, n, n, FALSE, n_threads);
       break;
     case NACLIP_ATTENTION_CSA:
-      gemm1 (mm, TRUE, n, n, head_dim, scale, q_h, ld, q_h, ld, scores, n);
-      naclip_ops_softmax_rows (scores, n, n, n, n_threads);
-      gemm1 (mm, TRUE, n, n, head_dim, scale, k_h, ld, k_h, ld, scores2, n);
-      naclip_ops_softmax_rows (scores2, n, n, n, n_threads);
-      naclip_ops_add (scores, scores2, n * n, n_threads);
+      naclip_transformer_scores (mm, scores, q, q, 1, n, n_heads, head_dim);
+      naclip_ops_softmax_rows (scores, n_rows, n, n, n_threads);
+      naclip_transformer_scores (mm, scores2, k, k, 1, n, n_heads, head_dim);
+      naclip_ops_softmax_rows (scores2, n_rows, n, n, n_threads);
+      naclip_ops_add (scores, scores2, n_rows * n, n_threads);
+      if (t == NACLIP_DTYPE_BF16) {
+        /* in place, as the softmax leaves bf16 weights */
+        naclip_ops_to_bf16 (
+            (guint16 *)scores, 2 * n, scores, n, n_rows, n, n_threads);
+      }
       break;
     case NACLIP_ATTENTION_VANILLA:
     default:
@@ -441,7 +454,9 @@ neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
  *     third change); arch "vanilla" keeps both.
  * x: (n_images * n_tokens, width), in place. @window is the Gaussian
  * window of the grid (NULL unless naclip/nonly). q is not computed for
- * the strategies that do not use it (naclip, kk). */
+ * the strategies that do not use it (naclip, kk). ln, q, k, v, ctx and
+ * the attention weights are of the handle's activation type, as in
+ * transformer.c; all heads of an image go through one batched product. */
 static void
 naclip_final_block (NaclipMatmul *mm, const NaclipVisionTower *vt,
     const NaclipParams *params, float *x, gsize n_images, gsize n_tokens,
@@ -449,48 +464,44 @@ naclip_final_block (NaclipMatmul *mm, const NaclipVisionTower *vt,
 {
   const NaclipBlock *blk = &vt->blocks[vt->info.n_layers - 1];
   const NaclipTowerInfo *info = &vt->info;
+  NaclipDtype t = naclip_matmul_get_act_type (mm);
   guint width = info->width, n_heads = info->n_heads, nt = params->threads;
   guint head_dim = vt->head_dim;
   NaclipAttention attention = params->attention;
   gsize rows = n_images * n_tokens, md = rows * width;
+  gsize n = n_tokens;
   float *ln = work, *q = ln + md, *k = q + md, *v = k + md, *ctx = v + md;
-  float *scores = ctx + md, *scores2 = scores + n_tokens * n_tokens;
+  float *scores = ctx + md, *scores2 = scores + n_heads * n * n;
 
-  naclip_ops_layer_norm (
-      ln, x, &blk->ln_1, rows, width, info->layer_norm_eps, nt);
-  if (attention != NACLIP_ATTENTION_NACLIP && attention != NACLIP_ATTENTION_KK)
-    naclip_matmul_linear_post (
-        mm, q, width, ln, width, &blk->q, rows, NACLIP_MATMUL_POST_NONE);
-  naclip_matmul_linear_post (
-      mm, k, width, ln, width, &blk->k, rows, NACLIP_MATMUL_POST_NONE);
-  naclip_matmul_linear_post (
-      mm, v, width, ln, width, &blk->v, rows, NACLIP_MATMUL_POST_NONE);
+  naclip_ops_layer_norm_typed (
+      ln, t, x, &blk->ln_1, rows, width, info->layer_norm_eps, nt);
+  gboolean uses_q = attention != NACLIP_ATTENTION_NACLIP
+                    && attention != NACLIP_ATTENTION_KK;
+  naclip_transformer_qkv (mm, blk, width, ln, rows, uses_q ? q : NULL, k, v);
   if (attention == NACLIP_ATTENTION_VANILLA) {
     naclip_transformer_attention (
         mm, ctx, q, k, v, n_images, n_tokens, n_heads, head_dim, FALSE, scores);
   } else {
     for (gsize img = 0; img < n_images; img++) {
-      gsize base = img * n_tokens * width;
-      float nonly_factor = attention == NACLIP_ATTENTION_NONLY
-                               ? mean_qk_norm_product (q + base, k + base,
-                                   n_tokens, n_heads, head_dim)
-                               : 0.0f;
-      for (guint h = 0; h < n_heads; h++) {
-        gsize off = base + (gsize)h * head_dim;
-        neighbourhood_weights (mm, scores, scores2, q + off, k + off, width,
-            n_tokens, head_dim, attention, window, nonly_factor, grid_h, grid_w,
-            nt);
-        gemm1 (mm, FALSE, n_tokens, head_dim, n_tokens, 1.0f, scores, n_tokens,
-            v + off, width, ctx + off, width);
-      }
+      gsize base = img * n * width;
+      const void *qi = naclip_dtype_at (q, base, t);
+      const void *ki = naclip_dtype_at (k, base, t);
+      float nonly_factor
+          = attention == NACLIP_ATTENTION_NONLY
+                ? mean_qk_norm_product (qi, ki, t, n, n_heads, head_dim)
+                : 0.0f;
+      neighbourhood_weights (mm, scores, scores2, qi, ki, n, n_heads, head_dim,
+          attention, window, nonly_factor, grid_h, grid_w, nt);
+      naclip_transformer_attend (mm, naclip_dtype_at (ctx, base, t), scores,
+          naclip_dtype_at (v, base, t), 1, n, n_heads, head_dim);
     }
   }
   if (params->arch == NACLIP_ARCH_REDUCED) {
-    naclip_matmul_linear_post (
-        mm, x, width, ctx, width, &blk->out, rows, NACLIP_MATMUL_POST_NONE);
+    naclip_matmul_linear_typed (mm, x, width, NACLIP_DTYPE_F32, ctx, width, t,
+        &blk->out, rows, NACLIP_MATMUL_POST_NONE);
   } else {
-    naclip_matmul_linear_post (mm, x, width, ctx, width, &blk->out, rows,
-        NACLIP_MATMUL_POST_ACCUMULATE);
+    naclip_matmul_linear_typed (mm, x, width, NACLIP_DTYPE_F32, ctx, width, t,
+        &blk->out, rows, NACLIP_MATMUL_POST_ACCUMULATE);
     naclip_transformer_mlp (mm, blk, info, x, rows, work);
   }
 }
@@ -527,7 +538,8 @@ naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
       || !ensure_floats (&s->patches, &s->patches_cap,
           naclip_size_mul_sat (n_patches, patch_len), "patches", error)
       || !ensure_floats (&s->work, &s->work_cap,
-          work_floats (info, n_images, n_tokens), "block scratch", error))
+          work_floats (info, n_images, n_tokens, params->attention),
+          "block scratch", error))
     return FALSE;
   positions = get_positions (s, vt, grid_h, grid_w, nt, error);
   if (positions == NULL)
@@ -567,12 +579,14 @@ naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
       mm, vt, params, x, n_images, n_tokens, grid_h, grid_w, window, s->work);
   if (block_out != NULL)
     memcpy (block_out, x, n_tokens * dim * sizeof (float));
-  naclip_ops_layer_norm (
-      ln, x, &vt->ln_post, rows, dim, info->layer_norm_eps, nt);
+  NaclipDtype t = naclip_matmul_get_act_type (mm);
+  naclip_ops_layer_norm_typed (
+      ln, t, x, &vt->ln_post, rows, dim, info->layer_norm_eps, nt);
   for (guint img = 0; img < n_images; img++)
     naclip_matmul_linear_float (mm, features + img * n_patches * embed_dim,
-        embed_dim, NACLIP_DTYPE_F32, ln + (img * n_tokens + 1) * dim, dim,
-        NACLIP_DTYPE_F32, &vt->proj, n_patches, NACLIP_MATMUL_POST_NONE);
+        embed_dim, NACLIP_DTYPE_F32,
+        naclip_dtype_at (ln, (img * n_tokens + 1) * dim, t), dim, t, &vt->proj,
+        n_patches, NACLIP_MATMUL_POST_NONE);
   naclip_ops_l2_normalize_rows (
       features, n_images * n_patches, embed_dim, FEATURE_NORM_EPS, nt);
   return TRUE;
