@@ -11,12 +11,15 @@
  *   - oneDNN (meson feature `dnnl`): matmul-dnnl.c, bf16 or f32 with the
  *     weights packed once per model, and the integer products of int8,
  *     whose quantisation is matmul-int8.c's (an INT8 handle computes what
- *     it does not quantise at the precision AUTO resolves to). Each hides
- *     behind one pointer in the model's NaclipMatmulCache and one in the
- *     caller's NaclipMatmul; in builds without oneDNN, matmul-nodnnl.c
- *     stands in for matmul-dnnl.c and the backend is refused. A oneDNN
- *     product that fails (an allocation) is computed with OpenBLAS
- *     instead.
+ *     it does not quantise at the precision AUTO resolves to, its float
+ *     precision). Each hides behind one pointer in the model's
+ *     NaclipMatmulCache and one in the caller's NaclipMatmul; in builds
+ *     without oneDNN, matmul-nodnnl.c stands in for matmul-dnnl.c and the
+ *     backend is refused. A oneDNN product that fails (an allocation) is
+ *     computed with OpenBLAS instead.
+ * Activations are F32 or BF16 for every handle (naclip-private.h,
+ * NaclipDtype): oneDNN bf16 reads BF16 in place, the int8 quantisation
+ * reads either, OpenBLAS gets them widened here.
  * The plain-C twins (*_ref, double accumulation) are for the tests.
  *
  * Threads: one runtime, OpenMP (libgomp). oneDNN is built on it, and the
@@ -201,7 +204,7 @@ struct _NaclipMatmul
   guint threads;
   NaclipMatmulDnnl *dnnl; /* the DNNL backend's state, else NULL */
   NaclipMatmulInt8 *int8; /* INT8's quantisation state, else NULL */
-  float *wide;            /* OpenBLAS fallback: BF16 operands widened */
+  float *wide;            /* BF16 operands widened for OpenBLAS */
   gsize wide_size;        /* floats */
   GArray *trace;          /* NaclipMatmulCall, borrowed; NULL: off */
 };
@@ -276,11 +279,11 @@ naclip_matmul_get_act_type (const NaclipMatmul *mm)
                                                       : NACLIP_DTYPE_F32;
 }
 
-/* TRUE if @mm takes activations of @type (see NaclipDtype). */
+/* TRUE if @type is an activation type (see NaclipDtype). */
 static gboolean
-takes_type (const NaclipMatmul *mm, NaclipDtype type)
+is_act_type (NaclipDtype type)
 {
-  return type == NACLIP_DTYPE_F32 || type == naclip_matmul_get_act_type (mm);
+  return type == NACLIP_DTYPE_F32 || type == NACLIP_DTYPE_BF16;
 }
 
 guint
@@ -369,11 +372,12 @@ gemm_openblas (const NaclipGemmLayout *l, gboolean trans_b, gsize m, gsize n,
 }
 
 /* ------------------------------------------------------------------ */
-/* The fallback for BF16 operands                                      */
+/* OpenBLAS with BF16 operands                                         */
 
-/* OpenBLAS computes in f32 only: when a oneDNN product of BF16 operands
- * fails, they are widened into mm->wide ([0, @n_in) for the inputs, then
- * @n_out floats for a BF16 result). FALSE if that cannot be allocated. */
+/* OpenBLAS computes in f32 only: BF16 operands (of an fp32 handle, or of
+ * a bf16 one whose oneDNN product failed) are widened into mm->wide
+ * ([0, @n_in) for the inputs, then @n_out floats for a BF16 result, which
+ * is rounded from them). FALSE if that cannot be allocated. */
 static gboolean
 grow_wide (NaclipMatmul *mm, gsize n_in, gsize n_out)
 {
@@ -390,7 +394,7 @@ widen_rows (float *dst, gsize ldd, const guint16 *src, gsize lds, gsize rows,
     naclip_ops_from_bf16 (dst + i * ldd, src + i * lds, cols);
 }
 
-/* The failed product could not be computed either: its output is NaN. */
+/* The product could not be computed (no memory): its output is NaN. */
 static void
 fail_rows (void *out, gsize ldo, NaclipDtype type, gsize rows, gsize cols)
 {
@@ -407,9 +411,9 @@ fail_rows (void *out, gsize ldo, NaclipDtype type, gsize rows, gsize cols)
 }
 
 static void
-linear_fallback (NaclipMatmul *mm, void *out, gsize ldo, NaclipDtype out_type,
-    const void *x, gsize ldx, NaclipDtype x_type, const NaclipLinear *lin,
-    gsize m, NaclipMatmulPost post)
+linear_openblas_typed (NaclipMatmul *mm, void *out, gsize ldo,
+    NaclipDtype out_type, const void *x, gsize ldx, NaclipDtype x_type,
+    const NaclipLinear *lin, gsize m, NaclipMatmulPost post)
 {
   if (x_type == NACLIP_DTYPE_F32 && out_type == NACLIP_DTYPE_F32) {
     linear_openblas (mm, out, ldo, x, ldx, lin, m, post);
@@ -439,9 +443,9 @@ linear_fallback (NaclipMatmul *mm, void *out, gsize ldo, NaclipDtype out_type,
 
 /* Each BF16 operand widened into a contiguous batch of its own. */
 static void
-gemm_fallback (NaclipMatmul *mm, const NaclipGemmLayout *l, gboolean trans_b,
-    gsize m, gsize n, gsize k, float alpha, const void *a, const void *b,
-    float beta, void *c)
+gemm_openblas_typed (NaclipMatmul *mm, const NaclipGemmLayout *l,
+    gboolean trans_b, gsize m, gsize n, gsize k, float alpha, const void *a,
+    const void *b, float beta, void *c)
 {
   gsize n_batch = l->n_outer * l->n_inner;
   gsize b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
@@ -508,7 +512,7 @@ linear (NaclipMatmul *mm, void *out, gsize ldo, NaclipDtype out_type,
 {
   g_return_if_fail (mm != NULL && out != NULL && x != NULL && lin != NULL);
   g_return_if_fail (ldo >= lin->n_out && ldx >= lin->n_in);
-  g_return_if_fail (takes_type (mm, out_type) && takes_type (mm, x_type));
+  g_return_if_fail (is_act_type (out_type) && is_act_type (x_type));
   g_return_if_fail (
       post != NACLIP_MATMUL_POST_ACCUMULATE || out_type == NACLIP_DTYPE_F32);
   if (m == 0)
@@ -528,6 +532,12 @@ linear (NaclipMatmul *mm, void *out, gsize ldo, NaclipDtype out_type,
       .k = lin->n_in };
     g_array_append_val (mm->trace, call);
   }
+  /* oneDNN f32 reads no BF16: a handle of float precision fp32 widens
+   * them for OpenBLAS */
+  gboolean dnnl
+      = mm->backend == NACLIP_MATMUL_BACKEND_DNNL
+        && (mm->float_precision == NACLIP_PRECISION_BF16
+            || (x_type == NACLIP_DTYPE_F32 && out_type == NACLIP_DTYPE_F32));
   int saved = enter_threads (mm->threads);
   if (mm->int8 != NULL && quantize) {
     if (naclip_matmul_int8_linear (mm->int8, mm->dnnl, mm->threads, out, ldo,
@@ -535,7 +545,7 @@ linear (NaclipMatmul *mm, void *out, gsize ldo, NaclipDtype out_type,
       goto out;
     g_warning ("oneDNN int8 matmul %zux%ux%u failed; computed with OpenBLAS", m,
         lin->n_out, lin->n_in);
-  } else if (mm->backend == NACLIP_MATMUL_BACKEND_DNNL) {
+  } else if (dnnl) {
     if (naclip_matmul_dnnl_linear (mm->dnnl, mm->threads, out, ldo, out_type, x,
             ldx, x_type, lin, m, post))
       goto out;
@@ -544,7 +554,7 @@ linear (NaclipMatmul *mm, void *out, gsize ldo, NaclipDtype out_type,
     g_warning ("oneDNN matmul %zux%ux%u failed; computed with OpenBLAS", m,
         lin->n_out, lin->n_in);
   }
-  linear_fallback (mm, out, ldo, out_type, x, ldx, x_type, lin, m, post);
+  linear_openblas_typed (mm, out, ldo, out_type, x, ldx, x_type, lin, m, post);
 out:
   restore_threads (saved);
 }
@@ -583,9 +593,8 @@ naclip_matmul_gemm (NaclipMatmul *mm, const NaclipGemmLayout *layout,
   g_return_if_fail (beta == 0.0f || beta == 1.0f);
   g_return_if_fail (layout->lda >= k && layout->ldc >= n);
   g_return_if_fail (layout->ldb >= (trans_b ? k : n));
-  g_return_if_fail (takes_type (mm, layout->type_a)
-                    && takes_type (mm, layout->type_b)
-                    && takes_type (mm, layout->type_c));
+  g_return_if_fail (is_act_type (layout->type_a) && is_act_type (layout->type_b)
+                    && is_act_type (layout->type_c));
   g_return_if_fail (beta == 0.0f || layout->type_c == NACLIP_DTYPE_F32);
   if (m == 0 || n == 0 || layout->n_outer == 0 || layout->n_inner == 0)
     return;
@@ -613,7 +622,7 @@ naclip_matmul_gemm (NaclipMatmul *mm, const NaclipGemmLayout *layout,
       g_warning (
           "oneDNN matmul %zux%zux%zu failed; computed with OpenBLAS", m, n, k);
   }
-  gemm_fallback (mm, layout, trans_b, m, n, k, alpha, a, b, beta, c);
+  gemm_openblas_typed (mm, layout, trans_b, m, n, k, alpha, a, b, beta, c);
 out:
   restore_threads (saved);
 }

@@ -431,12 +431,12 @@ void naclip_matmul_set_threads (NaclipMatmul *mm, guint threads);
 
 /* Activation operands are typed (NaclipDtype of naclip.h; an F32 element
  * is a float, a BF16 one a guint16, the high half of a float rounded to
- * nearest even). A handle whose float precision is bf16 (BF16, or INT8
- * where bf16 runs) takes and gives F32 or BF16 activations: BF16 ones go
- * to oneDNN as they are, F32 inputs are rounded in a staging pass first,
- * and the int8 quantisation reads either; one of float precision fp32
- * takes F32 only.
- * Producers that feed a product write the handle's
+ * nearest even), F32 or BF16 for every handle. A handle whose float
+ * precision is bf16 (BF16, or INT8 where bf16 runs) gives BF16 inputs to
+ * oneDNN as they are and rounds F32 ones in a staging pass first; one of
+ * float precision fp32 widens BF16 inputs (exactly) and computes with
+ * OpenBLAS; the int8 quantisation reads either; a BF16 result is the f32
+ * one rounded. Producers that feed a product write the handle's
  * naclip_matmul_get_act_type(), which costs no pass. */
 
 /* Bytes of one element of @type. */

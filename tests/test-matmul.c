@@ -19,10 +19,10 @@
  * s_w/2 sum |x| + s_x/2 sum |w| + k s_x s_w / 4 (each operand off by half
  * a step), times 1.13 after GELU or QuickGELU (their largest slope), plus
  * the fp32 tolerance.
- * Handles whose float precision is bf16 (bf16, int8 where bf16 runs) also
- * take and give BF16 activations (typed calls, strided in place for gemm):
- * a BF16 input is the test's own rounding, so the same references hold
- * (int8 quantises it as its widening); a BF16 output adds its own
+ * Every handle also takes and gives BF16 activations (typed calls; bf16
+ * reads them strided in place, fp32 widens them, int8 quantises them as
+ * their widening): a BF16 input is the test's own rounding, so the
+ * reference of the rounded input holds; a BF16 output adds its own
  * rounding, 2^-9 of the value, held to 2^-8 of the sum.
  */
 
@@ -283,24 +283,22 @@ run_linear_case (NaclipMatmul *mm, const Config *cfg, GRand *rand,
   g_autofree char *what = g_strdup_printf (
       "%s linear %zux%zux%zu%s post %d %s -> %s", cfg->name, s->m, s->n, s->k,
       with_bias ? " bias" : "", post, type_name (x_type), type_name (out_type));
+  /* the reference of the operands as the product sees them */
   double rel = out_type == NACLIP_DTYPE_BF16 ? 1.0 / 256 : 1e-5;
+  xr = bf16 || x_type == NACLIP_DTYPE_BF16 ? rounded_copy (x, s->m * ldx)
+                                           : g_memdup2 (x, s->m * ldx * 4);
   if (cfg->precision == NACLIP_PRECISION_INT8) {
-    xr = x_type == NACLIP_DTYPE_BF16
-             ? rounded_copy (x, s->m * ldx)
-             : g_memdup2 (x, s->m * ldx * sizeof (float));
     check_int8 (what, got, want, exact, xr, ldx, &lin, s->m, ldo, post, rel);
-  } else if (bf16) {
-    xr = rounded_copy (x, s->m * ldx);
-    wr = rounded_copy (w, s->n * s->k);
+  } else {
+    wr = bf16 ? rounded_copy (w, s->n * s->k) : g_memdup2 (w, s->n * s->k * 4);
     NaclipLinear lr = { wr, lin.bias, lin.n_out, lin.n_in };
     naclip_matmul_linear_ref (want, ldo, xr, ldx, &lr, s->m, post);
     check_close (what, got, want, scale, s->m, s->n, ldo, rel);
+  }
+  if (bf16) {
     memcpy (want, exact, s->m * ldo * sizeof (float));
     naclip_matmul_linear_ref (want, ldo, x, ldx, &lin, s->m, post);
     check_close (what, got, want, scale, s->m, s->n, ldo, 1.0 / 128);
-  } else {
-    naclip_matmul_linear_ref (want, ldo, x, ldx, &lin, s->m, post);
-    check_close (what, got, want, scale, s->m, s->n, ldo, 1e-5);
   }
   /* the padding between rows is not touched */
   for (gsize i = 0; i < s->m; i++) {
@@ -321,14 +319,12 @@ test_linear (gconstpointer data)
     GPtrArray *keep = g_ptr_array_new_with_free_func (g_free);
     g_assert_cmpint (naclip_matmul_get_backend (mm), ==, cfg->backend);
     g_assert_cmpint (naclip_matmul_get_precision (mm), ==, cfg->precision);
-    /* bf16 handles: every pair of types (a BF16 output not accumulated) */
-    guint n_types
-        = naclip_matmul_get_act_type (mm) == NACLIP_DTYPE_BF16 ? 4 : 1;
+    /* every pair of types (a BF16 output not accumulated) */
     for (gsize s = 0; s < G_N_ELEMENTS (linear_shapes); s++) {
       for (int bias = 0; bias < 2; bias++) {
         for (int post = NACLIP_MATMUL_POST_NONE;
              post <= NACLIP_MATMUL_POST_ACCUMULATE; post++) {
-          for (guint t = 0; t < n_types; t++) {
+          for (guint t = 0; t < 4; t++) {
             NaclipDtype xt = t & 1 ? NACLIP_DTYPE_BF16 : NACLIP_DTYPE_F32;
             NaclipDtype ot = t & 2 ? NACLIP_DTYPE_BF16 : NACLIP_DTYPE_F32;
             if (ot == NACLIP_DTYPE_BF16
@@ -372,11 +368,10 @@ test_gemm (gconstpointer data)
   if (mm == NULL)
     goto out;
   GRand *rand = g_rand_new_with_seed (99);
-  /* bf16 handles: A and B of either type, C too when beta is 0 */
-  guint n_types = naclip_matmul_get_act_type (mm) == NACLIP_DTYPE_BF16 ? 8 : 1;
-  for (gsize t = 0; t < G_N_ELEMENTS (gemm_shapes) * n_types; t++) {
-    const GemmShape *s = &gemm_shapes[t / n_types];
-    guint types = t % n_types;
+  /* A and B of either type, C too when beta is 0 */
+  for (gsize t = 0; t < G_N_ELEMENTS (gemm_shapes) * 8; t++) {
+    const GemmShape *s = &gemm_shapes[t / 8];
+    guint types = t % 8;
     /* heads side by side in a row, as in a (tokens, n_inner * k) buffer */
     NaclipGemmLayout l = { 0 };
     l.type_a = types & 1 ? NACLIP_DTYPE_BF16 : NACLIP_DTYPE_F32;
@@ -414,14 +409,12 @@ test_gemm (gconstpointer data)
         got[i] = round_bf16 (got[i]);
     }
     memcpy (want, got, nc * sizeof (float));
-    const float *ua = a, *ub = b;
-    if (float_precision (cfg) == NACLIP_PRECISION_BF16) {
-      /* alpha scales the product of the rounded operands */
-      ar = rounded_copy (a, na);
-      br = rounded_copy (b, nb);
-      ua = ar;
-      ub = br;
-    }
+    /* the operands as the product sees them; alpha scales their product */
+    gboolean bf16 = float_precision (cfg) == NACLIP_PRECISION_BF16;
+    ar = bf16 || l.type_a == NACLIP_DTYPE_BF16 ? rounded_copy (a, na)
+                                               : g_memdup2 (a, na * 4);
+    br = bf16 || l.type_b == NACLIP_DTYPE_BF16 ? rounded_copy (b, nb)
+                                               : g_memdup2 (b, nb * 4);
     for (gsize bo = 0; bo < s->n_outer; bo++) {
       for (gsize bi = 0; bi < s->n_inner; bi++) {
         for (gsize i = 0; i < s->m; i++) {
@@ -452,7 +445,7 @@ test_gemm (gconstpointer data)
     NaclipGemmLayout lr = l;
     lr.type_a = lr.type_b = lr.type_c = NACLIP_DTYPE_F32;
     naclip_matmul_gemm_ref (
-        &lr, s->trans_b, s->m, s->n, s->k, s->alpha, ua, ub, s->beta, want);
+        &lr, s->trans_b, s->m, s->n, s->k, s->alpha, ar, br, s->beta, want);
     g_autofree char *what = g_strdup_printf (
         "%s gemm %zux%zu batch %zux%zu%s %s %s -> %s", cfg->name, s->m, s->n,
         s->n_outer, s->n_inner, s->trans_b ? " ^T" : "", type_name (l.type_a),
@@ -775,18 +768,15 @@ test_int8_types (void)
   naclip_ops_to_bf16_ref (xb, K, x, K, M, K);
   naclip_ops_from_bf16 (x, xb, M * K);
   NaclipLinear lin = { w, b, N, K };
-  /* BF16 activations where the float precision is bf16 */
-  if (naclip_matmul_get_act_type (mm) == NACLIP_DTYPE_BF16) {
-    naclip_matmul_linear_typed (mm, got, N, NACLIP_DTYPE_F32, xb, K,
-        NACLIP_DTYPE_BF16, &lin, M, NACLIP_MATMUL_POST_QUICK_GELU);
-    naclip_matmul_linear_post (
-        mm, want, N, x, K, &lin, M, NACLIP_MATMUL_POST_QUICK_GELU);
-    g_assert_cmpmem (got, sizeof got, want, sizeof want);
-    naclip_matmul_linear_typed (mm, ob, N, NACLIP_DTYPE_BF16, x, K,
-        NACLIP_DTYPE_F32, &lin, M, NACLIP_MATMUL_POST_QUICK_GELU);
-    naclip_ops_to_bf16_ref (wantb, N, want, N, M, N);
-    g_assert_cmpmem (ob, sizeof ob, wantb, sizeof wantb);
-  }
+  naclip_matmul_linear_typed (mm, got, N, NACLIP_DTYPE_F32, xb, K,
+      NACLIP_DTYPE_BF16, &lin, M, NACLIP_MATMUL_POST_QUICK_GELU);
+  naclip_matmul_linear_post (
+      mm, want, N, x, K, &lin, M, NACLIP_MATMUL_POST_QUICK_GELU);
+  g_assert_cmpmem (got, sizeof got, want, sizeof want);
+  naclip_matmul_linear_typed (mm, ob, N, NACLIP_DTYPE_BF16, x, K,
+      NACLIP_DTYPE_F32, &lin, M, NACLIP_MATMUL_POST_QUICK_GELU);
+  naclip_ops_to_bf16_ref (wantb, N, want, N, M, N);
+  g_assert_cmpmem (ob, sizeof ob, wantb, sizeof wantb);
 
   fl = naclip_matmul_new (cache, float_precision (&configs[3]),
       NACLIP_MATMUL_BACKEND_DNNL, 2, NULL);
