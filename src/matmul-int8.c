@@ -46,9 +46,15 @@
 
 #include "naclip-private.h"
 
-/* Below this many activations a quantisation or epilogue pass runs on the
- * calling thread (the threshold of ops.c's kernels). */
-#define PARALLEL_MIN 32768
+/* Operations per value of a pass, to weigh it against
+ * NACLIP_PARALLEL_MIN_OPS as ops.c's kernels do (below it, the pass runs
+ * on the calling thread): the quantisation (minimum, maximum, finiteness,
+ * rounding) per input, the epilogue (dequantisation, bias) per output,
+ * plus ops.c's estimates for an activation and a rounding to bf16. */
+#define OPS_QUANTIZE 6
+#define OPS_DEQUANTIZE 4
+#define OPS_ACTIVATION 30
+#define OPS_TO_BF16 2
 
 /* Activations are quantised to 0..U8_MAX. */
 #define U8_MAX 255.0f
@@ -313,10 +319,13 @@ dequantize_row (float *o, const gint32 *acc, const RowQuant *rq,
   }
 }
 
+/* The threads for @n_values of a pass of @ops_per_value. */
 static int
-threads_for (gsize n_values, guint threads)
+threads_for (gsize n_values, guint ops_per_value, guint threads)
 {
-  return n_values < PARALLEL_MIN || threads < 1 ? 1 : (int)threads;
+  gboolean small
+      = naclip_size_mul_sat (n_values, ops_per_value) < NACLIP_PARALLEL_MIN_OPS;
+  return small || threads < 1 ? 1 : (int)threads;
 }
 
 gboolean
@@ -348,7 +357,7 @@ naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
   gint32 *acc = own_acc ? h->acc : (gint32 *)out;
   gsize ld_acc = own_acc ? n : ldo;
 
-  int nt = threads_for (m * k, threads);
+  int nt = threads_for (m * k, OPS_QUANTIZE, threads);
 #if defined(__x86_64__)
   if (naclip_cpu_get_isa (NULL) >= NACLIP_CPU_ISA_AVX2)
     quantize_rows_avx2 (h->xq, h->rows, x, x_type, ldx, m, k, nt);
@@ -363,7 +372,9 @@ naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
   NaclipActivation activation = post == NACLIP_MATMUL_POST_GELU
                                     ? NACLIP_ACTIVATION_GELU
                                     : NACLIP_ACTIVATION_QUICK_GELU;
-#pragma omp parallel for num_threads(threads_for(m *n, threads))               \
+  guint ops = OPS_DEQUANTIZE + (act ? OPS_ACTIVATION : 0)
+              + (bf16_out ? OPS_TO_BF16 : 0);
+#pragma omp parallel for num_threads(threads_for(m *n, ops, threads))          \
     schedule(static)
   for (gsize i = 0; i < m; i++) {
     gint32 *a = acc + i * ld_acc;

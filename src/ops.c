@@ -13,8 +13,9 @@
  * reads it without a rounding pass of its own.
  * Matrix products are not here: they go through matmul.c.
  *
- * Each kernel splits its rows over @n_threads OpenMP threads (inputs below
- * PARALLEL_MIN floats stay on the calling thread). The hot kernels (layer
+ * Each kernel splits its rows over @n_threads OpenMP threads (inputs of
+ * less than NACLIP_PARALLEL_MIN_OPS operations stay on the calling
+ * thread). The hot kernels (layer
  * norm, softmax, QuickGELU, bf16 rounding) are written once on 16-float
  * vectors (GCC/clang vector extensions) and compiled per CPU level
  * (below); the exp-heavy ones (softmax, QuickGELU) also have a
@@ -36,13 +37,20 @@
 
 #include "naclip-private.h"
 
-/* Below this many floats a kernel runs on the calling thread. Not
- * NACLIP_PARALLEL_MIN_OPS: it counts floats (0.03 to 0.7 M operations in
- * these kernels), and is lower because the kernels run between matrix
- * products on the same OpenMP threads, still awake: a 442 x 768 layer norm
- * takes 0.16 ms on one thread and 0.08 ms on two (with OMP_WAIT_POLICY
- * PASSIVE, the same on both). */
-#define PARALLEL_MIN 32768
+/* Operations per float of each kernel, to compare its work with
+ * NACLIP_PARALLEL_MIN_OPS (about a millisecond of one core): below that, it
+ * runs on the calling thread. The kernels run between matrix products,
+ * whose threads sleep with OMP_WAIT_POLICY=PASSIVE: waking them costs
+ * 65 us here (Sapphire Rapids VM, 2 cores; under 1 us while they spin),
+ * more than a 197 x 768 layer norm takes on one thread (45 us), and when
+ * another process holds the second core the woken thread only runs after
+ * it, so two threads take as long as one. */
+#define OPS_LAYER_NORM 8
+#define OPS_SOFTMAX 30 /* exp () is about 20 */
+#define OPS_ACTIVATION 30
+#define OPS_L2_NORMALIZE 3
+#define OPS_ADD 1
+#define OPS_TO_BF16 2
 
 /* Cephes expf constants: x = n ln2 + r with ln2 split in two parts. */
 #define EXP_HI 88.0f
@@ -233,10 +241,13 @@ tail_mask (gsize n)
 }
 #endif
 
+/* The threads for @n_floats of a kernel of @ops_per_float. */
 static inline int
-threads_for (gsize n_floats, guint n_threads)
+threads_for (gsize n_floats, guint ops_per_float, guint n_threads)
 {
-  return n_floats < PARALLEL_MIN || n_threads < 1 ? 1 : (int)n_threads;
+  gboolean small
+      = naclip_size_mul_sat (n_floats, ops_per_float) < NACLIP_PARALLEL_MIN_OPS;
+  return small || n_threads < 1 ? 1 : (int)n_threads;
 }
 
 /* ------------------------------------------------------------------ */
@@ -421,7 +432,7 @@ naclip_ops_layer_norm_typed (void *out, NaclipDtype out_type, const float *x,
   Bf16RowFunc bf16_row
       = out_type == NACLIP_DTYPE_BF16 ? pick_bf16_row (level) : NULL;
   gsize row_bytes = (gsize)width * naclip_dtype_size (out_type);
-  int nt = threads_for (n_rows * width, n_threads);
+  int nt = threads_for (n_rows * width, OPS_LAYER_NORM, n_threads);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (gsize r = 0; r < n_rows; r++)
     row ((guint8 *)out + r * row_bytes, x + r * width, norm->weight, norm->bias,
@@ -617,7 +628,7 @@ naclip_ops_softmax_rows_typed (float *x, NaclipDtype out_type, gsize n_rows,
   void (*row) (float *, gsize, gsize, Bf16RowFunc) = PICK (level, softmax_row);
   Bf16RowFunc bf16_row
       = out_type == NACLIP_DTYPE_BF16 ? pick_bf16_row (level) : NULL;
-  int nt = threads_for (n_rows * n_cols, n_threads);
+  int nt = threads_for (n_rows * n_cols, OPS_SOFTMAX, n_threads);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (gsize r = 0; r < n_rows; r++)
     row (x + r * ld, n_cols, causal ? r % n_cols + 1 : n_cols, bf16_row);
@@ -701,7 +712,7 @@ naclip_ops_activation (float *x, gsize n, NaclipActivation act, guint n_threads)
 {
   /* x: (n), in place */
   gsize n_chunks = (n + ACTIVATION_CHUNK - 1) / ACTIVATION_CHUNK;
-  int nt = threads_for (n, n_threads);
+  int nt = threads_for (n, OPS_ACTIVATION, n_threads);
   void (*quick_gelu) (float *, gsize) = PICK (kernel_level (), quick_gelu);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (gsize c = 0; c < n_chunks; c++) {
@@ -736,7 +747,7 @@ naclip_ops_l2_normalize_rows (
     float *x, gsize n_rows, guint dim, float eps, guint n_threads)
 {
   /* x: (n_rows, dim), in place */
-  int nt = threads_for (n_rows * dim, n_threads);
+  int nt = threads_for (n_rows * dim, OPS_L2_NORMALIZE, n_threads);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (gsize r = 0; r < n_rows; r++) {
     float *row = x + r * dim;
@@ -769,7 +780,7 @@ void
 naclip_ops_add (float *x, const float *y, gsize n, guint n_threads)
 {
   /* x, y: (n) */
-  int nt = threads_for (n, n_threads);
+  int nt = threads_for (n, OPS_ADD, n_threads);
 #pragma omp parallel for simd num_threads(nt) schedule(static)
   for (gsize i = 0; i < n; i++)
     x[i] += y[i];
@@ -791,7 +802,7 @@ naclip_ops_to_bf16 (guint16 *out, gsize ldo, const float *x, gsize ldx,
 {
   /* x: (n_rows, n_cols), row stride ldx; out: row stride ldo */
   Bf16RowFunc bf16_row = pick_bf16_row (kernel_level ());
-  int nt = threads_for (n_rows * n_cols, n_threads);
+  int nt = threads_for (n_rows * n_cols, OPS_TO_BF16, n_threads);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (gsize i = 0; i < n_rows; i++)
     bf16_row (out + i * ldo, x + i * ldx, n_cols, 1.0f);

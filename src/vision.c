@@ -308,7 +308,9 @@ add_neighbourhood_bias (float *scores, gsize n_mats, const float *window,
 {
   gsize n_patches = (gsize)grid_h * grid_w, n_tokens = n_patches + 1;
   gsize cols = 2 * (gsize)grid_w - 1;
-#pragma omp parallel for num_threads(n_threads) schedule(static)
+  gboolean parallel
+      = n_mats * n_patches * n_patches * 2 >= NACLIP_PARALLEL_MIN_OPS;
+#pragma omp parallel for num_threads(n_threads) if (parallel) schedule(static)
   for (gsize t = 0; t < n_mats * n_patches; t++) {
     gsize p = t % n_patches, i = p / grid_w, j = p % grid_w;
     float *row = scores + (t / n_patches * n_tokens + 1 + p) * n_tokens + 1;
@@ -334,7 +336,8 @@ unfold_patches (float *patches, const float *image, guint height, guint width,
 {
   gsize n_patches = (gsize)grid_h * grid_w, plane = (gsize)height * width;
   gsize row_len = 3 * (gsize)patch * patch;
-#pragma omp parallel for num_threads(n_threads) schedule(static)
+  gboolean parallel = n_patches * row_len >= NACLIP_PARALLEL_MIN_OPS;
+#pragma omp parallel for num_threads(n_threads) if (parallel) schedule(static)
   for (gsize p = 0; p < n_patches; p++) {
     gsize gy = p / grid_w, gx = p % grid_w;
     float *dst = patches + p * row_len;

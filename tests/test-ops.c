@@ -52,7 +52,8 @@ test_layer_norm (void)
   const guint widths[] = { 1, 7, 64, 768 };
   for (guint t = 0; t < G_N_ELEMENTS (widths); t++) {
     guint width = widths[t];
-    gsize rows = 301;
+    /* 701 x 768 is enough work for two threads */
+    gsize rows = width == 768 ? 701 : 301;
     float *x = random_floats (rand, rows * width, -3.0, 5.0);
     float *w = random_floats (rand, width, 0.5, 1.5);
     float *b = random_floats (rand, width, -1.0, 1.0);
@@ -97,7 +98,7 @@ test_softmax (void)
   GRand *rand = g_rand_new_with_seed (2);
   const gsize cols[] = { 1, 3, 17, 197, 589 };
   for (guint t = 0; t < G_N_ELEMENTS (cols); t++) {
-    gsize n = cols[t], ld = n + 3, rows = 123;
+    gsize n = cols[t], ld = n + 3, rows = 250; /* 589: two threads */
     float *x = random_floats (rand, rows * ld, -30.0, 30.0);
     float *ref = g_memdup2 (x, rows * ld * sizeof (float));
     naclip_ops_softmax_rows (x, rows, n, ld, 2);
@@ -149,7 +150,7 @@ static void
 test_activation (void)
 {
   GRand *rand = g_rand_new_with_seed (3);
-  gsize n = 100003;
+  gsize n = 150001; /* enough work for two threads */
   const NaclipActivation acts[]
       = { NACLIP_ACTIVATION_QUICK_GELU, NACLIP_ACTIVATION_GELU };
   for (guint t = 0; t < G_N_ELEMENTS (acts); t++) {
@@ -180,7 +181,7 @@ static void
 test_l2_normalize (void)
 {
   GRand *rand = g_rand_new_with_seed (4);
-  gsize rows = 777;
+  gsize rows = 2801; /* enough work for two threads */
   guint dim = 512;
   float *x = random_floats (rand, rows * dim, -2.0, 2.0);
   float *ref = g_memdup2 (x, rows * dim * sizeof (float));
@@ -202,7 +203,7 @@ static void
 test_add (void)
 {
   GRand *rand = g_rand_new_with_seed (5);
-  gsize n = 70001;
+  gsize n = 4194305; /* enough work for two threads */
   float *x = random_floats (rand, n, -1.0, 1.0);
   float *y = random_floats (rand, n, -1.0, 1.0);
   float *ref = g_memdup2 (x, n * sizeof (float));
@@ -222,7 +223,8 @@ static void
 test_bf16 (void)
 {
   GRand *rand = g_rand_new_with_seed (6);
-  gsize rows = 37, cols = 203, ldx = cols + 5, ldo = cols + 3;
+  /* 2.1 M floats: enough work for two threads */
+  gsize rows = 2100, cols = 1003, ldx = cols + 5, ldo = cols + 3;
   float *x = random_floats (rand, rows * ldx, -1e3, 1e3);
   const float special[] = { 0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 1e-40f,
     -1e-40f, 1.17549421e-38f, 3.4028235e38f, 1.00390625f, 1.01171875f,
@@ -277,7 +279,7 @@ test_softmax_typed (void)
 {
   GRand *rand = g_rand_new_with_seed (7);
   /* softmax: 3 square matrices of n, rows padded to ld */
-  const gsize sizes[] = { 1, 5, 16, 197 };
+  const gsize sizes[] = { 1, 5, 16, 197, 300 }; /* 300: two threads */
   for (guint t = 0; t < G_N_ELEMENTS (sizes); t++) {
     gsize n = sizes[t], ld = n + 3, n_rows = 3 * n;
     float *s = random_floats (rand, n_rows * ld, -20.0, 20.0);
