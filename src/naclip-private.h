@@ -805,7 +805,7 @@ gsize naclip_pamr_work_size (
 /* Refines @mask (n_channels, height, width) in place with @steps
  * iterations of the affinities of @image (3, height, width), at the
  * dilations given (1..NACLIP_MAX_PAMR_DILATIONS values, px; any size,
- * also larger than the image) (NACLIP-SPEC 5). @work must hold
+ * also larger than the image) (the authors' pamr.py). @work must hold
  * naclip_pamr_work_size() floats. Runs on @n_threads threads. Cost:
  * about 50 * K flops per pixel once, then 2 * K * n_channels flops and
  * (K + 2 * n_channels) floats of memory traffic per pixel and step

@@ -3,9 +3,10 @@
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * NACLIP-SPEC section 3; the authors' clip/model.py VisionTransformer
- * (forward, interpolate_pos_encoding, custom_attn, gaussian_window,
- * get_attention_addition) and naclip.py forward_feature. Per encoded image:
+ * The authors' clip/model.py VisionTransformer (forward,
+ * interpolate_pos_encoding, custom_attn, gaussian_window,
+ * get_attention_addition) and naclip.py forward_feature
+ * (tests/reference/naclip_ref.py encode_image()). Per encoded image:
  *
  *   patch embedding (conv1 as a GEMM over unfolded P x P patches)
  *   class token, positional embedding (interpolated per grid, cached)
@@ -45,7 +46,7 @@
 /* Grids remembered by each per-grid cache. */
 #define CACHE_SLOTS 4
 /* eps of the final L2 normalisation (the reference divides by the norm;
- * this only keeps all-zero features finite, BAD-INPUTS F04). */
+ * this only keeps all-zero features finite, bad-input row F04). */
 #define FEATURE_NORM_EPS 1e-12f
 
 typedef struct
@@ -291,7 +292,7 @@ get_window (NaclipVisionScratch *s, guint grid_h, guint grid_w, float sigma,
       double dx = (double)c - (grid_w - 1.0);
       double value = exp (-(dy * dy + dx * dx) / denom);
       /* below FLT_MIN a weight cannot change a logit, and denormal operands
-       * are slow (BAD-INPUTS F06): store 0 */
+       * are slow (bad-input row F06): store 0 */
       w[r * cols + c] = value < FLT_MIN ? 0.0f : (float)value;
     }
   }

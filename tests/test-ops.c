@@ -131,7 +131,7 @@ test_softmax (void)
   float eu[2] = { 1.0f, 0.0f };
   pyhelper_assert_close ("softmax underflow", u, eu, 2, 1e-30, 0.0);
 
-  /* non-finite rows (BAD-INPUTS F03): no NaN */
+  /* non-finite rows (bad-input row F03): no NaN */
   float inf_row[4] = { 1.0f, INFINITY, -INFINITY, INFINITY };
   float inf_ref[4];
   memcpy (inf_ref, inf_row, sizeof inf_row);
@@ -192,7 +192,7 @@ test_l2_normalize (void)
   g_free (ref);
   g_rand_free (rand);
 
-  /* (3, 4) -> (0.6, 0.8); a zero row stays zero (BAD-INPUTS F04) */
+  /* (3, 4) -> (0.6, 0.8); a zero row stays zero (bad-input row F04) */
   float v[4] = { 3.0f, 4.0f, 0.0f, 0.0f };
   naclip_ops_l2_normalize_rows (v, 2, 2, 1e-12f, 1);
   float ev[4] = { 0.6f, 0.8f, 0.0f, 0.0f };
