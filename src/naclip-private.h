@@ -713,28 +713,39 @@ gsize naclip_transformer_scratch_size (
 void naclip_transformer_block (NaclipMatmul *mm, const NaclipBlock *block,
     const NaclipTowerInfo *info, float *x, gsize n_seq, gsize n_tokens,
     gboolean causal, float *scratch);
+/* How the attention of @n_seq sequences of @n_tokens and @n_heads heads is
+ * batched: *@seqs sequences and *@heads of their heads at once (all heads
+ * of as many sequences as fit in 4 MiB of scores, else some heads of one
+ * sequence, at least one). Their scores take seqs * heads * n_tokens^2
+ * floats. */
+void naclip_transformer_attention_groups (
+    gsize n_seq, gsize n_tokens, guint n_heads, gsize *seqs, guint *heads);
 /* The attention core shared with vision.c's last block: for each sequence
  * and head, ctx_h = softmax(q_h k_h^T / sqrt(head_dim)) v_h (causal: token
- * i sees 0..i), all heads of several sequences in one batched product.
+ * i sees 0..i), the heads of the groups of
+ * naclip_transformer_attention_groups() in one batched product each.
  * q, k, v, ctx: (n_seq, n_tokens, n_heads * head_dim) of the handle's
- * activation type (naclip_matmul_get_act_type()); @scores holds
- * S * n_heads * n_tokens^2 floats for the S sequences batched at once (as
- * many as fit in 16 MiB of scores, at least one; the score part of
+ * activation type (naclip_matmul_get_act_type()); @scores holds the
+ * scores of one group (the score part of
  * naclip_transformer_scratch_size()). */
 void naclip_transformer_attention (NaclipMatmul *mm, void *ctx, const void *q,
     const void *k, const void *v, gsize n_seq, gsize n_tokens, guint n_heads,
     guint head_dim, gboolean causal, float *scores);
 /* Its steps, for vision.c's last block. scores (n_seq, n_heads, n_tokens,
  * n_tokens) f32 = q_h k_h^T / sqrt(head_dim) for each sequence and head
- * (q and k of the activation type, as above; q == k is fine). */
+ * (q and k of the activation type, rows of @width elements whose first
+ * n_heads * head_dim columns are the heads: pass q + h0 * head_dim for
+ * heads h0...; q == k is fine). */
 void naclip_transformer_scores (NaclipMatmul *mm, float *scores, const void *q,
-    const void *k, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim);
+    const void *k, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim,
+    guint width);
 /* ctx_h = weights_h v_h for each sequence and head, the weights (n_seq,
  * n_heads, n_tokens, n_tokens) of the activation type as
- * naclip_ops_softmax_rows_typed() leaves them in the scores. */
+ * naclip_ops_softmax_rows_typed() leaves them in the scores; v and ctx as
+ * q in naclip_transformer_scores(). */
 void naclip_transformer_attend (NaclipMatmul *mm, void *ctx,
     const float *weights, const void *v, gsize n_seq, gsize n_tokens,
-    guint n_heads, guint head_dim);
+    guint n_heads, guint head_dim, guint width);
 /* q, k, v (n_rows, width) = the block's projections of ln (n_rows, width),
  * all of the activation type; a NULL output is not computed. */
 void naclip_transformer_qkv (NaclipMatmul *mm, const NaclipBlock *block,

@@ -15,11 +15,14 @@
  * token is columns [h * head_dim, (h + 1) * head_dim) of its q/k/v row.
  * Scratch layout (room in floats, M = n_seq * n_tokens, D = width):
  *   attention: ln (M D) | q (M D) | k (M D) | v (M D) | ctx (M D) | scores
- *              (S, n_heads, n_tokens, n_tokens)
+ *              (S, G, n_tokens, n_tokens)
  *   MLP:       ln (M D) | hidden (M mlp_width)
- * where S sequences have their heads' scores computed at once (S =
- * attention_chunk()): one batched product for all heads and sequences of
- * a chunk instead of one small product per head.
+ * where the scores of S sequences and G of their heads are computed at
+ * once (naclip_transformer_attention_groups()): one batched product for
+ * those heads and sequences instead of one small product per head, within
+ * a bound on the scores (4 MiB: at 336x448, 589 tokens, three heads of a
+ * sequence at a time rather than twelve, which keeps a context's scratch,
+ * and so the memory a second element costs, small).
  *
  * The products go through the caller's NaclipMatmul (its precision and
  * threads); the activation is fused into fc1 and the residual additions
@@ -38,17 +41,23 @@
 
 #include "naclip-private.h"
 
-/* Score floats one batched attention product may use (16 MiB): whole
- * sequences are batched up to it, at least one. */
-#define SCORES_CHUNK_FLOATS ((gsize)4 << 20)
+/* Score floats one batched attention product may use (4 MiB). */
+#define SCORES_CHUNK_FLOATS ((gsize)1 << 20)
 
-static gsize
-attention_chunk (gsize n_seq, gsize n_tokens, guint n_heads)
+void
+naclip_transformer_attention_groups (
+    gsize n_seq, gsize n_tokens, guint n_heads, gsize *seqs, guint *heads)
 {
-  gsize per_seq
-      = naclip_size_mul_sat (n_heads, naclip_size_mul_sat (n_tokens, n_tokens));
-  gsize chunk = per_seq > 0 ? SCORES_CHUNK_FLOATS / per_seq : n_seq;
-  return CLAMP (chunk, 1, MAX (n_seq, 1));
+  gsize per_head = naclip_size_mul_sat (n_tokens, n_tokens);
+  gsize per_seq = naclip_size_mul_sat (n_heads, per_head);
+  if (per_seq <= SCORES_CHUNK_FLOATS) {
+    *heads = n_heads;
+    *seqs = CLAMP (
+        per_seq > 0 ? SCORES_CHUNK_FLOATS / per_seq : n_seq, 1, MAX (n_seq, 1));
+  } else {
+    *seqs = 1;
+    *heads = (guint)CLAMP (SCORES_CHUNK_FLOATS / per_head, 1, n_heads);
+  }
 }
 
 gsize
@@ -57,10 +66,12 @@ naclip_transformer_scratch_size (
 {
   gsize rows = naclip_size_mul_sat (n_seq, n_tokens);
   gsize md = naclip_size_mul_sat (rows, info->width);
-  gsize chunk = attention_chunk (n_seq, n_tokens, info->n_heads);
-  gsize scores = naclip_size_mul_sat (
-      chunk, naclip_size_mul_sat (
-                 info->n_heads, naclip_size_mul_sat (n_tokens, n_tokens)));
+  gsize seqs;
+  guint heads;
+  naclip_transformer_attention_groups (
+      n_seq, n_tokens, info->n_heads, &seqs, &heads);
+  gsize scores = naclip_size_mul_sat (seqs,
+      naclip_size_mul_sat (heads, naclip_size_mul_sat (n_tokens, n_tokens)));
   gsize attention = naclip_size_add_sat (naclip_size_mul_sat (5, md), scores);
   gsize mlp = naclip_size_mul_sat (
       rows, naclip_size_add_sat (info->width, info->mlp_width));
@@ -69,12 +80,14 @@ naclip_transformer_scratch_size (
 
 void
 naclip_transformer_scores (NaclipMatmul *mm, float *scores, const void *q,
-    const void *k, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim)
+    const void *k, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim,
+    guint width)
 {
-  /* q, k: (n_seq, n_tokens, n_heads * head_dim) of type t;
-   * scores: (n_seq, n_heads, n_tokens, n_tokens) f32 */
+  /* q, k: (n_seq, n_tokens, width) of type t, n_heads heads of head_dim
+   * from the first column; scores: (n_seq, n_heads, n_tokens, n_tokens)
+   * f32 */
   NaclipDtype t = naclip_matmul_get_act_type (mm);
-  gsize width = (gsize)n_heads * head_dim, n = n_tokens;
+  gsize n = n_tokens;
   NaclipGemmLayout qk = {
     .n_outer = n_seq,
     .n_inner = n_heads,
@@ -97,13 +110,14 @@ naclip_transformer_scores (NaclipMatmul *mm, float *scores, const void *q,
 
 void
 naclip_transformer_attend (NaclipMatmul *mm, void *ctx, const float *weights,
-    const void *v, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim)
+    const void *v, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim,
+    guint width)
 {
   /* weights: (n_seq, n_heads, n_tokens, n_tokens) of type t, as the
    * softmax leaves them (bf16: row stride 2 n_tokens); v, ctx: (n_seq,
-   * n_tokens, n_heads * head_dim) of type t */
+   * n_tokens, width) of type t, n_heads heads from the first column */
   NaclipDtype t = naclip_matmul_get_act_type (mm);
-  gsize width = (gsize)n_heads * head_dim, n = n_tokens;
+  gsize n = n_tokens;
   gsize per = t == NACLIP_DTYPE_F32 ? 1 : 2; /* elements per float */
   NaclipGemmLayout pv = {
     .n_outer = n_seq,
@@ -131,22 +145,28 @@ naclip_transformer_attention (NaclipMatmul *mm, void *ctx, const void *q,
     guint head_dim, gboolean causal, float *scores)
 {
   /* q, k, v, ctx: (n_seq, n_tokens, n_heads * head_dim) of type t;
-   * scores: (chunk, n_heads, n_tokens, n_tokens) f32, then the weights of
+   * scores: (seqs, heads, n_tokens, n_tokens) f32, then the weights of
    * type t in place */
   NaclipDtype t = naclip_matmul_get_act_type (mm);
-  gsize seq_stride = n_tokens * n_heads * head_dim;
+  guint width = n_heads * head_dim;
+  gsize seq_stride = n_tokens * width;
   guint nt = MAX (naclip_matmul_get_threads (mm), 1u);
-  gsize chunk = attention_chunk (n_seq, n_tokens, n_heads);
+  gsize seqs;
+  guint heads;
 
-  for (gsize s0 = 0; s0 < n_seq; s0 += chunk) {
-    gsize n_s = MIN (chunk, n_seq - s0);
-    gsize base = s0 * seq_stride;
-    naclip_transformer_scores (mm, scores, naclip_dtype_at (q, base, t),
-        naclip_dtype_at (k, base, t), n_s, n_tokens, n_heads, head_dim);
-    naclip_ops_softmax_rows_typed (
-        scores, t, n_s * n_heads * n_tokens, n_tokens, n_tokens, causal, nt);
-    naclip_transformer_attend (mm, naclip_dtype_at (ctx, base, t), scores,
-        naclip_dtype_at (v, base, t), n_s, n_tokens, n_heads, head_dim);
+  naclip_transformer_attention_groups (n_seq, n_tokens, n_heads, &seqs, &heads);
+  for (gsize s0 = 0; s0 < n_seq; s0 += seqs) {
+    gsize n_s = MIN (seqs, n_seq - s0);
+    for (guint h0 = 0; h0 < n_heads; h0 += heads) {
+      guint n_h = MIN (heads, n_heads - h0);
+      gsize base = s0 * seq_stride + (gsize)h0 * head_dim;
+      naclip_transformer_scores (mm, scores, naclip_dtype_at (q, base, t),
+          naclip_dtype_at (k, base, t), n_s, n_tokens, n_h, head_dim, width);
+      naclip_ops_softmax_rows_typed (
+          scores, t, n_s * n_h * n_tokens, n_tokens, n_tokens, causal, nt);
+      naclip_transformer_attend (mm, naclip_dtype_at (ctx, base, t), scores,
+          naclip_dtype_at (v, base, t), n_s, n_tokens, n_h, head_dim, width);
+    }
   }
 }
 

@@ -108,15 +108,19 @@ ensure_floats (
 
 /* Floats of s->work for the blocks of @n_images images of @n_tokens:
  * what transformer.c needs, and for the last block ln, q, k, v, ctx
- * (5 * rows * width) plus the scores of one image's heads (twice for
- * csa). */
+ * (5 * rows * width) plus the scores of one group of an image's heads
+ * (naclip_transformer_attention_groups(); twice for csa). */
 static gsize
 work_floats (const NaclipTowerInfo *info, gsize n_images, gsize n_tokens,
     NaclipAttention attention)
 {
   gsize rows = naclip_size_mul_sat (n_images, n_tokens);
-  gsize heads = naclip_size_mul_sat (
-      attention == NACLIP_ATTENTION_CSA ? 2 : 1, info->n_heads);
+  gsize seqs;
+  guint group;
+  naclip_transformer_attention_groups (
+      1, n_tokens, info->n_heads, &seqs, &group);
+  gsize heads
+      = naclip_size_mul_sat (attention == NACLIP_ATTENTION_CSA ? 2 : 1, group);
   gsize last = naclip_size_add_sat (
       naclip_size_mul_sat (5, naclip_size_mul_sat (rows, info->width)),
       naclip_size_mul_sat (heads, naclip_size_mul_sat (n_tokens, n_tokens)));
@@ -401,28 +405,30 @@ mean_qk_norm_product (const void *q, const void *k, NaclipDtype type,
   return (float)(mean / sqrt ((double)head_dim));
 }
 
-/* The attention weights of one image's heads for the strategies other than
- * "vanilla", into scores (n_heads, n_tokens, n_tokens), in the handle's
- * activation type as naclip_ops_softmax_rows_typed() leaves them;
- * @scores2 is a second buffer of that size (csa). q, k: that image's
- * (n_tokens, width) rows. */
+/* The attention weights of @n_heads heads of one image for the strategies
+ * other than "vanilla", into scores (n_heads, n_tokens, n_tokens), in the
+ * handle's activation type as naclip_ops_softmax_rows_typed() leaves
+ * them; @scores2 is a second buffer of that size (csa). q, k: that
+ * image's (n_tokens, width) rows from the group's first head. */
 static void
 neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
     const void *q, const void *k, gsize n_tokens, guint n_heads, guint head_dim,
-    NaclipAttention attention, const float *window, float nonly_factor,
-    guint grid_h, guint grid_w, guint n_threads)
+    guint width, NaclipAttention attention, const float *window,
+    float nonly_factor, guint grid_h, guint grid_w, guint n_threads)
 {
   NaclipDtype t = naclip_matmul_get_act_type (mm);
   gsize n = n_tokens, n_rows = n_heads * n;
   switch (attention) {
     case NACLIP_ATTENTION_NACLIP:
-      naclip_transformer_scores (mm, scores, k, k, 1, n, n_heads, head_dim);
+      naclip_transformer_scores (
+          mm, scores, k, k, 1, n, n_heads, head_dim, width);
       add_neighbourhood_bias (
           scores, n_heads, window, grid_h, grid_w, 1.0f, n_threads);
       naclip_ops_softmax_rows_typed (scores, t, n_rows, n, n, FALSE, n_threads);
       break;
     case NACLIP_ATTENTION_KK:
-      naclip_transformer_scores (mm, scores, k, k, 1, n, n_heads, head_dim);
+      naclip_transformer_scores (
+          mm, scores, k, k, 1, n, n_heads, head_dim, width);
       naclip_ops_softmax_rows_typed (scores, t, n_rows, n, n, FALSE, n_threads);
       break;
     case NACLIP_ATTENTION_NONLY:
@@ -432,9 +438,11 @@ neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
       naclip_ops_softmax_rows_typed (scores, t, n_rows, n, n, FALSE, n_threads);
       break;
     case NACLIP_ATTENTION_CSA:
-      naclip_transformer_scores (mm, scores, q, q, 1, n, n_heads, head_dim);
+      naclip_transformer_scores (
+          mm, scores, q, q, 1, n, n_heads, head_dim, width);
       naclip_ops_softmax_rows (scores, n_rows, n, n, n_threads);
-      naclip_transformer_scores (mm, scores2, k, k, 1, n, n_heads, head_dim);
+      naclip_transformer_scores (
+          mm, scores2, k, k, 1, n, n_heads, head_dim, width);
       naclip_ops_softmax_rows (scores2, n_rows, n, n, n_threads);
       naclip_ops_add (scores, scores2, n_rows * n, n_threads);
       if (t == NACLIP_DTYPE_BF16) {
@@ -460,7 +468,8 @@ neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
  * window of the grid (NULL unless naclip/nonly). q is not computed for
  * the strategies that do not use it (naclip, kk). ln, q, k, v, ctx and
  * the attention weights are of the handle's activation type, as in
- * transformer.c; all heads of an image go through one batched product. */
+ * transformer.c; the heads of an image go through one batched product per
+ * group of naclip_transformer_attention_groups(). */
 static void
 naclip_final_block (NaclipMatmul *mm, const NaclipVisionTower *vt,
     const NaclipParams *params, float *x, gsize n_images, gsize n_tokens,
@@ -475,7 +484,10 @@ naclip_final_block (NaclipMatmul *mm, const NaclipVisionTower *vt,
   gsize rows = n_images * n_tokens, md = rows * width;
   gsize n = n_tokens;
   float *ln = work, *q = ln + md, *k = q + md, *v = k + md, *ctx = v + md;
-  float *scores = ctx + md, *scores2 = scores + n_heads * n * n;
+  gsize seqs;
+  guint group;
+  naclip_transformer_attention_groups (1, n, n_heads, &seqs, &group);
+  float *scores = ctx + md, *scores2 = scores + group * n * n;
 
   naclip_ops_layer_norm_typed (
       ln, t, x, &blk->ln_1, rows, width, info->layer_norm_eps, nt);
@@ -494,10 +506,17 @@ naclip_final_block (NaclipMatmul *mm, const NaclipVisionTower *vt,
           = attention == NACLIP_ATTENTION_NONLY
                 ? mean_qk_norm_product (qi, ki, t, n, n_heads, head_dim)
                 : 0.0f;
-      neighbourhood_weights (mm, scores, scores2, qi, ki, n, n_heads, head_dim,
-          attention, window, nonly_factor, grid_h, grid_w, nt);
-      naclip_transformer_attend (mm, naclip_dtype_at (ctx, base, t), scores,
-          naclip_dtype_at (v, base, t), 1, n, n_heads, head_dim);
+      for (guint h0 = 0; h0 < n_heads; h0 += group) {
+        guint n_h = MIN (group, n_heads - h0);
+        gsize head = (gsize)h0 * head_dim;
+        neighbourhood_weights (mm, scores, scores2,
+            naclip_dtype_at (qi, head, t), naclip_dtype_at (ki, head, t), n,
+            n_h, head_dim, width, attention, window, nonly_factor, grid_h,
+            grid_w, nt);
+        naclip_transformer_attend (mm, naclip_dtype_at (ctx, base + head, t),
+            scores, naclip_dtype_at (v, base + head, t), 1, n, n_h, head_dim,
+            width);
+      }
     }
   }
   if (params->arch == NACLIP_ARCH_REDUCED) {
