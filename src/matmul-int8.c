@@ -35,6 +35,7 @@
  * the activation, which is 1.13-Lipschitz); tests/test-matmul.c holds the
  * product to that bound against fp32, and to float rounding against
  * naclip_matmul_int8_linear_ref, the plain-C twin of the same arithmetic.
+ * The quantisation and the epilogue are kernels per CPU level (kernels.h).
  * A row holding Inf or NaN gives NaN outputs, as its fp32 product would
  * give non-finite ones.
  */
@@ -44,7 +45,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "naclip-private.h"
+#include "kernels.h"
 
 /* Operations per value of a pass, to weigh it against
  * NACLIP_PARALLEL_MIN_OPS as ops.c's kernels do (below it, the pass runs
@@ -217,10 +218,13 @@ naclip_matmul_int8_free (NaclipMatmulInt8 *h)
 }
 
 /* ------------------------------------------------------------------ */
-/* Kernels                                                             */
+/* Kernels, one clone per CPU level (kernels.h)                        */
+
+/* Sixteen bytes, the quantised LANES values. */
+typedef guint8 vec_b __attribute__ ((vector_size (LANES)));
 
 /* Element @j of @x, an array of @type (F32, or BF16 widened exactly). */
-static inline __attribute__ ((always_inline)) float
+KERNEL_BODY float
 load (const void *x, NaclipDtype type, gsize j)
 {
   if (type == NACLIP_DTYPE_F32)
@@ -231,21 +235,58 @@ load (const void *x, NaclipDtype type, gsize j)
   return f;
 }
 
-/* q (k) <- x (k) of @type quantised to u8, as *rq says. A row with Inf or
- * NaN gets NaN in *rq and q = 0. Compiled twice (below), like ops.c's
- * exp-heavy kernels: AVX2 halves its time; without FMA, so that both
- * compute the same values as the reference. A BF16 row gives what its
- * widened F32 copy gives. */
-static inline __attribute__ ((always_inline)) void
-quantize_row (guint8 *q, RowQuant *rq, const void *x, NaclipDtype type, gsize k)
+/* *v <- elements j .. j + LANES of @x, as load() reads them. */
+KERNEL_BODY void
+load_lanes (vec_f *v, const void *x, NaclipDtype type, gsize j)
 {
+  if (type == NACLIP_DTYPE_F32) {
+    memcpy (v, (const float *)x + j, sizeof *v);
+    return;
+  }
+  vec_h h;
+  memcpy (&h, (const guint16 *)x + j, sizeof h);
+  vec_u u = __builtin_convertvector(h, vec_u) << 16;
+  memcpy (v, &u, sizeof *v);
+}
+
+/* GCC contracts a product and a sum of different statements into one
+ * fused multiply-add, which rounds once where the reference rounds twice
+ * and so moves a value that falls next to a rounding boundary to the
+ * neighbouring integer: the quantisation is compiled without contraction
+ * (clang contracts within one expression only, and the product and the
+ * sum below are two). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+/* q (k) <- x (k) of @type quantised to u8, as *rq says: the rounding of
+ * naclip_matmul_int8_linear_ref(), value for value. A row with Inf or
+ * NaN gets NaN in *rq and q = 0. */
+KERNEL_BODY void
+quantize_row_body (
+    guint8 *q, RowQuant *rq, const void *x, NaclipDtype type, gsize k)
+{
+  gsize k_vec = k - k % LANES;
   float lo = load (x, type, 0), hi = lo, finite = 0.0f;
-#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(+ : finite)
-  for (gsize j = 0; j < k; j++) {
-    float v = load (x, type, j);
-    lo = v < lo ? v : lo;
-    hi = v > hi ? v : hi;
-    finite += v - v; /* NaN for Inf and NaN */
+  const vec_f zero = { 0.0f };
+  vec_f lo_v = zero + lo, hi_v = lo_v, finite_v = zero, v;
+  for (gsize j = 0; j < k_vec; j += LANES) {
+    load_lanes (&v, x, type, j);
+    lo_v = SELECT (v < lo_v, v, lo_v);
+    hi_v = SELECT (v > hi_v, v, hi_v);
+    finite_v += v - v; /* NaN for Inf and NaN */
+  }
+  for (int l = 0; l < LANES; l++) {
+    lo = lo_v[l] < lo ? lo_v[l] : lo;
+    hi = hi_v[l] > hi ? hi_v[l] : hi;
+    finite += finite_v[l];
+  }
+  for (gsize j = k_vec; j < k; j++) {
+    float s = load (x, type, j);
+    lo = s < lo ? s : lo;
+    hi = s > hi ? s : hi;
+    finite += s - s;
   }
   float range = hi - lo;
   if (finite != 0.0f || !(range < INFINITY)) {
@@ -257,67 +298,82 @@ quantize_row (guint8 *q, RowQuant *rq, const void *x, NaclipDtype type, gsize k)
   rq->scale = range / U8_MAX;
   rq->lo = lo;
   /* 0 <= (x - lo) * inv <= 255 (+ rounding): the conversion is in range */
-#pragma omp simd
-  for (gsize j = 0; j < k; j++)
-    q[j] = (guint8)(gint32)((load (x, type, j) - lo) * inv + 0.5f);
-}
-
-/* Quantises the rows x (m, k) of @type, row stride @ldx elements, into
- * q (m, k) and rq (m) on @n_threads threads; one body per type. */
-static inline __attribute__ ((always_inline)) void
-quantize_rows (guint8 *q, RowQuant *rq, const void *x, NaclipDtype type,
-    gsize ldx, gsize m, gsize k, int n_threads)
-{
-  gsize row_bytes = ldx * naclip_dtype_size (type);
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-  for (gsize i = 0; i < m; i++) {
-    const void *row = (const guint8 *)x + i * row_bytes;
-    if (type == NACLIP_DTYPE_BF16)
-      quantize_row (q + i * k, &rq[i], row, NACLIP_DTYPE_BF16, k);
-    else
-      quantize_row (q + i * k, &rq[i], row, NACLIP_DTYPE_F32, k);
+  for (gsize j = 0; j < k_vec; j += LANES) {
+    load_lanes (&v, x, type, j);
+    vec_f t = (v - lo) * inv;
+    t = t + 0.5f;
+    vec_b b = __builtin_convertvector(__builtin_convertvector(t, vec_i), vec_b);
+    memcpy (q + j, &b, sizeof b);
+  }
+  for (gsize j = k_vec; j < k; j++) {
+    float t = (load (x, type, j) - lo) * inv;
+    t = t + 0.5f;
+    q[j] = (guint8)(gint32)t;
   }
 }
 
-static void
-quantize_rows_baseline (guint8 *q, RowQuant *rq, const void *x,
-    NaclipDtype type, gsize ldx, gsize m, gsize k, int n_threads)
+KERNEL_BODY void
+quantize_row_f32_body (guint8 *q, RowQuant *rq, const void *x, gsize k)
 {
-  quantize_rows (q, rq, x, type, ldx, m, k, n_threads);
+  quantize_row_body (q, rq, x, NACLIP_DTYPE_F32, k);
 }
 
-#if defined(__x86_64__)
-__attribute__ ((target ("avx2"))) static void
-quantize_rows_avx2 (guint8 *q, RowQuant *rq, const void *x, NaclipDtype type,
-    gsize ldx, gsize m, gsize k, int n_threads)
+KERNEL_BODY void
+quantize_row_bf16_body (guint8 *q, RowQuant *rq, const void *x, gsize k)
 {
-  quantize_rows (q, rq, x, type, ldx, m, k, n_threads);
+  quantize_row_body (q, rq, x, NACLIP_DTYPE_BF16, k);
 }
+
+DEFINE_CLONES (void, quantize_row_f32,
+    (guint8 * q, RowQuant *rq, const void *x, gsize k), (q, rq, x, k))
+DEFINE_CLONES (void, quantize_row_bf16,
+    (guint8 * q, RowQuant *rq, const void *x, gsize k), (q, rq, x, k))
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
 #endif
 
+typedef void (*QuantizeRowFunc) (
+    guint8 *q, RowQuant *rq, const void *x, gsize k);
+
 /* o (n) <- s_w (s_x acc + lo colsum) + bias, or += with @accumulate; @acc
- * may be @o itself (each element is read before it is written). */
-static void
-dequantize_row (float *o, const gint32 *acc, const RowQuant *rq,
+ * may be @o itself (each vector is read before it is written). */
+KERNEL_BODY void
+dequantize_row_body (float *o, const gint32 *acc, const RowQuant *rq,
     const Int8Weight *iw, const float *bias, gsize n, gboolean accumulate)
 {
   const float *sw = iw->scale, *cs = iw->colsum;
   float sx = rq->scale, lo = rq->lo;
-  if (accumulate) {
-#pragma omp simd
-    for (gsize j = 0; j < n; j++)
-      o[j] += sw[j] * (sx * (float)acc[j] + lo * cs[j]);
-  } else {
-#pragma omp simd
-    for (gsize j = 0; j < n; j++)
-      o[j] = sw[j] * (sx * (float)acc[j] + lo * cs[j]);
+  gsize n_vec = n - n % LANES;
+  for (gsize j = 0; j < n_vec; j += LANES) {
+    vec_i a;
+    vec_f w, c, r;
+    memcpy (&a, acc + j, sizeof a);
+    memcpy (&w, sw + j, sizeof w);
+    memcpy (&c, cs + j, sizeof c);
+    r = w * (sx * __builtin_convertvector(a, vec_f) + lo * c);
+    if (accumulate) {
+      vec_f prev;
+      memcpy (&prev, o + j, sizeof prev);
+      r += prev;
+    }
+    if (bias != NULL) {
+      vec_f b;
+      memcpy (&b, bias + j, sizeof b);
+      r += b;
+    }
+    memcpy (o + j, &r, sizeof r);
   }
-  if (bias != NULL) {
-#pragma omp simd
-    for (gsize j = 0; j < n; j++)
-      o[j] += bias[j];
+  for (gsize j = n_vec; j < n; j++) {
+    float r = sw[j] * (sx * (float)acc[j] + lo * cs[j]);
+    o[j] = (accumulate ? o[j] + r : r) + (bias != NULL ? bias[j] : 0.0f);
   }
 }
+
+DEFINE_CLONES (void, dequantize_row,
+    (float *o, const gint32 *acc, const RowQuant *rq, const Int8Weight *iw,
+        const float *bias, gsize n, gboolean accumulate),
+    (o, acc, rq, iw, bias, n, accumulate))
 
 /* The threads for @n_values of a pass of @ops_per_value. */
 static int
@@ -357,13 +413,16 @@ naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
   gint32 *acc = own_acc ? h->acc : (gint32 *)out;
   gsize ld_acc = own_acc ? n : ldo;
 
-  int nt = threads_for (m * k, OPS_QUANTIZE, threads);
-#if defined(__x86_64__)
-  if (naclip_cpu_get_isa (NULL) >= NACLIP_CPU_ISA_AVX2)
-    quantize_rows_avx2 (h->xq, h->rows, x, x_type, ldx, m, k, nt);
-  else
-#endif
-    quantize_rows_baseline (h->xq, h->rows, x, x_type, ldx, m, k, nt);
+  KernelLevel level = kernel_level ();
+  QuantizeRowFunc quantize_row = x_type == NACLIP_DTYPE_BF16
+                                     ? PICK (level, quantize_row_bf16)
+                                     : PICK (level, quantize_row_f32);
+  gsize x_row_bytes = ldx * naclip_dtype_size (x_type);
+#pragma omp parallel for num_threads(threads_for(m *k, OPS_QUANTIZE, threads)) \
+    schedule(static)
+  for (gsize i = 0; i < m; i++)
+    quantize_row (
+        h->xq + i * k, &h->rows[i], (const guint8 *)x + i * x_row_bytes, k);
   if (!naclip_matmul_dnnl_int8 (
           dnnl, acc, ld_acc, h->xq, lin, m, h->cache->q_max))
     return FALSE;
@@ -372,6 +431,9 @@ naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
   NaclipActivation activation = post == NACLIP_MATMUL_POST_GELU
                                     ? NACLIP_ACTIVATION_GELU
                                     : NACLIP_ACTIVATION_QUICK_GELU;
+  void (*dequantize) (float *, const gint32 *, const RowQuant *,
+      const Int8Weight *, const float *, gsize, gboolean)
+      = PICK (level, dequantize_row);
   guint ops = OPS_DEQUANTIZE + (act ? OPS_ACTIVATION : 0)
               + (bf16_out ? OPS_TO_BF16 : 0);
 #pragma omp parallel for num_threads(threads_for(m *n, ops, threads))          \
@@ -379,7 +441,7 @@ naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
   for (gsize i = 0; i < m; i++) {
     gint32 *a = acc + i * ld_acc;
     float *o = bf16_out ? (float *)a : (float *)out + i * ldo;
-    dequantize_row (o, a, &h->rows[i], iw, lin->bias, n, accumulate);
+    dequantize (o, a, &h->rows[i], iw, lin->bias, n, accumulate);
     if (act)
       naclip_ops_activation (o, n, activation, 1);
     if (bf16_out)
