@@ -254,8 +254,8 @@ naclip_encoder_benchmark (const NaclipModel *model, NaclipPrecision precision,
   /* the untimed pass packs the weights, creates the primitives and is
    * recorded */
   naclip_matmul_set_trace (mm, calls);
-  gboolean encoded = naclip_vision_encode (model, scratch, mm, &params, pixels,
-      1, height, width, features, NULL, NULL, error);
+  gboolean encoded = naclip_vision_encode (model, scratch, mm, NULL, &params,
+      pixels, 1, height, width, features, NULL, NULL, error);
   naclip_matmul_set_trace (mm, NULL);
   if (!encoded)
     goto out;
@@ -301,8 +301,8 @@ naclip_encoder_benchmark (const NaclipModel *model, NaclipPrecision precision,
   r.products_cpu_ms = g_new (double, n_runs);
   for (guint run = 0; run < n_runs; run++) {
     double c0 = cpu_ms (), t0 = wall_ms ();
-    if (!naclip_vision_encode (model, scratch, mm, &params, pixels, 1, height,
-            width, features, NULL, NULL, error))
+    if (!naclip_vision_encode (model, scratch, mm, NULL, &params, pixels, 1,
+            height, width, features, NULL, NULL, error))
       goto out;
     double t1 = wall_ms (), c1 = cpu_ms ();
     for (guint c = 0; c < calls->len; c++) {

@@ -731,21 +731,24 @@ void naclip_transformer_attention_groups (
 void naclip_transformer_attention (NaclipMatmul *mm, void *ctx, const void *q,
     const void *k, const void *v, gsize n_seq, gsize n_tokens, guint n_heads,
     guint head_dim, gboolean causal, float *scores);
-/* Its steps, for vision.c's last block. scores (n_seq, n_heads, n_tokens,
- * n_tokens) f32 = q_h k_h^T / sqrt(head_dim) for each sequence and head
- * (q and k of the activation type, rows of @width elements whose first
- * n_heads * head_dim columns are the heads: pass q + h0 * head_dim for
- * heads h0...; q == k is fine). */
+/* Its steps, for vision.c's last block and reuse.c. scores (n_seq,
+ * n_heads, n_queries, n_tokens) f32 = q_h k_h^T / sqrt(head_dim) for each
+ * sequence and head, q (n_seq, n_queries, width) and k (n_seq, n_tokens,
+ * width) of the activation type, whose first n_heads * head_dim columns
+ * are the heads: pass q + h0 * head_dim for heads h0...; q == k is fine.
+ * n_queries = n_tokens for a full attention; reuse.c passes the rows it
+ * recomputes. */
 void naclip_transformer_scores (NaclipMatmul *mm, float *scores, const void *q,
-    const void *k, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim,
-    guint width);
+    const void *k, gsize n_seq, gsize n_queries, gsize n_tokens, guint n_heads,
+    guint head_dim, guint width);
 /* ctx_h = weights_h v_h for each sequence and head, the weights (n_seq,
- * n_heads, n_tokens, n_tokens) of the activation type as
- * naclip_ops_softmax_rows_typed() leaves them in the scores; v and ctx as
- * q in naclip_transformer_scores(). */
+ * n_heads, n_queries, n_tokens) of the activation type as
+ * naclip_ops_softmax_rows_typed() leaves them in the scores; v (n_seq,
+ * n_tokens, width) and ctx (n_seq, n_queries, width) as in
+ * naclip_transformer_scores(). */
 void naclip_transformer_attend (NaclipMatmul *mm, void *ctx,
-    const float *weights, const void *v, gsize n_seq, gsize n_tokens,
-    guint n_heads, guint head_dim, guint width);
+    const float *weights, const void *v, gsize n_seq, gsize n_queries,
+    gsize n_tokens, guint n_heads, guint head_dim, guint width);
 /* q, k, v (n_rows, width) = the block's projections of ln (n_rows, width),
  * all of the activation type; a NULL output is not computed. */
 void naclip_transformer_qkv (NaclipMatmul *mm, const NaclipBlock *block,
@@ -756,6 +759,48 @@ void naclip_transformer_qkv (NaclipMatmul *mm, const NaclipBlock *block,
  * n_rows * (width + mlp_width) floats. */
 void naclip_transformer_mlp (NaclipMatmul *mm, const NaclipBlock *block,
     const NaclipTowerInfo *info, float *x, gsize n_rows, float *scratch);
+
+/* ------------------------------------------------------------------ */
+/* reuse.c: token reuse between the frames of a video                  */
+
+/* What the frames before computed, block by block and token by token,
+ * and the gate that decides which tokens to compute again (see reuse.c).
+ * One per stream; NOT thread-safe. */
+typedef struct _NaclipReuse NaclipReuse;
+
+/* A reuse state with threshold 0 (every token computed), no periodic
+ * refresh and nothing cached. Never fails; _free accepts NULL. */
+NaclipReuse *naclip_reuse_new (void);
+void naclip_reuse_free (NaclipReuse *r);
+/* The gate: a token is computed again when the relative L2 change of its
+ * input is at least @threshold (>= 0; 0 computes all), and every token
+ * every @refresh frames (0: only on a new geometry or a reset). */
+void naclip_reuse_set (NaclipReuse *r, float threshold, guint refresh);
+/* Forgets the caches: the next frame computes every token. Allocates and
+ * frees nothing. */
+void naclip_reuse_reset (NaclipReuse *r);
+/* Starts a frame of @n_images images of @n_tokens tokens of the tower
+ * @owner (@info) computed at @precision: decides whether it is a refresh
+ * and grows the caches (4 (n_layers - 1) n_images n_tokens width floats)
+ * when the geometry needs more. FALSE with NACLIP_ERROR_NO_MEMORY. */
+gboolean naclip_reuse_begin (NaclipReuse *r, gconstpointer owner,
+    const NaclipTowerInfo *info, NaclipPrecision precision, gsize n_images,
+    gsize n_tokens, GError **error);
+/* Block @layer (< n_layers - 1) of the frame begun, with reuse: x
+ * (n_images * n_tokens, width) f32 <- the block of x for the rows the
+ * gate selects, the cached output for the others; products through @mm.
+ * @work holds naclip_transformer_scratch_size (info, n_images, n_tokens)
+ * floats. */
+void naclip_reuse_block (NaclipReuse *r, NaclipMatmul *mm,
+    const NaclipBlock *block, const NaclipTowerInfo *info, guint layer,
+    float *x, float *work);
+/* Ends the frame begun: its caches become the reference of the next. A
+ * frame begun and not ended (an error, a cancel) leaves no cache. */
+void naclip_reuse_end (NaclipReuse *r);
+/* The frame begun last: whether it was a refresh, and the token rows its
+ * blocks would compute without reuse and computed. */
+void naclip_reuse_get_stats (const NaclipReuse *r, gboolean *refreshed,
+    guint64 *n_rows, guint64 *n_computed);
 
 /* ------------------------------------------------------------------ */
 /* vision.c: the ViT with the NACLIP last block                        */
@@ -772,15 +817,18 @@ void naclip_vision_scratch_free (NaclipVisionScratch *s);
  * image 0 after the last block, class token first (n_tokens, width).
  * Positional embeddings and the Gaussian bias are cached in @s per grid;
  * activations are (re)allocated only when the shape grows.
- * Products run through @mm (its precision and threads). @cancel (NULL:
+ * Products run through @mm (its precision and threads). With @reuse (NULL:
+ * none) blocks 0 .. L-2 compute only the tokens its gate selects
+ * (reuse.c); the features then approximate the normal path's, and equal
+ * them when every token is selected. @cancel (NULL:
  * never) is read atomically between blocks: non-zero stops the encoder
  * with NACLIP_ERROR_CANCELLED.
  * Fails with NACLIP_ERROR_INVALID_ARGUMENT if the image is smaller than one
  * patch, _NO_MEMORY if a buffer cannot be allocated. */
 gboolean naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
-    NaclipMatmul *mm, const NaclipParams *params, const float *pixels,
-    guint n_images, guint height, guint width, float *features,
-    float *block_out, const gint *cancel, GError **error);
+    NaclipMatmul *mm, NaclipReuse *reuse, const NaclipParams *params,
+    const float *pixels, guint n_images, guint height, guint width,
+    float *features, float *block_out, const gint *cancel, GError **error);
 
 /* ------------------------------------------------------------------ */
 /* image.c: conversion, normalisation, resampling                      */

@@ -107,6 +107,8 @@ G_BEGIN_DECLS
 #define NACLIP_MAX_LOGIT_SCALE 10000.0f
 /* Most worker threads (threads). */
 #define NACLIP_MAX_THREADS 256
+/* Largest reuse_threshold (a relative change). */
+#define NACLIP_MAX_REUSE_THRESHOLD 1.0f
 
 #define NACLIP_ERROR (naclip_error_quark ())
 
@@ -272,12 +274,27 @@ typedef struct
   /* Worker threads for everything the library runs. */
   guint threads;
   NaclipPrecision precision;
+  /* Token reuse between successive naclip_context_segment() calls on the
+   * frames of one video (Eventful Transformers, Dutson et al., ICCV 2023):
+   * 0 disables it. Above 0, each vision block but the last computes only
+   * the tokens (patches) whose input moved by at least this relative L2
+   * distance since the call that last computed them, and keeps what it
+   * computed then for the others; the class token and the last block are
+   * always computed. 0.05-0.1 keeps labels close to the full forward on a
+   * static camera; a larger value skips more and drifts more. The features
+   * then differ from the normal path's, by less the lower the value. */
+  float reuse_threshold;
+  /* With reuse: every this many calls, every token is computed (bounding
+   * the drift); 0 = only after naclip_context_reset_reuse(), a new
+   * processing size or precision, or a failed call. */
+  guint reuse_refresh;
 } NaclipParams;
 
 /* The paper's settings: inference_size 336, whole image (slide_crop 0,
  * slide_stride 112), attention naclip, arch reduced, gaussian_std 5,
  * logit_scale 40, PAMR 10 steps with dilations (8, 16), threshold 0,
- * 2 threads, precision auto. */
+ * 2 threads, precision auto, no token reuse (reuse_threshold 0,
+ * reuse_refresh 30). */
 NACLIP_API NaclipParams naclip_params_default (void);
 
 /* Checks every field; on failure sets NACLIP_ERROR_INVALID_ARGUMENT naming
@@ -616,6 +633,28 @@ NACLIP_API gboolean naclip_context_segment (NaclipContext *ctx,
     NaclipQueries *queries, const NaclipImage *image, guint out_width,
     guint out_height, guint8 *labels, gsize labels_stride, float *probs,
     GError **error);
+
+/* Token reuse (NaclipParams.reuse_threshold): forgets what earlier calls
+ * computed, so that the next call computes every token. Call it where
+ * frames stop following each other: a seek, a flush, a discontinuity.
+ * (A new processing size, window count or precision does it by itself;
+ * a new class list needs nothing: reuse concerns image features only.)
+ * Cheap: frees nothing. */
+NACLIP_API void naclip_context_reset_reuse (NaclipContext *ctx);
+
+/* What token reuse did in the last naclip_context_segment() call. */
+typedef struct
+{
+  gboolean active;    /* reuse_threshold was above 0 */
+  gboolean refreshed; /* every token was computed (a refresh) */
+  /* Token rows of the vision blocks below the last (blocks x windows x
+   * tokens) the normal path computes, and how many of them were computed;
+   * both 0 when !active. */
+  guint64 n_rows, n_computed;
+} NaclipReuseStats;
+
+NACLIP_API void naclip_context_get_reuse_stats (
+    const NaclipContext *ctx, NaclipReuseStats *stats);
 
 /* The size the image is processed at for the current params
  * (inference_size applied to @width x @height). */

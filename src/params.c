@@ -34,6 +34,8 @@ naclip_params_default (void)
     .class_confidence_threshold = 0.0f,
     .threads = 2,
     .precision = NACLIP_PRECISION_AUTO,
+    .reuse_threshold = 0.0f,
+    .reuse_refresh = 30,
   };
   return p;
 }
@@ -124,6 +126,13 @@ naclip_params_validate (const NaclipParams *p, GError **error)
   if ((guint)p->precision > NACLIP_PRECISION_INT8) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
         "precision %d is not a NaclipPrecision", (int)p->precision);
+    return FALSE;
+  }
+  if (!isfinite (p->reuse_threshold) || p->reuse_threshold < 0.0f
+      || p->reuse_threshold > NACLIP_MAX_REUSE_THRESHOLD) {
+    g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,
+        "reuse-threshold %g is out of range (0 = off, or up to %g)",
+        (double)p->reuse_threshold, (double)NACLIP_MAX_REUSE_THRESHOLD);
     return FALSE;
   }
   return TRUE;

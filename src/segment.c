@@ -52,6 +52,7 @@ struct _NaclipContext
   gpointer dump_data;
   NaclipVisionScratch *vision;
   NaclipMatmul *mm;      /* params.precision and params.threads */
+  NaclipReuse *reuse;    /* params.reuse_threshold and reuse_refresh */
   gint cancelled;        /* atomic: naclip_context_cancel() */
   guint64 n_allocations; /* buffer (re)allocations so far */
   NaclipTimings timings; /* of the last call */
@@ -90,6 +91,7 @@ naclip_context_new (NaclipModel *model, GError **error)
   ctx->model = naclip_model_ref (model);
   ctx->params = naclip_params_default ();
   ctx->vision = naclip_vision_scratch_new ();
+  ctx->reuse = naclip_reuse_new ();
   ctx->mm = naclip_matmul_new (naclip_model_get_matmul_cache (model),
       ctx->params.precision, NACLIP_MATMUL_BACKEND_AUTO, ctx->params.threads,
       error);
@@ -126,6 +128,7 @@ naclip_context_free (NaclipContext *ctx)
   clear_buffer (&ctx->labels_i32);
   g_free (ctx->query_labels);
   naclip_vision_scratch_free (ctx->vision);
+  naclip_reuse_free (ctx->reuse);
   naclip_matmul_free (ctx->mm);
   naclip_model_unref (ctx->model);
   g_free (ctx);
@@ -166,6 +169,7 @@ naclip_context_set_params (
   } else {
     naclip_matmul_set_threads (ctx->mm, params->threads);
   }
+  naclip_reuse_set (ctx->reuse, params->reuse_threshold, params->reuse_refresh);
   ctx->params = *params;
   return TRUE;
 }
@@ -207,6 +211,25 @@ naclip_context_get_timings (const NaclipContext *ctx, NaclipTimings *timings)
 {
   g_return_if_fail (ctx != NULL && timings != NULL);
   *timings = ctx->timings;
+}
+
+void
+naclip_context_reset_reuse (NaclipContext *ctx)
+{
+  g_return_if_fail (ctx != NULL);
+  naclip_reuse_reset (ctx->reuse);
+}
+
+void
+naclip_context_get_reuse_stats (
+    const NaclipContext *ctx, NaclipReuseStats *stats)
+{
+  g_return_if_fail (ctx != NULL && stats != NULL);
+  memset (stats, 0, sizeof (*stats));
+  stats->active = ctx->params.reuse_threshold > 0.0f;
+  if (stats->active)
+    naclip_reuse_get_stats (
+        ctx->reuse, &stats->refreshed, &stats->n_rows, &stats->n_computed);
 }
 
 guint64
@@ -637,7 +660,11 @@ naclip_context_segment (NaclipContext *ctx, NaclipQueries *queries,
   pixels = gather_windows (ctx, &g);
   t1 = g_get_monotonic_time ();
   ctx->timings.preprocess_ms = (t1 - t0) / 1000.0;
-  if (!naclip_vision_encode (ctx->model, ctx->vision, ctx->mm, params, pixels,
+  /* a call without reuse leaves the caches behind its frame */
+  if (params->reuse_threshold <= 0.0f)
+    naclip_reuse_reset (ctx->reuse);
+  if (!naclip_vision_encode (ctx->model, ctx->vision, ctx->mm,
+          params->reuse_threshold > 0.0f ? ctx->reuse : NULL, params, pixels,
           g.n_windows, g.ch, g.cw, ctx->features.data,
           ctx->dump_func != NULL ? ctx->block.data : NULL, &ctx->cancelled,
           error))

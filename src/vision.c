@@ -421,14 +421,14 @@ neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
   switch (attention) {
     case NACLIP_ATTENTION_NACLIP:
       naclip_transformer_scores (
-          mm, scores, k, k, 1, n, n_heads, head_dim, width);
+          mm, scores, k, k, 1, n, n, n_heads, head_dim, width);
       add_neighbourhood_bias (
           scores, n_heads, window, grid_h, grid_w, 1.0f, n_threads);
       naclip_ops_softmax_rows_typed (scores, t, n_rows, n, n, FALSE, n_threads);
       break;
     case NACLIP_ATTENTION_KK:
       naclip_transformer_scores (
-          mm, scores, k, k, 1, n, n_heads, head_dim, width);
+          mm, scores, k, k, 1, n, n, n_heads, head_dim, width);
       naclip_ops_softmax_rows_typed (scores, t, n_rows, n, n, FALSE, n_threads);
       break;
     case NACLIP_ATTENTION_NONLY:
@@ -439,10 +439,10 @@ neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
       break;
     case NACLIP_ATTENTION_CSA:
       naclip_transformer_scores (
-          mm, scores, q, q, 1, n, n_heads, head_dim, width);
+          mm, scores, q, q, 1, n, n, n_heads, head_dim, width);
       naclip_ops_softmax_rows (scores, n_rows, n, n, n_threads);
       naclip_transformer_scores (
-          mm, scores2, k, k, 1, n, n_heads, head_dim, width);
+          mm, scores2, k, k, 1, n, n, n_heads, head_dim, width);
       naclip_ops_softmax_rows (scores2, n_rows, n, n, n_threads);
       naclip_ops_add (scores, scores2, n_rows * n, n_threads);
       if (t == NACLIP_DTYPE_BF16) {
@@ -514,7 +514,7 @@ naclip_final_block (NaclipMatmul *mm, const NaclipVisionTower *vt,
             n_h, head_dim, width, attention, window, nonly_factor, grid_h,
             grid_w, nt);
         naclip_transformer_attend (mm, naclip_dtype_at (ctx, base + head, t),
-            scores, naclip_dtype_at (v, base + head, t), 1, n, n_h, head_dim,
+            scores, naclip_dtype_at (v, base + head, t), 1, n, n, n_h, head_dim,
             width);
       }
     }
@@ -531,9 +531,9 @@ naclip_final_block (NaclipMatmul *mm, const NaclipVisionTower *vt,
 
 gboolean
 naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
-    NaclipMatmul *mm, const NaclipParams *params, const float *pixels,
-    guint n_images, guint height, guint width, float *features,
-    float *block_out, const gint *cancel, GError **error)
+    NaclipMatmul *mm, NaclipReuse *reuse, const NaclipParams *params,
+    const float *pixels, guint n_images, guint height, guint width,
+    float *features, float *block_out, const gint *cancel, GError **error)
 {
   g_return_val_if_fail (model != NULL && s != NULL && params != NULL, FALSE);
   g_return_val_if_fail (mm != NULL, FALSE);
@@ -574,6 +574,11 @@ naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
       return FALSE;
   }
 
+  if (reuse != NULL
+      && !naclip_reuse_begin (reuse, vt, info, naclip_matmul_get_precision (mm),
+          n_images, n_tokens, error))
+    return FALSE;
+
   NaclipLinear conv1 = { vt->patch_weight, NULL, dim, (guint)patch_len };
   gsize plane = 3 * (gsize)height * width;
   float *x = s->x, *ln = s->work;
@@ -595,8 +600,11 @@ naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
           "vision encoder: cancelled before block %u of %u", l, info->n_layers);
       return FALSE;
     }
-    naclip_transformer_block (
-        mm, &vt->blocks[l], info, x, n_images, n_tokens, FALSE, s->work);
+    if (reuse != NULL)
+      naclip_reuse_block (reuse, mm, &vt->blocks[l], info, l, x, s->work);
+    else
+      naclip_transformer_block (
+          mm, &vt->blocks[l], info, x, n_images, n_tokens, FALSE, s->work);
   }
   naclip_final_block (
       mm, vt, params, x, n_images, n_tokens, grid_h, grid_w, window, s->work);
@@ -612,5 +620,7 @@ naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
         n_patches, NACLIP_MATMUL_POST_NONE);
   naclip_ops_l2_normalize_rows (
       features, n_images * n_patches, embed_dim, FEATURE_NORM_EPS, nt);
+  if (reuse != NULL)
+    naclip_reuse_end (reuse);
   return TRUE;
 }

@@ -175,7 +175,7 @@ run_case (const Case *c)
   g_autofree float *block = g_new (float, n_block);
   g_autofree float *features = g_new (float, n_features);
   NaclipMatmul *mm = fp32_handle (model, params.threads);
-  if (!naclip_vision_encode (model, s, mm, &params, pixels, c->n_images,
+  if (!naclip_vision_encode (model, s, mm, NULL, &params, pixels, c->n_images,
           c->height, c->width, features, block, NULL, &error))
     g_error ("%s: %s", tag, error->message);
 
@@ -277,7 +277,7 @@ test_cache (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
     float *out = i == 0 ? first : again;
-    g_assert_true (naclip_vision_encode (model, s, mm, &params, pixels, 1,
+    g_assert_true (naclip_vision_encode (model, s, mm, NULL, &params, pixels, 1,
         sizes[i][0], sizes[i][1], out, NULL, NULL, &error));
     g_assert_no_error (error);
   }
@@ -300,8 +300,8 @@ test_too_small (void)
   GError *error = NULL;
 
   NaclipMatmul *mm = fp32_handle (model, 1);
-  g_assert_false (naclip_vision_encode (
-      model, s, mm, &params, pixels, 1, 31, 200, features, NULL, NULL, &error));
+  g_assert_false (naclip_vision_encode (model, s, mm, NULL, &params, pixels, 1,
+      31, 200, features, NULL, NULL, &error));
   naclip_matmul_free (mm);
   g_assert_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT);
   g_assert_nonnull (strstr (error->message, "200x31"));
