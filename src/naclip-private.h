@@ -731,24 +731,21 @@ void naclip_transformer_attention_groups (
 void naclip_transformer_attention (NaclipMatmul *mm, void *ctx, const void *q,
     const void *k, const void *v, gsize n_seq, gsize n_tokens, guint n_heads,
     guint head_dim, gboolean causal, float *scores);
-/* Its steps, for vision.c's last block and reuse.c. scores (n_seq,
- * n_heads, n_queries, n_tokens) f32 = q_h k_h^T / sqrt(head_dim) for each
- * sequence and head, q (n_seq, n_queries, width) and k (n_seq, n_tokens,
- * width) of the activation type, whose first n_heads * head_dim columns
- * are the heads: pass q + h0 * head_dim for heads h0...; q == k is fine.
- * n_queries = n_tokens for a full attention; reuse.c passes the rows it
- * recomputes. */
+/* Its steps, for vision.c's last block. scores (n_seq, n_heads, n_tokens,
+ * n_tokens) f32 = q_h k_h^T / sqrt(head_dim) for each sequence and head
+ * (q and k of the activation type, rows of @width elements whose first
+ * n_heads * head_dim columns are the heads: pass q + h0 * head_dim for
+ * heads h0...; q == k is fine). */
 void naclip_transformer_scores (NaclipMatmul *mm, float *scores, const void *q,
-    const void *k, gsize n_seq, gsize n_queries, gsize n_tokens, guint n_heads,
-    guint head_dim, guint width);
+    const void *k, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim,
+    guint width);
 /* ctx_h = weights_h v_h for each sequence and head, the weights (n_seq,
- * n_heads, n_queries, n_tokens) of the activation type as
- * naclip_ops_softmax_rows_typed() leaves them in the scores; v (n_seq,
- * n_tokens, width) and ctx (n_seq, n_queries, width) as in
- * naclip_transformer_scores(). */
+ * n_heads, n_tokens, n_tokens) of the activation type as
+ * naclip_ops_softmax_rows_typed() leaves them in the scores; v and ctx as
+ * q in naclip_transformer_scores(). */
 void naclip_transformer_attend (NaclipMatmul *mm, void *ctx,
-    const float *weights, const void *v, gsize n_seq, gsize n_queries,
-    gsize n_tokens, guint n_heads, guint head_dim, guint width);
+    const float *weights, const void *v, gsize n_seq, gsize n_tokens,
+    guint n_heads, guint head_dim, guint width);
 /* q, k, v (n_rows, width) = the block's projections of ln (n_rows, width),
  * all of the activation type; a NULL output is not computed. */
 void naclip_transformer_qkv (NaclipMatmul *mm, const NaclipBlock *block,
@@ -769,20 +766,25 @@ void naclip_transformer_mlp (NaclipMatmul *mm, const NaclipBlock *block,
 typedef struct _NaclipReuse NaclipReuse;
 
 /* A reuse state with threshold 0 (every token computed), no periodic
- * refresh and nothing cached. Never fails; _free accepts NULL. */
+ * refresh, no fallback and nothing cached. Never fails; _free accepts
+ * NULL. */
 NaclipReuse *naclip_reuse_new (void);
 void naclip_reuse_free (NaclipReuse *r);
-/* The gate: a token is computed again when the relative L2 change of its
- * input is at least @threshold (>= 0; 0 computes all), and every token
- * every @refresh frames (0: only on a new geometry or a reset). */
-void naclip_reuse_set (NaclipReuse *r, float threshold, guint refresh);
+/* The gates: a token is computed again when the relative L2 change of its
+ * block input or of its attention output is at least @threshold (>= 0; 0
+ * computes all), and every token every @refresh frames (0: only on a new
+ * geometry or a reset). With @fallback, a frame in which the first block
+ * would compute more than half of the tokens runs the normal path. */
+void naclip_reuse_set (
+    NaclipReuse *r, float threshold, guint refresh, gboolean fallback);
 /* Forgets the caches: the next frame computes every token. Allocates and
  * frees nothing. */
 void naclip_reuse_reset (NaclipReuse *r);
 /* Starts a frame of @n_images images of @n_tokens tokens of the tower
  * @owner (@info) computed at @precision: decides whether it is a refresh
- * and grows the caches (4 (n_layers - 1) n_images n_tokens width floats)
- * when the geometry needs more. FALSE with NACLIP_ERROR_NO_MEMORY. */
+ * and grows the caches (6 (n_layers - 1) n_images n_tokens width
+ * floats and 2 n_images n_tokens width of work). FALSE with
+ * NACLIP_ERROR_NO_MEMORY. */
 gboolean naclip_reuse_begin (NaclipReuse *r, gconstpointer owner,
     const NaclipTowerInfo *info, NaclipPrecision precision, gsize n_images,
     gsize n_tokens, GError **error);
@@ -798,7 +800,8 @@ void naclip_reuse_block (NaclipReuse *r, NaclipMatmul *mm,
  * frame begun and not ended (an error, a cancel) leaves no cache. */
 void naclip_reuse_end (NaclipReuse *r);
 /* The frame begun last: whether it was a refresh, and the token rows its
- * blocks would compute without reuse and computed. */
+ * blocks would compute without reuse and those that got the output
+ * projection and MLP (a superset of those that got q, k, v). */
 void naclip_reuse_get_stats (const NaclipReuse *r, gboolean *refreshed,
     guint64 *n_rows, guint64 *n_computed);
 

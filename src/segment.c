@@ -169,7 +169,8 @@ naclip_context_set_params (
   } else {
     naclip_matmul_set_threads (ctx->mm, params->threads);
   }
-  naclip_reuse_set (ctx->reuse, params->reuse_threshold, params->reuse_refresh);
+  naclip_reuse_set (
+      ctx->reuse, params->reuse_threshold, params->reuse_refresh, TRUE);
   ctx->params = *params;
   return TRUE;
 }

@@ -80,56 +80,55 @@ naclip_transformer_scratch_size (
 
 void
 naclip_transformer_scores (NaclipMatmul *mm, float *scores, const void *q,
-    const void *k, gsize n_seq, gsize n_queries, gsize n_tokens, guint n_heads,
-    guint head_dim, guint width)
+    const void *k, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim,
+    guint width)
 {
-  /* q: (n_seq, n_queries, width), k: (n_seq, n_tokens, width), of type t,
-   * n_heads heads of head_dim from the first column; scores: (n_seq,
-   * n_heads, n_queries, n_tokens) f32 */
+  /* q, k: (n_seq, n_tokens, width) of type t, n_heads heads of head_dim
+   * from the first column; scores: (n_seq, n_heads, n_tokens, n_tokens)
+   * f32 */
   NaclipDtype t = naclip_matmul_get_act_type (mm);
-  gsize m = n_queries, n = n_tokens;
+  gsize n = n_tokens;
   NaclipGemmLayout qk = {
     .n_outer = n_seq,
     .n_inner = n_heads,
-    .outer_a = m * width,
+    .outer_a = n * width,
     .inner_a = head_dim,
     .lda = width,
     .outer_b = n * width,
     .inner_b = head_dim,
     .ldb = width,
-    .outer_c = n_heads * m * n,
-    .inner_c = m * n,
+    .outer_c = n_heads * n * n,
+    .inner_c = n * n,
     .ldc = n,
     .type_a = t,
     .type_b = t,
     .type_c = NACLIP_DTYPE_F32,
   };
-  naclip_matmul_gemm (mm, &qk, TRUE, m, n, head_dim,
+  naclip_matmul_gemm (mm, &qk, TRUE, n, n, head_dim,
       1.0f / sqrtf ((float)head_dim), q, k, 0.0f, scores);
 }
 
 void
 naclip_transformer_attend (NaclipMatmul *mm, void *ctx, const float *weights,
-    const void *v, gsize n_seq, gsize n_queries, gsize n_tokens, guint n_heads,
-    guint head_dim, guint width)
+    const void *v, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim,
+    guint width)
 {
-  /* weights: (n_seq, n_heads, n_queries, n_tokens) of type t, as the
-   * softmax leaves them (bf16: row stride 2 n_tokens); v: (n_seq, n_tokens,
-   * width), ctx: (n_seq, n_queries, width), of type t, n_heads heads from
-   * the first column */
+  /* weights: (n_seq, n_heads, n_tokens, n_tokens) of type t, as the
+   * softmax leaves them (bf16: row stride 2 n_tokens); v, ctx: (n_seq,
+   * n_tokens, width) of type t, n_heads heads from the first column */
   NaclipDtype t = naclip_matmul_get_act_type (mm);
-  gsize m = n_queries, n = n_tokens;
+  gsize n = n_tokens;
   gsize per = t == NACLIP_DTYPE_F32 ? 1 : 2; /* elements per float */
   NaclipGemmLayout pv = {
     .n_outer = n_seq,
     .n_inner = n_heads,
-    .outer_a = n_heads * m * n * per,
-    .inner_a = m * n * per,
+    .outer_a = n_heads * n * n * per,
+    .inner_a = n * n * per,
     .lda = n * per,
     .outer_b = n * width,
     .inner_b = head_dim,
     .ldb = width,
-    .outer_c = m * width,
+    .outer_c = n * width,
     .inner_c = head_dim,
     .ldc = width,
     .type_a = t,
@@ -137,7 +136,7 @@ naclip_transformer_attend (NaclipMatmul *mm, void *ctx, const float *weights,
     .type_c = t,
   };
   naclip_matmul_gemm (
-      mm, &pv, FALSE, m, head_dim, n, 1.0f, weights, v, 0.0f, ctx);
+      mm, &pv, FALSE, n, head_dim, n, 1.0f, weights, v, 0.0f, ctx);
 }
 
 void
@@ -162,13 +161,11 @@ naclip_transformer_attention (NaclipMatmul *mm, void *ctx, const void *q,
       guint n_h = MIN (heads, n_heads - h0);
       gsize base = s0 * seq_stride + (gsize)h0 * head_dim;
       naclip_transformer_scores (mm, scores, naclip_dtype_at (q, base, t),
-          naclip_dtype_at (k, base, t), n_s, n_tokens, n_tokens, n_h, head_dim,
-          width);
+          naclip_dtype_at (k, base, t), n_s, n_tokens, n_h, head_dim, width);
       naclip_ops_softmax_rows_typed (
           scores, t, n_s * n_h * n_tokens, n_tokens, n_tokens, causal, nt);
       naclip_transformer_attend (mm, naclip_dtype_at (ctx, base, t), scores,
-          naclip_dtype_at (v, base, t), n_s, n_tokens, n_tokens, n_h, head_dim,
-          width);
+          naclip_dtype_at (v, base, t), n_s, n_tokens, n_h, head_dim, width);
     }
   }
 }

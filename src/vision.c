@@ -421,14 +421,14 @@ neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
   switch (attention) {
     case NACLIP_ATTENTION_NACLIP:
       naclip_transformer_scores (
-          mm, scores, k, k, 1, n, n, n_heads, head_dim, width);
+          mm, scores, k, k, 1, n, n_heads, head_dim, width);
       add_neighbourhood_bias (
           scores, n_heads, window, grid_h, grid_w, 1.0f, n_threads);
       naclip_ops_softmax_rows_typed (scores, t, n_rows, n, n, FALSE, n_threads);
       break;
     case NACLIP_ATTENTION_KK:
       naclip_transformer_scores (
-          mm, scores, k, k, 1, n, n, n_heads, head_dim, width);
+          mm, scores, k, k, 1, n, n_heads, head_dim, width);
       naclip_ops_softmax_rows_typed (scores, t, n_rows, n, n, FALSE, n_threads);
       break;
     case NACLIP_ATTENTION_NONLY:
@@ -439,10 +439,10 @@ neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
       break;
     case NACLIP_ATTENTION_CSA:
       naclip_transformer_scores (
-          mm, scores, q, q, 1, n, n, n_heads, head_dim, width);
+          mm, scores, q, q, 1, n, n_heads, head_dim, width);
       naclip_ops_softmax_rows (scores, n_rows, n, n, n_threads);
       naclip_transformer_scores (
-          mm, scores2, k, k, 1, n, n, n_heads, head_dim, width);
+          mm, scores2, k, k, 1, n, n_heads, head_dim, width);
       naclip_ops_softmax_rows (scores2, n_rows, n, n, n_threads);
       naclip_ops_add (scores, scores2, n_rows * n, n_threads);
       if (t == NACLIP_DTYPE_BF16) {
@@ -514,7 +514,7 @@ naclip_final_block (NaclipMatmul *mm, const NaclipVisionTower *vt,
             n_h, head_dim, width, attention, window, nonly_factor, grid_h,
             grid_w, nt);
         naclip_transformer_attend (mm, naclip_dtype_at (ctx, base + head, t),
-            scores, naclip_dtype_at (v, base + head, t), 1, n, n, n_h, head_dim,
+            scores, naclip_dtype_at (v, base + head, t), 1, n, n_h, head_dim,
             width);
       }
     }

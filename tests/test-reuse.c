@@ -77,7 +77,7 @@ test_exact (void)
   GError *error = NULL;
 
   g_assert_nonnull (mm);
-  naclip_reuse_set (reuse, 0.0f, 0);
+  naclip_reuse_set (reuse, 0.0f, 0, FALSE);
   fill_random (pixels, n_pixels, 11);
   for (guint frame = 0; frame < 3; frame++) {
     gboolean refreshed;
@@ -180,7 +180,7 @@ test_static_frame (void)
     params.slide_stride = 32;
     params.pamr_steps = 0;
     params.precision = NACLIP_PRECISION_FP32;
-    params.reuse_threshold = 0.05f;
+    params.reuse_threshold = 0.3f;
     params.reuse_refresh = 0;
     g_assert_true (naclip_context_set_params (ctx, &params, &error));
     g_assert_no_error (error);
