@@ -16,6 +16,19 @@
  *     ones by default), without the embedding cache ("text cold" is the
  *     first run, "text" the median). It ends with the resident and peak
  *     resident memory.
+ *   naclip bench --model M --clip FILE --size WxH --reuse-threshold T
+ *                [--reuse-refresh N] [--classes N] [segmentation options]
+ *     token reuse on a clip: FILE holds frames of packed RGB, WxH each
+ *     (tests/bench/reuse.py makes them). Two contexts segment every frame,
+ *     one with the given reuse, one without (reuse-threshold 0), in
+ *     alternating order, labels at the processing size; the queries are N
+ *     (--classes) patch features of the first frame spread by farthest-point
+ *     sampling, so that labels are regions of the image with the margins a
+ *     real class list has (random queries leave margins below rounding).
+ *     Prints one line per frame: "frame I full MS reuse MS agree A
+ *     computed C refresh R": both encoder times, the share of pixels whose
+ *     labels agree, the share of token rows the reuse computed, and
+ *     whether it refreshed. One warm-up frame on each context first.
  *   naclip bench --gemm [--precision P] [--threads N] [--repeat N]
  *     times the matrix products of a ViT-B/16 block (the four linear
  *     shapes at M = 197 tokens and M = 1182, six 224 crops batched) with
@@ -146,6 +159,7 @@ typedef struct
 {
   const char *model;
   const char *templates; /* of --text; NULL: imagenet80 */
+  const char *clip;      /* --clip FILE, or NULL */
   guint width, height;
   gboolean text;
   NaclipParams params;
@@ -287,6 +301,172 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* Token reuse on a clip                                               */
+
+typedef struct
+{
+  float *features; /* (n_patches, dim) of the first window */
+  gsize n_patches;
+  guint dim;
+} FeatureDump;
+
+static void
+keep_features (const char *name, const gsize *shape, guint n_dims,
+    gboolean is_int32, const void *data, gpointer user_data)
+{
+  FeatureDump *d = user_data;
+  if (strcmp (name, "features") != 0 || n_dims != 2 || is_int32)
+    return;
+  g_free (d->features);
+  d->features = g_memdup2 (data, shape[0] * shape[1] * sizeof (float));
+  d->n_patches = shape[0];
+  d->dim = (guint)shape[1];
+}
+
+/* emb (k, dim) <- k rows of the unit rows @f (n, dim) chosen by
+ * farthest-point sampling (cosine), from row 0. */
+static void
+farthest_points (float *emb, guint k, const float *f, gsize n, guint dim)
+{
+  g_autofree float *best = g_new (float, n);
+  gsize pick = 0;
+  for (gsize i = 0; i < n; i++)
+    best[i] = -2.0f;
+  for (guint q = 0; q < k; q++) {
+    memcpy (emb + (gsize)q * dim, f + pick * dim, dim * sizeof (float));
+    gsize next = 0;
+    for (gsize i = 0; i < n; i++) {
+      float dot = 0.0f;
+      for (guint j = 0; j < dim; j++)
+        dot += f[i * dim + j] * f[pick * dim + j];
+      best[i] = MAX (best[i], dot);
+      if (best[i] < best[next])
+        next = i;
+    }
+    pick = next;
+  }
+}
+
+static int
+bench_clip (const PipelineOptions *o)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (NaclipModel) model = NULL;
+  g_autoptr (NaclipClasses) classes = NULL;
+  g_autoptr (NaclipQueries) queries = NULL;
+  g_autoptr (NaclipContext) full = NULL;
+  g_autoptr (NaclipContext) reuse = NULL;
+  g_autoptr (GString) names = g_string_new (NULL);
+  g_autofree guint8 *frames = NULL;
+  g_autofree guint8 *labels_full = NULL;
+  g_autofree guint8 *labels_reuse = NULL;
+  g_autofree float *emb = NULL;
+  FeatureDump dump = { 0 };
+  NaclipParams params = o->params;
+  NaclipImage image = { 0 };
+  gsize size = 0, frame_bytes = (gsize)o->width * o->height * 3;
+  guint pw, ph;
+  int status = 1;
+
+  if (o->params.reuse_threshold <= 0.0f) {
+    fprintf (stderr, "naclip bench: --clip needs --reuse-threshold > 0\n");
+    return 2;
+  }
+  if (!g_file_get_contents (o->clip, (char **)&frames, &size, &error))
+    goto out;
+  if (size < frame_bytes || size % frame_bytes != 0) {
+    fprintf (stderr,
+        "naclip bench: %s holds %" G_GSIZE_FORMAT
+        " bytes, not whole %ux%u RGB frames\n",
+        o->clip, size, o->width, o->height);
+    goto out;
+  }
+  gsize n_frames = size / frame_bytes;
+  model = naclip_model_load (o->model, TRUE, &error);
+  if (model == NULL)
+    goto out;
+  for (guint c = 0; c < o->n_classes; c++)
+    g_string_append_printf (names, "%sregion %u", c > 0 ? "," : "", c + 1);
+  classes = naclip_classes_parse (names->str, NULL, &error);
+  full = naclip_context_new (model, &error);
+  reuse = full != NULL ? naclip_context_new (model, &error) : NULL;
+  if (classes == NULL || reuse == NULL
+      || !naclip_context_set_params (reuse, &params, &error))
+    goto out;
+  params.reuse_threshold = 0.0f;
+  if (!naclip_context_set_params (full, &params, &error))
+    goto out;
+  naclip_context_get_processing_size (full, o->width, o->height, &pw, &ph);
+  labels_full = g_new (guint8, (gsize)pw * ph);
+  labels_reuse = g_new (guint8, (gsize)pw * ph);
+  image.format = NACLIP_PIXEL_RGB;
+  image.width = o->width;
+  image.height = o->height;
+  image.stride[0] = frame_bytes / o->height;
+
+  /* the queries: features of the first frame */
+  guint dim = naclip_model_get_info (model)->embed_dim;
+  emb = g_new0 (float, (gsize)o->n_classes *dim);
+  queries = naclip_queries_new (classes, emb, o->n_classes, dim, &error);
+  if (queries == NULL)
+    goto out;
+  image.data[0] = frames;
+  naclip_context_set_dump_func (full, keep_features, &dump);
+  if (!naclip_context_segment (
+          full, queries, &image, pw, ph, labels_full, pw, NULL, &error))
+    goto out;
+  naclip_context_set_dump_func (full, NULL, NULL);
+  if (dump.n_patches < o->n_classes) {
+    fprintf (stderr,
+        "naclip bench: %u classes for %" G_GSIZE_FORMAT " patches\n",
+        o->n_classes, dump.n_patches);
+    goto out;
+  }
+  farthest_points (emb, o->n_classes, dump.features, dump.n_patches, dim);
+  naclip_queries_unref (queries);
+  queries = naclip_queries_new (classes, emb, o->n_classes, dim, &error);
+  if (queries == NULL
+      || !naclip_context_segment (
+          reuse, queries, &image, pw, ph, labels_reuse, pw, NULL, &error))
+    goto out;
+  naclip_context_reset_reuse (reuse);
+  printf ("# clip %s: %" G_GSIZE_FORMAT
+          " frames of %ux%u processed at %ux%u, %u region queries, "
+          "reuse-threshold %g, reuse-refresh %u\n",
+      o->clip, n_frames, o->width, o->height, pw, ph, o->n_classes,
+      (double)o->params.reuse_threshold, o->params.reuse_refresh);
+  for (gsize f = 0; f < n_frames; f++) {
+    NaclipTimings t_full, t_reuse;
+    NaclipReuseStats stats;
+    image.data[0] = frames + f * frame_bytes;
+    for (guint turn = 0; turn < 2; turn++) {
+      gboolean use_reuse = (turn + f) % 2 == 1;
+      if (!naclip_context_segment (use_reuse ? reuse : full, queries, &image,
+              pw, ph, use_reuse ? labels_reuse : labels_full, pw, NULL, &error))
+        goto out;
+    }
+    naclip_context_get_timings (full, &t_full);
+    naclip_context_get_timings (reuse, &t_reuse);
+    naclip_context_get_reuse_stats (reuse, &stats);
+    gsize same = 0;
+    for (gsize i = 0; i < (gsize)pw * ph; i++)
+      same += labels_full[i] == labels_reuse[i];
+    printf ("frame %" G_GSIZE_FORMAT
+            " full %.3f reuse %.3f agree %.5f computed %.4f refresh %d\n",
+        f, t_full.encoder_ms, t_reuse.encoder_ms, (double)same / pw / ph,
+        (double)stats.n_computed / (double)MAX (stats.n_rows, 1),
+        stats.refreshed);
+    fflush (stdout);
+  }
+  status = 0;
+out:
+  if (error != NULL)
+    fprintf (stderr, "naclip bench: %s\n", error->message);
+  g_free (dump.features);
+  return status;
+}
+
+/* ------------------------------------------------------------------ */
 /* The encoder against its products alone                              */
 
 static const char *
@@ -357,7 +537,7 @@ int
 naclip_cmd_bench (int argc, char **argv)
 {
   gboolean gemm = FALSE, text = FALSE, products = FALSE;
-  char *model = NULL, *size = NULL, *mode = NULL;
+  char *model = NULL, *size = NULL, *mode = NULL, *clip = NULL;
   gint repeat = 10, n_classes = 21;
   NaclipSegmentOptions so;
   GOptionEntry entries[] = {
@@ -369,6 +549,10 @@ naclip_cmd_bench (int argc, char **argv)
         "whole (default) or slide (224 crops, stride 112)", "MODE" },
     { "classes", 0, 0, G_OPTION_ARG_INT, &n_classes,
         "Number of classes (default 21)", "N" },
+    { "clip", 0, 0, G_OPTION_ARG_FILENAME, &clip,
+        "Token reuse against the full forward on the frames of FILE (packed "
+        "RGB of --size)",
+        "FILE" },
     { "text", 0, 0, G_OPTION_ARG_NONE, &text,
         "Also time the text tower (classes x templates, no cache)", NULL },
     { "gemm", 0, 0, G_OPTION_ARG_NONE, &gemm,
@@ -393,7 +577,7 @@ naclip_cmd_bench (int argc, char **argv)
   g_option_context_add_main_entries (context, entries, NULL);
   naclip_segment_options_add (&so, context,
       NACLIP_SEGMENT_OPTIONS_TEMPLATES | NACLIP_SEGMENT_OPTIONS_METHOD
-          | NACLIP_SEGMENT_OPTIONS_COMPUTE);
+          | NACLIP_SEGMENT_OPTIONS_COMPUTE | NACLIP_SEGMENT_OPTIONS_REUSE);
   if (!g_option_context_parse (context, &argc, &argv, &error)) {
     fprintf (stderr, "naclip bench: %s\n", error->message);
     goto out;
@@ -420,6 +604,7 @@ naclip_cmd_bench (int argc, char **argv)
     goto out;
   }
   o.model = model;
+  o.clip = clip;
   o.templates = so.templates;
   o.width = 448;
   o.height = 336;
@@ -447,11 +632,20 @@ naclip_cmd_bench (int argc, char **argv)
     goto out;
   }
   o.n_classes = (guint)n_classes;
+  if (clip != NULL) {
+    if (size == NULL) {
+      fprintf (stderr, "naclip bench: --clip needs --size WxH\n");
+      goto out;
+    }
+    status = bench_clip (&o);
+    goto out;
+  }
   status = bench_pipeline (&o);
 out:
   naclip_segment_options_clear (&so);
   g_free (model);
   g_free (size);
   g_free (mode);
+  g_free (clip);
   return status;
 }

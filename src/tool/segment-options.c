@@ -97,6 +97,14 @@ static const OptionSpec specs[] = {
   { "precision", 0, 0, G_OPTION_ARG_STRING, FIELD (precision),
       NACLIP_SEGMENT_OPTIONS_COMPUTE,
       "Arithmetic of the matrix products: auto, fp32 or bf16", "P" },
+  { "reuse-threshold", 0, 0, G_OPTION_ARG_DOUBLE, FIELD (reuse_threshold),
+      NACLIP_SEGMENT_OPTIONS_REUSE,
+      "Token reuse between frames: recompute a patch when its input moved by "
+      "this relative L2 change; 0 = off",
+      "T" },
+  { "reuse-refresh", 0, 0, G_OPTION_ARG_INT, FIELD (reuse_refresh),
+      NACLIP_SEGMENT_OPTIONS_REUSE,
+      "Token reuse: recompute every patch every N frames; 0 = never", "N" },
 };
 
 void
@@ -111,6 +119,8 @@ naclip_segment_options_init (NaclipSegmentOptions *options)
   options->gaussian_std = NAN;
   options->logit_scale = NAN;
   options->class_confidence_threshold = NAN;
+  options->reuse_threshold = NAN;
+  options->reuse_refresh = NACLIP_SEGMENT_OPTIONS_UNSET;
 }
 
 void
@@ -181,12 +191,15 @@ naclip_segment_options_apply (
       || !apply_count (
           "slide-stride", o->slide_stride, &params->slide_stride, error)
       || !apply_count ("pamr-steps", o->pamr_steps, &params->pamr_steps, error)
-      || !apply_count ("threads", o->threads, &params->threads, error))
+      || !apply_count ("threads", o->threads, &params->threads, error)
+      || !apply_count (
+          "reuse-refresh", o->reuse_refresh, &params->reuse_refresh, error))
     return FALSE;
   apply_number (o->gaussian_std, &params->gaussian_std);
   apply_number (o->logit_scale, &params->logit_scale);
   apply_number (
       o->class_confidence_threshold, &params->class_confidence_threshold);
+  apply_number (o->reuse_threshold, &params->reuse_threshold);
   if (o->attention != NULL
       && !naclip_attention_from_string (o->attention, &params->attention)) {
     g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_INVALID_ARGUMENT,

@@ -23,7 +23,7 @@
 /* The groups of the table. */
 typedef enum
 {
-  /* The method's knobs: every NaclipParams field but the two below. */
+  /* The method's knobs: every NaclipParams field but those below. */
   NACLIP_SEGMENT_OPTIONS_METHOD = 1 << 0,
   /* --threads, --precision. */
   NACLIP_SEGMENT_OPTIONS_COMPUTE = 1 << 1,
@@ -35,6 +35,8 @@ typedef enum
   NACLIP_SEGMENT_OPTIONS_BACKGROUND = 1 << 4,
   /* --output-size frame|processing (and original, for frame). */
   NACLIP_SEGMENT_OPTIONS_OUTPUT_SIZE = 1 << 5,
+  /* --reuse-threshold, --reuse-refresh: for frames of one video. */
+  NACLIP_SEGMENT_OPTIONS_REUSE = 1 << 6,
 } NaclipSegmentOptionGroups;
 
 /* The values as given on the command line: NACLIP_SEGMENT_OPTIONS_UNSET,
@@ -59,6 +61,8 @@ typedef struct
   char *classes_file;
   char *background_classes;
   char *output_size;
+  double reuse_threshold;
+  gint reuse_refresh;
 } NaclipSegmentOptions;
 
 #define NACLIP_SEGMENT_OPTIONS_UNSET G_MININT
