@@ -54,6 +54,7 @@ struct _GstNaclipSegClient
   NaclipSmoothing *smoothing;
   guint64 smooth_class_set; /* class set the average belongs to */
   guint smooth_gen;         /* flush generation the average belongs to */
+  guint reuse_gen;          /* stream generation the reused tokens are of */
 };
 
 /* ------------------------------------------------------------------ */
@@ -483,7 +484,7 @@ compute_statistics (GstNaclipSegPublished *pub, const float *probs)
 GstNaclipSegPublished *
 gst_naclip_seg_client_segment (GstNaclipSegClient *client,
     const GstVideoFrame *frame, const GstNaclipSegSnapshot *snap,
-    NaclipQueries *queries, guint64 class_set, guint gen,
+    NaclipQueries *queries, guint64 class_set, guint gen, guint reuse_gen,
     const GstNaclipSegTimes *times, gboolean *too_small, GError **error)
 {
   const NaclipClasses *classes = naclip_queries_get_classes (queries);
@@ -495,6 +496,7 @@ gst_naclip_seg_client_segment (GstNaclipSegClient *client,
   const float *probs;
   NaclipImage image;
   NaclipTimings t;
+  NaclipReuseStats reuse;
 
   *too_small = FALSE;
   if (g_atomic_int_get (&client->stopping)) {
@@ -506,6 +508,10 @@ gst_naclip_seg_client_segment (GstNaclipSegClient *client,
     if (!naclip_context_set_params (client->ctx, &snap->params, error))
       return NULL;
     client->params = snap->params;
+  }
+  if (client->reuse_gen != reuse_gen) {
+    naclip_context_reset_reuse (client->ctx);
+    client->reuse_gen = reuse_gen;
   }
   image_from_frame (frame, &image);
   naclip_context_get_processing_size (
@@ -528,11 +534,14 @@ gst_naclip_seg_client_segment (GstNaclipSegClient *client,
           r->stride, client->probs, error))
     goto fail;
   naclip_context_get_timings (client->ctx, &t);
+  naclip_context_get_reuse_stats (client->ctx, &reuse);
   GST_DEBUG_OBJECT (client->element,
       "%ux%u -> %ux%u in %.1f ms (preprocess %.1f, encoder %.1f, logits "
-      "%.1f, pamr %.1f, labels %.1f)",
+      "%.1f, pamr %.1f, labels %.1f); tokens computed %" G_GUINT64_FORMAT
+      " of %" G_GUINT64_FORMAT,
       image.width, image.height, ow, oh, t.total_ms, t.preprocess_ms,
-      t.encoder_ms, t.logits_ms, t.pamr_ms, t.labels_ms);
+      t.encoder_ms, t.logits_ms, t.pamr_ms, t.labels_ms, reuse.n_computed,
+      reuse.n_rows);
   r->class_set = class_set;
   r->pts = times->pts;
   for (guint l = 0; l <= n_classes; l++)
@@ -544,6 +553,10 @@ gst_naclip_seg_client_segment (GstNaclipSegClient *client,
   pub->queries = naclip_queries_ref (queries);
   pub->stats = g_new (NaclipLabelStats, n_classes + 1);
   pub->times = *times;
+  pub->reuse_computed = reuse.active && reuse.n_rows > 0
+                            ? (double)reuse.n_computed / (double)reuse.n_rows
+                            : 1.0;
+  pub->reuse_refreshed = reuse.active && reuse.refreshed;
   compute_statistics (pub, probs);
   pub->latency
       = (GstClockTime)MAX (g_get_monotonic_time () - times->arrival, 0) * 1000;

@@ -44,6 +44,10 @@ typedef struct
   NaclipLabelStats *stats; /* n_classes + 1, boxes in label-map px */
   GstNaclipSegTimes times; /* of the frame it was computed from */
   GstClockTime latency;    /* ns from that frame's arrival to the result */
+  /* token reuse (reuse-threshold): the share of the vision tokens the
+   * frame computed (1 without reuse) and whether it was a refresh */
+  double reuse_computed;
+  gboolean reuse_refreshed;
 } GstNaclipSegPublished;
 
 GstNaclipSegPublished *gst_naclip_seg_published_ref (
@@ -114,14 +118,14 @@ NaclipQueries *gst_naclip_seg_client_encode_classes (GstNaclipSegClient *client,
 /* Segments @frame with @queries and the properties of @snap (params,
  * output-size, temporal-smoothing), labels and measures the result; the
  * smoothing average restarts when @class_set or the flush generation @gen
- * changes. Returns a new result carrying @times, NULL with *too_small set
+ * changes, token reuse when @reuse_gen does. Returns a new result carrying @times, NULL with *too_small set
  * (and no error) when the frame is smaller than one patch at its
  * processing size, or NULL with @error set. The thread that segments. */
 GstNaclipSegPublished *gst_naclip_seg_client_segment (
     GstNaclipSegClient *client, const GstVideoFrame *frame,
     const GstNaclipSegSnapshot *snap, NaclipQueries *queries, guint64 class_set,
-    guint gen, const GstNaclipSegTimes *times, gboolean *too_small,
-    GError **error);
+    guint gen, guint reuse_gen, const GstNaclipSegTimes *times,
+    gboolean *too_small, GError **error);
 
 /* Makes a segmentation running in another thread return soon with
  * NACLIP_ERROR_CANCELLED (a flush). Any thread. */

@@ -113,7 +113,9 @@ gst_naclip_seg_post_result (
       G_TYPE_UINT64, pub->times.running_time, "duration", G_TYPE_UINT64,
       pub->times.duration, "latency", G_TYPE_UINT64, pub->latency, "class-set",
       G_TYPE_UINT64, r->class_set, "background-coverage", G_TYPE_DOUBLE,
-      (double)r->coverage[0], NULL);
+      (double)r->coverage[0], "reuse-computed", G_TYPE_DOUBLE,
+      pub->reuse_computed, "reuse-refreshed", G_TYPE_BOOLEAN,
+      pub->reuse_refreshed, NULL);
   gst_structure_take_value (s, "classes", &names);
   gst_structure_take_value (s, "coverage", &coverage);
   gst_structure_take_value (s, "confidence", &confidence);

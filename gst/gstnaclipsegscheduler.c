@@ -78,10 +78,13 @@ struct _GstNaclipSegScheduler
   guint64 class_set;               /* its counter */
   GstNaclipSegPublished *latest;   /* the result frames reuse */
   guint flush_gen;                 /* stream generation, see reset */
-  gboolean frame_pending;          /* staging holds a frame for the worker */
-  GstBuffer *staging; /* async mode: a frame of staging_info, or free */
-  GstBuffer *spare;   /* async mode: the other buffer, when not the worker's */
-  guint staging_gen;  /* caps generation of the two buffers */
+  guint reuse_gen;        /* moves where frames stop following each other (caps,
+                    * flush, discontinuity; not a class change): token
+                    * reuse starts again */
+  gboolean frame_pending; /* staging holds a frame for the worker */
+  GstBuffer *staging;     /* async mode: a frame of staging_info, or free */
+  GstBuffer *spare;  /* async mode: the other buffer, when not the worker's */
+  guint staging_gen; /* caps generation of the two buffers */
   GstVideoInfo staging_info;
   GstNaclipSegTimes staging_times;
   gboolean worker_warned_small;
@@ -228,7 +231,7 @@ run_frame_job (GstNaclipSegScheduler *sched)
   GstNaclipSegSnapshot snap = { 0 };
   NaclipQueries *queries = naclip_queries_ref (sched->queries);
   guint64 class_set = sched->class_set;
-  guint gen = sched->flush_gen;
+  guint gen = sched->flush_gen, reuse_gen = sched->reuse_gen;
   GstNaclipSegTimes times = sched->staging_times;
   GstVideoInfo info = sched->staging_info;
   guint staging_gen = sched->staging_gen;
@@ -247,7 +250,7 @@ run_frame_job (GstNaclipSegScheduler *sched)
   gst_naclip_seg_snapshot_properties (sched->element, &snap);
   if (gst_video_frame_map (&frame, &info, staging, GST_MAP_READ)) {
     pub = gst_naclip_seg_client_segment (sched->client, &frame, &snap, queries,
-        class_set, gen, &times, &too_small, &error);
+        class_set, gen, reuse_gen, &times, &too_small, &error);
     gst_video_frame_unmap (&frame);
   }
   naclip_queries_unref (queries);
@@ -442,6 +445,7 @@ gst_naclip_seg_scheduler_set_info (
   g_mutex_lock (&sched->lock);
   /* Nothing waits for the worker: it drops a buffer of the old caps. */
   reset_stream_locked (sched);
+  sched->reuse_gen++;
   gst_clear_buffer (&sched->staging);
   gst_clear_buffer (&sched->spare);
   sched->staging_gen++;
@@ -459,6 +463,7 @@ gst_naclip_seg_scheduler_flush (GstNaclipSegScheduler *sched)
   g_mutex_lock (&sched->lock);
   sched->qos_earliest = GST_CLOCK_TIME_NONE;
   reset_stream_locked (sched);
+  sched->reuse_gen++;
   g_mutex_unlock (&sched->lock);
   sched->since_inference = 0;
   sched->last_arrival = 0;
@@ -520,7 +525,7 @@ process_sync (GstNaclipSegScheduler *sched, GstVideoFrame *frame,
   GstNaclipSegPublished *pub;
   NaclipQueries *queries;
   guint64 class_set;
-  guint gen;
+  guint gen, reuse_gen;
   gboolean due, too_small = FALSE;
   GError *error = NULL;
   gint64 t0;
@@ -530,6 +535,7 @@ process_sync (GstNaclipSegScheduler *sched, GstVideoFrame *frame,
   queries = naclip_queries_ref (sched->queries);
   class_set = sched->class_set;
   gen = sched->flush_gen;
+  reuse_gen = sched->reuse_gen;
   qos_earliest = sched->qos_earliest;
   g_mutex_unlock (&sched->lock);
 
@@ -554,7 +560,7 @@ process_sync (GstNaclipSegScheduler *sched, GstVideoFrame *frame,
 
   t0 = g_get_monotonic_time ();
   pub = gst_naclip_seg_client_segment (sched->client, frame, snap, queries,
-      class_set, gen, times, &too_small, &error);
+      class_set, gen, reuse_gen, times, &too_small, &error);
   naclip_queries_unref (queries);
   if (too_small) {
     count (sched, &sched->counts.too_small);
@@ -658,6 +664,11 @@ gst_naclip_seg_scheduler_process (GstNaclipSegScheduler *sched,
 {
   *out = NULL;
   *fresh = FALSE;
+  if (GST_BUFFER_IS_DISCONT (frame->buffer)) {
+    g_mutex_lock (&sched->lock);
+    sched->reuse_gen++;
+    g_mutex_unlock (&sched->lock);
+  }
   if (get_mode (sched) != GST_NACLIP_SEG_ASYNC_MODE_ASYNC)
     return process_sync (sched, frame, snap, times, out, fresh);
   process_async (sched, frame, snap, times, out);

@@ -1400,6 +1400,103 @@ GST_START_TEST (test_smoothing)
 }
 GST_END_TEST;
 
+/* The "reuse-refreshed" and "reuse-computed" fields of the "naclipseg"
+ * message of the frame @buf (pushed through @h), whose result must be
+ * fresh and of class set @class_set. */
+static gboolean
+reuse_refreshed (GstHarness *h, GstBus *bus, GstBuffer *buf, guint64 class_set,
+    double *computed)
+{
+  GstBuffer *out = labels_of (h, buf);
+  GstMessage *msg;
+  gboolean refreshed = FALSE, found = FALSE;
+
+  fail_unless (gst_buffer_get_naclip_seg_meta (out)->fresh);
+  fail_unless_equals_uint64 (
+      gst_buffer_get_naclip_seg_meta (out)->result->class_set, class_set);
+  gst_buffer_unref (out);
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT)) != NULL) {
+    const GstStructure *s = gst_message_get_structure (msg);
+    if (gst_structure_has_name (s, "naclipseg")) {
+      fail_unless (
+          gst_structure_get_boolean (s, "reuse-refreshed", &refreshed));
+      fail_unless (gst_structure_get_double (s, "reuse-computed", computed));
+      found = TRUE;
+    }
+    gst_message_unref (msg);
+  }
+  fail_unless (found, "no naclipseg message");
+  return refreshed;
+}
+
+/* reuse-threshold and reuse-refresh: off by default; on, a repeated frame
+ * computes only part of the tokens, and a flush, a DISCONT buffer and a
+ * caps change make the next frame compute all of them; a class change
+ * does not. */
+GST_START_TEST (test_reuse)
+{
+  GstVideoInfo info = info_for ("RGB", 96, 64);
+  GstVideoInfo small = info_for ("RGB", 80, 64);
+  GstElement *e = make_element ();
+  GstBus *bus = gst_bus_new ();
+  GstSegment segment;
+  GstHarness *h;
+  GstBuffer *buf;
+  float threshold = -1.0f;
+  guint refresh = 0;
+  double computed = 0.0;
+  gint64 deadline;
+
+  g_object_get (
+      e, "reuse-threshold", &threshold, "reuse-refresh", &refresh, NULL);
+  fail_unless (threshold == 0.0f);
+  fail_unless_equals_int (refresh, 30);
+  g_object_set (e, "reuse-threshold", 0.3f, "reuse-refresh", 0, "post-messages",
+      TRUE, NULL);
+  g_object_get (
+      e, "reuse-threshold", &threshold, "reuse-refresh", &refresh, NULL);
+  fail_unless (threshold == 0.3f);
+  fail_unless_equals_int (refresh, 0);
+  gst_element_set_bus (e, bus);
+  h = make_harness (
+      e, "video/x-raw,format=RGB,width=96,height=64,framerate=30/1");
+
+  fail_unless (reuse_refreshed (h, bus, make_frame (&info, 1), 1, &computed));
+  fail_unless (computed == 1.0);
+  fail_if (reuse_refreshed (h, bus, make_frame (&info, 1), 1, &computed));
+  fail_unless (computed < 0.5, "a repeated frame computed %g", computed);
+
+  /* a class change keeps the tokens */
+  g_object_set (e, "classes", "water,grass", NULL);
+  deadline = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+  while (get_u64 (e, "class-set") < 2) {
+    fail_unless (g_get_monotonic_time () < deadline, "no class switch");
+    g_usleep (10000);
+  }
+  fail_if (reuse_refreshed (h, bus, make_frame (&info, 1), 2, &computed));
+
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  fail_unless (reuse_refreshed (h, bus, make_frame (&info, 1), 2, &computed));
+  fail_if (reuse_refreshed (h, bus, make_frame (&info, 1), 2, &computed));
+
+  buf = make_frame (&info, 1);
+  GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+  fail_unless (reuse_refreshed (h, bus, buf, 2, &computed));
+  fail_if (reuse_refreshed (h, bus, make_frame (&info, 1), 2, &computed));
+
+  gst_harness_set_src_caps_str (
+      h, "video/x-raw,format=RGB,width=80,height=64,framerate=30/1");
+  fail_unless (reuse_refreshed (h, bus, make_frame (&small, 1), 2, &computed));
+  fail_if (reuse_refreshed (h, bus, make_frame (&small, 1), 2, &computed));
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+GST_END_TEST;
+
 /* A QoS event saying frames are late: the next late frame reuses the last
  * result instead of waiting for an inference, and is counted (H09). */
 GST_START_TEST (test_H09_qos_skips)
@@ -2234,6 +2331,7 @@ naclipseg_suite (void)
   tcase_add_test (tc, test_overlay_equals_label_map);
   tcase_add_test (tc, test_selected_and_passthrough);
   tcase_add_test (tc, test_G08_non_writable_input);
+  tcase_add_test (tc, test_reuse);
   tcase_add_test (tc, test_G09_readonly_memory);
   tcase_add_test (tc, test_metadata);
   tcase_add_test (tc, test_post_messages);
