@@ -323,7 +323,7 @@ naclip_reuse_block (NaclipReuse *r, NaclipMatmul *mm, const NaclipBlock *block,
                       && (double)m1 > FALLBACK_SHARE * (double)n_rows;
     if (!r->falling_back) {
       for (int i = 0; i < N_CACHES; i++)
-        cache[i] = i < CACHE_Q
+        cache[i] = i < CACHE_CTX
                        ? r->cache[i] + layer * plane
                        : naclip_dtype_at (r->cache[i], layer * plane, t);
       gsize p1 = padded_rows (m1, n_rows);

@@ -4,10 +4,11 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * /reuse/exact: with reuse on and threshold 0 every token goes through the
- * reuse path (gate, gather, row-wise products, attention against the
- * cached keys and values, scatter) and the encoder's results equal the
- * normal path's, frame after frame, to 1e-6 (fp32, a batch of two images
- * like sliding windows, a grid that interpolates the positions).
+ * reuse path (gates, gather, row-wise products, attention over the cached
+ * queries, keys and values, scatter) and the encoder's results equal the
+ * normal path's, frame after frame, to 1e-6 (fp32, and bf16 where it
+ * runs; a batch of two images like sliding windows, a grid that
+ * interpolates the positions).
  * /reuse/static-frame: through the public API, a frame repeated with a
  * threshold above 0 computes only the class tokens and gives the same
  * labels and, to 1e-5, the same probabilities; a changed region computes
@@ -54,8 +55,13 @@ fill_random (float *x, gsize n, guint seed)
 }
 
 static void
-test_exact (void)
+test_exact (gconstpointer data)
 {
+  NaclipPrecision precision = GPOINTER_TO_INT (data);
+  if (!naclip_precision_resolve (precision, &precision, NULL)) {
+    g_test_skip ("this CPU or build has no bf16 products");
+    return;
+  }
   NaclipModel *model = make_model ("tiny-deep", 7);
   const NaclipModelInfo *info = naclip_model_get_info (model);
   const guint n_images = 2, height = 80, width = 96;
@@ -73,7 +79,7 @@ test_exact (void)
   NaclipVisionScratch *scratch = naclip_vision_scratch_new ();
   NaclipReuse *reuse = naclip_reuse_new ();
   NaclipMatmul *mm = naclip_matmul_new (naclip_model_get_matmul_cache (model),
-      NACLIP_PRECISION_FP32, NACLIP_MATMUL_BACKEND_AUTO, 2, NULL);
+      precision, NACLIP_MATMUL_BACKEND_AUTO, 2, NULL);
   GError *error = NULL;
 
   g_assert_nonnull (mm);
@@ -98,7 +104,7 @@ test_exact (void)
     g_assert_true (naclip_vision_encode (model, scratch, mm, reuse, &params,
         pixels, n_images, height, width, got, got_block, NULL, &error));
     g_assert_no_error (error);
-    /* fp32; the products are the same, row for row */
+    /* the products are the same, row for row: fp32 and bf16 alike */
     pyhelper_assert_close ("features", got, want, n_features, 1e-6, 0.0);
     pyhelper_assert_close ("block", got_block, want_block, n_block, 1e-6, 1e-6);
     naclip_reuse_get_stats (reuse, &refreshed, &n_rows, &n_computed);
@@ -236,7 +242,10 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/reuse/exact", test_exact);
+  g_test_add_data_func (
+      "/reuse/exact/fp32", GINT_TO_POINTER (NACLIP_PRECISION_FP32), test_exact);
+  g_test_add_data_func (
+      "/reuse/exact/bf16", GINT_TO_POINTER (NACLIP_PRECISION_BF16), test_exact);
   g_test_add_func ("/reuse/static-frame", test_static_frame);
   return g_test_run ();
 }
