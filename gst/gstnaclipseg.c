@@ -39,7 +39,9 @@
  *   statistics of each label, boxes included (GstNaclipSegPublished); frames
  *   that reuse it attach the same result with fresh = FALSE. A class-list
  *   change, caps change or flush drops the latest result so labels of two
- *   class sets are never mixed.
+ *   class sets are never mixed. Token reuse (reuse-threshold) starts again
+ *   on a caps change, a flush or a DISCONT buffer, not on a class change
+ *   (the scheduler's reuse generation).
  *
  * Base class details
  *   transform_ip is overridden (instead of transform_frame_ip) so that
@@ -614,6 +616,11 @@ gst_naclip_seg_class_init (GstNaclipSegClass *klass)
    * gst-launch-1.0 v4l2src ! videoconvert ! naclipseg classes="sky,road,car" ! videoconvert ! autovideosink
    * gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! naclipseg classes="person,car,tree" inference-size=224 ! videoconvert ! x264enc ! mp4mux ! filesink location=out.mp4
    * gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! naclipseg classes="person,car" output=labels output-size=frame ! pngenc ! multifilesink location=mask-%05d.png
+   * ]|
+   * A fixed camera can skip the patches that did not change since the last
+   * inferred frame (reuse-threshold, README "Token reuse"):
+   * |[
+   * gst-launch-1.0 v4l2src ! videoconvert ! naclipseg classes="person,car" reuse-threshold=0.2 ! videoconvert ! autovideosink
    * ]|
    */
   gst_element_class_set_static_metadata (element_class, "NACLIP segmentation",

@@ -26,7 +26,9 @@ ratio (speed-up; for pan, reuse / full is the fallback overhead), the
 ratio of the totals (refresh frames included), the mean and lowest share
 of pixels whose labels agree with the full forward, and the mean share of
 token rows reuse computed. The machine's load average is printed before
-and after: figures taken on a loaded machine are noisy.
+and after: figures taken on a loaded machine are noisy (OMP_WAIT_POLICY
+is PASSIVE, so that a shared core costs less than with spinning
+threads).
 
 This is a measurement, not a test: it never fails on a slow result.
 """
@@ -121,7 +123,8 @@ def run(naclip, model, clip, precision, args):
            str(args.threads), "--precision", precision,
            "--reuse-threshold", str(args.threshold),
            "--reuse-refresh", str(args.refresh)]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
         return None, res.stderr.strip().splitlines()[-1:]
     rows = []
