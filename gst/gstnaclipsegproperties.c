@@ -202,14 +202,14 @@ gst_naclip_seg_properties_install (GObjectClass *gobject_class)
    * skip more and drift more (refreshed every reuse-refresh frames); the
    * "naclipseg" message tells the share computed (reuse-computed).
    * Reuse starts again after a caps change, a flush (a seek) and a
-   * discontinuity, not after a class change. Costs 6 frames' worth of
+   * discontinuity, not after a class change. Costs six arrays of
    * activations per block (40 MB for ViT-B/16 at 224).
    */
   g_object_class_install_property (gobject_class, PROP_REUSE_THRESHOLD,
       g_param_spec_float ("reuse-threshold", "Reuse threshold",
-          "Token reuse between frames: recompute a patch when its input moved "
-          "by this relative L2 change; 0 = off (helps static cameras, not "
-          "pans)",
+          "Token reuse between frames: recompute a patch when its input or "
+          "attention moved by this relative L2 change; 0 = off (helps static "
+          "cameras, not pans)",
           0.0f, NACLIP_MAX_REUSE_THRESHOLD, d.reuse_threshold, TUNABLE));
   /**
    * GstNaclipSeg:reuse-refresh:

@@ -99,8 +99,8 @@ static const OptionSpec specs[] = {
       "Arithmetic of the matrix products: auto, fp32 or bf16", "P" },
   { "reuse-threshold", 0, 0, G_OPTION_ARG_DOUBLE, FIELD (reuse_threshold),
       NACLIP_SEGMENT_OPTIONS_REUSE,
-      "Token reuse between frames: recompute a patch when its input moved by "
-      "this relative L2 change; 0 = off",
+      "Token reuse between frames: recompute a patch when its input or "
+      "attention moved by this relative L2 change; 0 = off",
       "T" },
   { "reuse-refresh", 0, 0, G_OPTION_ARG_INT, FIELD (reuse_refresh),
       NACLIP_SEGMENT_OPTIONS_REUSE,
