@@ -11,7 +11,9 @@
  *   patch embedding (conv1 as a GEMM over unfolded P x P patches)
  *   class token, positional embedding (interpolated per grid, cached)
  *   ln_pre
- *   blocks 0 .. L-2: the standard residual block (transformer.c)
+ *   blocks 0 .. L-2: the standard residual block (transformer.c), or
+ *     with token reuse the same block for the tokens that changed since
+ *     the last frame (reuse.c)
  *   naclip_final_block (): the NACLIP changes, all in one place
  *   ln_post on every token, projection to E, class token dropped
  *   L2 normalisation of each patch vector
