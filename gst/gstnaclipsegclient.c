@@ -497,6 +497,7 @@ gst_naclip_seg_client_segment (GstNaclipSegClient *client,
   NaclipImage image;
   NaclipTimings t;
   NaclipReuseStats reuse;
+  gint64 t0;
 
   *too_small = FALSE;
   if (g_atomic_int_get (&client->stopping)) {
@@ -546,6 +547,7 @@ gst_naclip_seg_client_segment (GstNaclipSegClient *client,
   r->pts = times->pts;
   for (guint l = 0; l <= n_classes; l++)
     r->class_names[l] = g_strdup (naclip_classes_get_name (classes, l));
+  t0 = g_get_monotonic_time ();
   probs = smooth_result (client, r, snap->temporal_smoothing,
       snap->params.class_confidence_threshold, gen, class_set);
   pub = g_atomic_rc_box_new0 (GstNaclipSegPublished);
@@ -557,7 +559,9 @@ gst_naclip_seg_client_segment (GstNaclipSegClient *client,
                             ? (double)reuse.n_computed / (double)reuse.n_rows
                             : 1.0;
   pub->reuse_refreshed = reuse.active && reuse.refreshed;
+  pub->timings = t;
   compute_statistics (pub, probs);
+  pub->statistics_ms = (g_get_monotonic_time () - t0) / 1000.0;
   pub->latency
       = (GstClockTime)MAX (g_get_monotonic_time () - times->arrival, 0) * 1000;
   return pub;

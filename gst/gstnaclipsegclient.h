@@ -48,6 +48,8 @@ typedef struct
    * frame computed (1 without reuse) and whether it was a refresh */
   double reuse_computed;
   gboolean reuse_refreshed;
+  NaclipTimings timings; /* the library's stages for it */
+  double statistics_ms;  /* smoothing and statistics after the library */
 } GstNaclipSegPublished;
 
 GstNaclipSegPublished *gst_naclip_seg_published_ref (

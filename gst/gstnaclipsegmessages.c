@@ -20,6 +20,8 @@
 
 #include "gstnaclipsegmessages.h"
 
+#include <math.h>
+
 #include <gst/video/video.h>
 
 void
@@ -80,6 +82,26 @@ gst_naclip_seg_post_classes_changed (
       element, gst_message_new_element (GST_OBJECT (element), s));
 }
 
+static guint64
+ms_to_ns (double ms)
+{
+  return (guint64)llround (ms * GST_MSECOND);
+}
+
+/* "naclipseg-stage-times": where the time of @pub went, ns. */
+static GstStructure *
+stage_times (const GstNaclipSegPublished *pub)
+{
+  const NaclipTimings *t = &pub->timings;
+
+  return gst_structure_new ("naclipseg-stage-times", "preprocess",
+      G_TYPE_UINT64, ms_to_ns (t->preprocess_ms), "encoder", G_TYPE_UINT64,
+      ms_to_ns (t->encoder_ms), "logits", G_TYPE_UINT64,
+      ms_to_ns (t->logits_ms), "pamr", G_TYPE_UINT64, ms_to_ns (t->pamr_ms),
+      "labels", G_TYPE_UINT64, ms_to_ns (t->labels_ms), "statistics",
+      G_TYPE_UINT64, ms_to_ns (pub->statistics_ms), NULL);
+}
+
 void
 gst_naclip_seg_post_result (
     GstElement *element, const GstNaclipSegPublished *pub)
@@ -120,6 +142,8 @@ gst_naclip_seg_post_result (
   gst_structure_take_value (s, "coverage", &coverage);
   gst_structure_take_value (s, "confidence", &confidence);
   gst_structure_take_value (s, "present", &present);
+  gst_structure_set (
+      s, "stage-times", GST_TYPE_STRUCTURE, stage_times (pub), NULL);
   gst_element_post_message (
       element, gst_message_new_element (GST_OBJECT (element), s));
 }

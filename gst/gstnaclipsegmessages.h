@@ -27,9 +27,12 @@ void gst_naclip_seg_post_error (GstElement *element, GstMessageType type,
 void gst_naclip_seg_post_classes_changed (
     GstElement *element, NaclipQueries *queries, guint64 class_set);
 /* Posts "naclipseg" for an inferred frame: its times, latency (ns from
- * the frame's arrival to its result), class-set, background-coverage and
+ * the frame's arrival to its result), class-set, background-coverage,
  * the arrays classes, coverage, confidence and present (index i is label
- * i + 1). */
+ * i + 1), and stage-times, a "naclipseg-stage-times" structure of ns:
+ * the library's stages (preprocess, encoder, logits, pamr, labels:
+ * NaclipTimings) and statistics, the element's temporal smoothing and
+ * per-class statistics. */
 void gst_naclip_seg_post_result (
     GstElement *element, const GstNaclipSegPublished *pub);
 /* Attaches @pub's result (GstNaclipSegMeta, @fresh when computed from

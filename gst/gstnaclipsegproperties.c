@@ -340,8 +340,11 @@ gst_naclip_seg_properties_install (GObjectClass *gobject_class)
    * frame's arrival in the element to its result), class-set,
    * background-coverage, reuse-computed (the share of vision tokens the
    * frame computed, 1 without reuse-threshold), reuse-refreshed (all of them
-   * were), and arrays classes, coverage, confidence and present (index i =
-   * label i + 1).
+   * were), arrays classes, coverage, confidence and present (index i =
+   * label i + 1), and stage-times, a structure "naclipseg-stage-times"
+   * saying where the time of the inference went, ns: preprocess, encoder,
+   * logits, pamr, labels (the library's stages) and statistics (temporal
+   * smoothing and the per-class statistics).
    */
   g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
       g_param_spec_boolean ("post-messages", "Post messages",

@@ -1630,7 +1630,8 @@ GST_END_TEST;
  * frame arrived) than L + max (L, G) is not carried, L the longest
  * arrival-to-result time and G the longest gap between frames of the
  * recent ones; expire-results, once set, decides instead (in running
- * time). The "naclipseg" message gives L. */
+ * time). The "naclipseg" message gives L, and its stage-times add up to
+ * less. */
 GST_START_TEST (test_async_stale_results)
 {
   GstVideoInfo info = info_for ("RGB", 640, 480);
@@ -1639,7 +1640,10 @@ GST_START_TEST (test_async_stale_results)
   GstHarness *h;
   GstMessage *msg;
   GstBuffer *out = NULL;
-  guint64 latency = 0;
+  static const char *const stages[]
+      = { "preprocess", "encoder", "logits", "pamr", "labels", "statistics" };
+  const GstStructure *times;
+  guint64 latency = 0, encoder = 0, stage_sum = 0;
   guint i;
 
   /* Heavy enough that an inference takes far longer than a push. */
@@ -1662,9 +1666,20 @@ GST_START_TEST (test_async_stale_results)
   fail_unless (msg != NULL);
   fail_unless (gst_structure_get_uint64 (
       gst_message_get_structure (msg), "latency", &latency));
+  /* Where the time went: the stages add up to less than the latency. */
+  times = gst_value_get_structure (
+      gst_structure_get_value (gst_message_get_structure (msg), "stage-times"));
+  for (guint s = 0; s < G_N_ELEMENTS (stages); s++) {
+    guint64 ns = 0;
+    fail_unless (
+        gst_structure_get_uint64 (times, stages[s], &ns), "%s", stages[s]);
+    stage_sum += ns;
+  }
+  fail_unless (gst_structure_get_uint64 (times, "encoder", &encoder));
   gst_message_unref (msg);
   GST_INFO ("arrival to result: %" G_GUINT64_FORMAT " ns", latency);
   fail_unless (latency > 0);
+  fail_unless (encoder > 0 && stage_sum <= latency);
 
   /* Older than twice that (the frames came every few ms): dropped
    * (inference-interval keeps the worker from taking a newer frame). */
