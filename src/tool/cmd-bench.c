@@ -29,6 +29,16 @@
  *     computed C refresh R": both encoder times, the share of pixels whose
  *     labels agree, the share of token rows the reuse computed, and
  *     whether it refreshed. One warm-up frame on each context first.
+ *   naclip bench --element --model M [--size WxH] [--format F] [--classes N]
+ *                [--repeat N] [segmentation options]
+ *     runs the naclipseg element of this build on WxH frames of
+ *     videotestsrc in format F (GStreamer's name; default RGB), overlay
+ *     drawn, with N classes named "class 1".. (encoded by the text tower,
+ *     through the embedding cache) and the same options (bench-element.c),
+ *     and prints the medians of the library's stages, of the element's
+ *     statistics and of its frame time, frame / encoder and the frames per
+ *     second. The frame is what the element's output costs; the issue's
+ *     configuration is --size 640x480 --inference-size 224 --classes 5.
  *   naclip bench --gemm [--precision P] [--threads N] [--repeat N]
  *     times the matrix products of a ViT-B/16 block (the four linear
  *     shapes at M = 197 tokens and M = 1182, six 224 crops batched) with
@@ -59,6 +69,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if HAVE_GST
+#include "bench-element.h"
+#endif
 #include "naclip-tool.h"
 #include "precision-option.h"
 #include "segment-options.h"
@@ -70,9 +83,8 @@ compare_double (const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-/* The median of @n values (sorted in place). */
-static double
-median (double *v, guint n)
+double
+naclip_bench_median (double *v, guint n)
 {
   qsort (v, n, sizeof (double), compare_double);
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
@@ -145,7 +157,7 @@ bench_gemm (NaclipPrecision precision, guint threads, guint repeat)
         printf ("# %s: skipped (%s)\n", runs[r].name, error->message);
         break;
       }
-      double ms = median (times, repeat);
+      double ms = naclip_bench_median (times, repeat);
       double gflop = 2.0 * sh->m * sh->n * sh->k / 1e9;
       printf ("%-16s %-5s %5u %5u %5u %10.3f %10.1f\n", runs[r].name, sh->name,
           sh->m, sh->n, sh->k, ms, gflop / (ms / 1000.0));
@@ -190,7 +202,7 @@ bench_text (NaclipModel *model, const NaclipClasses *classes,
     naclip_queries_unref (q);
   }
   printf ("text_cold %.3f\n", times[0]);
-  printf ("text %.3f\n", median (times + 1, o->repeat));
+  printf ("text %.3f\n", naclip_bench_median (times + 1, o->repeat));
   return TRUE;
 }
 
@@ -289,7 +301,8 @@ bench_pipeline (const PipelineOptions *o)
       times[s * o->repeat + (i - 1)] = v[s];
   }
   for (gsize s = 0; s < G_N_ELEMENTS (stages); s++)
-    printf ("%s %.3f\n", stages[s], median (times + s * o->repeat, o->repeat));
+    printf ("%s %.3f\n", stages[s],
+        naclip_bench_median (times + s * o->repeat, o->repeat));
   printf ("rss_mib %.1f\n", rss_mib ("VmRSS:"));
   printf ("peak_rss_mib %.1f\n", rss_mib ("VmHWM:"));
   status = 0;
@@ -510,11 +523,11 @@ bench_products (const PipelineOptions *o)
     printf ("# %-6s %5zu %5zu %5zu %3zux%-3zu %-10s %-16s %5u %9.3f\n",
         pt->is_gemm ? (pt->trans_b ? "gemmT" : "gemm") : "linear", pt->m, pt->n,
         pt->k, pt->n_outer, pt->n_inner, pt->is_gemm ? "-" : pt->post, types,
-        pt->count, median (pt->ms, o->repeat));
+        pt->count, naclip_bench_median (pt->ms, o->repeat));
   }
-  /* median () sorts: [0] is then the minimum */
-  double enc_med = median (b.encoder_ms, o->repeat);
-  double prod_med = median (b.products_ms, o->repeat);
+  /* naclip_bench_median () sorts: [0] is then the minimum */
+  double enc_med = naclip_bench_median (b.encoder_ms, o->repeat);
+  double prod_med = naclip_bench_median (b.products_ms, o->repeat);
   printf ("encoder %.3f\n", enc_med);
   printf ("encoder_min %.3f\n", b.encoder_ms[0]);
   printf ("products %.3f\n", prod_med);
@@ -524,8 +537,8 @@ bench_products (const PipelineOptions *o)
   /* CPU time of both threads: the work done, less sensitive to waiting
    * for a core on a shared machine (with OMP_WAIT_POLICY=PASSIVE, where a
    * waiting thread sleeps) */
-  double enc_cpu_med = median (b.encoder_cpu_ms, o->repeat);
-  double prod_cpu_med = median (b.products_cpu_ms, o->repeat);
+  double enc_cpu_med = naclip_bench_median (b.encoder_cpu_ms, o->repeat);
+  double prod_cpu_med = naclip_bench_median (b.products_cpu_ms, o->repeat);
   printf ("encoder_cpu %.3f\n", enc_cpu_med);
   printf ("products_cpu %.3f\n", prod_cpu_med);
   printf ("ratio_cpu %.3f\n", enc_cpu_med / prod_cpu_med);
@@ -536,8 +549,9 @@ bench_products (const PipelineOptions *o)
 int
 naclip_cmd_bench (int argc, char **argv)
 {
-  gboolean gemm = FALSE, text = FALSE, products = FALSE;
+  gboolean gemm = FALSE, text = FALSE, products = FALSE, element = FALSE;
   char *model = NULL, *size = NULL, *mode = NULL, *clip = NULL;
+  char *format = NULL;
   gint repeat = 10, n_classes = 21;
   NaclipSegmentOptions so;
   GOptionEntry entries[] = {
@@ -561,6 +575,16 @@ naclip_cmd_bench (int argc, char **argv)
         NULL },
     { "products", 0, 0, G_OPTION_ARG_NONE, &products,
         "Time the image encoder against its matrix products alone", NULL },
+#if HAVE_GST
+    { "element", 0, 0, G_OPTION_ARG_NONE, &element,
+        "Time the naclipseg element on videotestsrc frames of --size instead "
+        "(frame time against its stages)",
+        NULL },
+    { "format", 0, 0, G_OPTION_ARG_STRING, &format,
+        "With --element: the frames' format (RGB, BGRx, I420, NV12, ...; "
+        "default RGB)",
+        "F" },
+#endif
     { "repeat", 0, 0, G_OPTION_ARG_INT, &repeat,
         "Timed runs after one warm-up (default 10)", "N" },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -640,6 +664,15 @@ naclip_cmd_bench (int argc, char **argv)
     status = bench_clip (&o);
     goto out;
   }
+  if (element) {
+#if HAVE_GST
+    NaclipBenchElement e
+        = { model, so.templates, format != NULL ? format : "RGB", o.width,
+            o.height, o.n_classes, o.repeat, o.params };
+    status = naclip_bench_element (&e);
+#endif
+    goto out;
+  }
   status = bench_pipeline (&o);
 out:
   naclip_segment_options_clear (&so);
@@ -647,5 +680,6 @@ out:
   g_free (size);
   g_free (mode);
   g_free (clip);
+  g_free (format);
   return status;
 }

@@ -24,4 +24,7 @@ int naclip_cmd_eval (int argc, char **argv);
 int naclip_cmd_annotate (int argc, char **argv);
 #endif
 
+/* The median of @n values (sorted in place); naclip bench's statistic. */
+double naclip_bench_median (double *v, guint n);
+
 #endif /* NACLIP_TOOL_H */
