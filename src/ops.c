@@ -52,43 +52,6 @@
 #define OPS_ADD 1
 #define OPS_TO_BF16 2
 
-/* Cephes expf constants: x = n ln2 + r with ln2 split in two parts. */
-#define EXP_HI 88.0f
-#define EXP_LO -87.3365478515625f /* ln (2^-126): smallest normal result */
-#define LOG2E 1.44269504088896341f
-#define LN2_HI 0.693359375f
-#define LN2_LO -2.12194440e-4f
-#define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: adding it rounds to integer */
-
-/* x[0..LANES) <- exp (x - shift), Cephes expf lane-wise: within 2 ulp of
- * libm on [EXP_LO, EXP_HI]; 0 below, +Inf above. */
-KERNEL_BODY void
-exp_lanes (float *x, float shift)
-{
-  const vec_f zero = { 0.0f };
-  const vec_f lo = zero + EXP_LO, hi = zero + EXP_HI;
-  const vec_f inf = zero + INFINITY;
-  vec_f v;
-  memcpy (&v, x, sizeof v);
-  v = v - shift;
-  vec_f xc = SELECT (v < lo, lo, v);
-  xc = SELECT (xc > hi, hi, xc);
-  vec_f n = (xc * LOG2E + ROUND_MAGIC) - ROUND_MAGIC;
-  vec_f r = xc - n * LN2_HI;
-  r = r - n * LN2_LO;
-  vec_f p = r * 1.9875691500e-4f + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  vec_i bits = (__builtin_convertvector(n, vec_i) + 127) << 23;
-  vec_f y = p * (vec_f)bits;
-  y = SELECT (v < lo, zero, y);
-  y = SELECT (v > hi, inf, y);
-  memcpy (x, &y, sizeof y);
-}
-
 /* x[0..LANES) <- x * sigmoid (1.702 x), as x / (1 + exp (-1.702 x)). */
 KERNEL_BODY void
 quick_gelu_lanes (float *x)
