@@ -1,5 +1,5 @@
-/* kernels.h: what the per-CPU-level kernels of ops.c and matmul-int8.c
- * share: 16-float vectors, the clones of a kernel body per level and
+/* kernels.h: what the per-CPU-level kernels of ops.c, matmul-int8.c and
+ * labels.c share: 16-float vectors, the clones of a kernel body per level and
  * exp ().
  *
  * Copyright (C) 2026 The naclipseg authors
@@ -106,6 +106,13 @@ kernel_level (void)
 /* mask ? a : b, lane-wise (mask lanes are 0 or -1) */
 #define SELECT(mask, a, b)                                                     \
   ((vec_f)(((mask) & (vec_i)(a)) | (~(mask) & (vec_i)(b))))
+
+/* MAX (a, b) of <glib.h> lane-wise, NaN handling included: a > b ? a : b
+ * (a NaN @b wins, a NaN @a loses). */
+#define VMAX(a, b) SELECT ((a) > (b), a, b)
+
+/* A vector at any float's address (scratch from g_malloc). */
+typedef vec_f vec_fu __attribute__ ((aligned (4)));
 
 /* Cephes expf constants: x = n ln2 + r with ln2 split in two parts. */
 #define EXP_HI 88.0f

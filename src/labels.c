@@ -21,9 +21,11 @@
 #include "config.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "naclip-private.h"
+#include "kernels.h"
 
 struct _NaclipSmoothing
 {
@@ -169,5 +171,156 @@ naclip_labels_compute_stats (const guint8 *labels, gsize labels_stride,
     }
     s->coverage = (float)((double)s->n_pixels / (double)plane);
     s->confidence = (float)(sum[l] / (double)s->n_pixels);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* From logits: the probabilities and the labels of a frame            */
+
+gsize
+naclip_labels_scratch_size (guint n_queries, guint n_labels)
+{
+  return ((gsize)n_queries + n_labels) * LANES;
+}
+
+/* The pixel (x, y) of @job: the softmax over the queries of the scaled
+ * logits, each label's probability the max over its queries, the label
+ * rule. @tmp holds n_queries + n_labels floats. The reference's order of
+ * operations; the vectors below keep it. */
+static void
+label_pixel (const NaclipLabelsJob *job, guint y, guint x, float *tmp)
+{
+  gsize plane = (gsize)job->width * job->height;
+  gsize p = (gsize)y * job->width + x;
+  float *qp = tmp, *cp = tmp + job->n_queries;
+  float max_v = -INFINITY, sum = 0.0f;
+  guint label;
+
+  for (guint q = 0; q < job->n_queries; q++) {
+    qp[q] = job->logits[q * plane + p] * job->logit_scale;
+    max_v = MAX (max_v, qp[q]);
+  }
+  for (guint q = 0; q < job->n_queries; q++) {
+    qp[q] = expf (qp[q] - max_v);
+    sum += qp[q];
+  }
+  for (guint k = 0; k < job->n_labels; k++)
+    cp[k] = 0.0f;
+  for (guint q = 0; q < job->n_queries; q++) {
+    guint k = job->query_labels[q];
+    cp[k] = MAX (cp[k], qp[q] / sum);
+  }
+  label = naclip_probs_pick_label (cp, job->n_labels, 1, job->threshold);
+  job->labels[(gsize)y * job->labels_stride + x] = (guint8)label;
+  if (job->labels_i32 != NULL)
+    job->labels_i32[p] = (gint32)label;
+  if (job->probs != NULL) {
+    for (guint k = 0; k < job->n_labels; k++)
+      job->probs[k * plane + p] = cp[k];
+  }
+}
+
+/* label_pixel() on the LANES pixels from (x, y) on, the
+ * exponential exp_lanes(). @tmp holds
+ * naclip_labels_scratch_size() floats. */
+KERNEL_BODY void
+label_lanes (const NaclipLabelsJob *job, guint y, guint x, float *tmp)
+{
+  typedef guint8 vec_u8 __attribute__ ((vector_size (LANES)));
+  const vec_f zero = { 0.0f };
+  gsize plane = (gsize)job->width * job->height;
+  gsize p = (gsize)y * job->width + x;
+  vec_fu *qp = (vec_fu *)tmp;
+  vec_fu *cp = qp + job->n_queries;
+  vec_f v, max_v = zero - INFINITY, sum = zero, best;
+  vec_i label = { 0 }, gt;
+  vec_u8 bytes;
+
+  for (guint q = 0; q < job->n_queries; q++) {
+    memcpy (&v, job->logits + q * plane + p, sizeof v);
+    qp[q] = v * job->logit_scale;
+    max_v = VMAX (max_v, qp[q]);
+  }
+  for (guint q = 0; q < job->n_queries; q++) {
+    qp[q] -= max_v;
+    exp_lanes ((float *)(qp + q), 0.0f);
+    sum += qp[q];
+  }
+  for (guint k = 0; k < job->n_labels; k++)
+    cp[k] = zero;
+  for (guint q = 0; q < job->n_queries; q++) {
+    guint k = job->query_labels[q];
+    v = qp[q] / sum;
+    cp[k] = VMAX (cp[k], v);
+  }
+  /* naclip_probs_pick_label (): the first label of highest probability,
+   * a NaN never winning; 0 below the threshold or without a number. */
+  best = zero - INFINITY;
+  for (guint k = 0; k < job->n_labels; k++) {
+    gt = cp[k] > best;
+    best = SELECT (gt, cp[k], best);
+    label = (gt & (gint32)k) | (~gt & label);
+  }
+  label &= best >= job->threshold;
+  bytes = __builtin_convertvector(label, vec_u8);
+  memcpy (
+      job->labels + (gsize)y * job->labels_stride + x, &bytes, sizeof bytes);
+  if (job->labels_i32 != NULL)
+    memcpy (job->labels_i32 + p, &label, sizeof label);
+  if (job->probs != NULL) {
+    for (guint k = 0; k < job->n_labels; k++)
+      memcpy (job->probs + k * plane + p, &cp[k], sizeof cp[k]);
+  }
+}
+
+KERNEL_BODY void
+label_row_body (const NaclipLabelsJob *job, guint y, float *tmp)
+{
+  guint x = 0;
+
+  for (; x + LANES <= job->width; x += LANES)
+    label_lanes (job, y, x, tmp);
+  for (; x < job->width; x++)
+    label_pixel (job, y, x, tmp);
+}
+
+DEFINE_CLONES (void, label_row,
+    (const NaclipLabelsJob *job, guint y, float *tmp), (job, y, tmp))
+
+void
+naclip_labels_from_logits (const NaclipLabelsJob *job, guint n_threads)
+{
+  __typeof__ (label_row_baseline) *label_row
+      = PICK (kernel_level (), label_row);
+  gsize scratch = naclip_labels_scratch_size (job->n_queries, job->n_labels);
+  /* About 30 operations per pixel and query (exp). */
+  gboolean parallel = (gsize)job->width * job->height * job->n_queries * 30
+                      >= NACLIP_PARALLEL_MIN_OPS;
+
+  g_return_if_fail (
+      job->n_labels > 0 && job->n_labels <= NACLIP_MAX_CLASSES + 1);
+  g_return_if_fail (job->labels_stride >= job->width);
+
+#pragma omp parallel num_threads(MAX(n_threads, 1u)) if (parallel)
+  {
+    float *tmp = job->scratch + (gsize)omp_get_thread_num () * scratch;
+#pragma omp for schedule(static)
+    for (guint y = 0; y < job->height; y++)
+      label_row (job, y, tmp);
+  }
+}
+
+void
+naclip_labels_from_logits_ref (const NaclipLabelsJob *job)
+{
+  g_autofree float *tmp = g_new (float, (gsize)job->n_queries + job->n_labels);
+
+  g_return_if_fail (
+      job->n_labels > 0 && job->n_labels <= NACLIP_MAX_CLASSES + 1);
+  g_return_if_fail (job->labels_stride >= job->width);
+
+  for (guint y = 0; y < job->height; y++) {
+    for (guint x = 0; x < job->width; x++)
+      label_pixel (job, y, x, tmp);
   }
 }

@@ -903,6 +903,41 @@ void naclip_segment_window (guint height, guint width, guint crop, guint stride,
  * same sizes must not move it). */
 guint64 naclip_context_get_n_allocations (const NaclipContext *ctx);
 
+/* ------------------------------------------------------------------ */
+/* The labels of a frame (labels.c)                                  */
+
+/* labels.c: the probabilities and labels of a frame from its logits
+ * (naclip.py postprocess_result), for naclip_context_segment(). */
+typedef struct
+{
+  const float *logits;        /* (n_queries, height, width) */
+  guint n_queries;            /* Q */
+  const guint8 *query_labels; /* (Q): the label of each query */
+  guint n_labels;             /* classes + 1, at most NACLIP_MAX_CLASSES + 1 */
+  guint width, height;        /* px */
+  float logit_scale;          /* softmax temperature */
+  float threshold;            /* class_confidence_threshold */
+  guint8 *labels;             /* (height, labels_stride bytes) out */
+  gsize labels_stride;        /* bytes, >= width */
+  float *probs;               /* (n_labels, height, width) out, or NULL */
+  gint32 *labels_i32;         /* (height, width) out, or NULL */
+  float *scratch; /* naclip_labels_scratch_size () floats per thread */
+} NaclipLabelsJob;
+
+/* Floats of scratch naclip_labels_from_logits() needs per thread. */
+gsize naclip_labels_scratch_size (guint n_queries, guint n_labels);
+/* For each pixel of @job: p_q = softmax over q of (logits * logit_scale);
+ * the probability of a label is the max of p_q over its queries (0 for a
+ * label without queries); the label is naclip_probs_pick_label()'s with
+ * the threshold. Writes labels, and probs and labels_i32 when not NULL.
+ * Rows are split among @n_threads threads, 16 pixels at a time per CPU
+ * level (kernels.h). Cost: about 30 operations per pixel and
+ * query. */
+void naclip_labels_from_logits (const NaclipLabelsJob *job, guint n_threads);
+/* The plain-C serial twin (libm's expf, one pixel at a time; @job's
+ * scratch unused), for the tests. */
+void naclip_labels_from_logits_ref (const NaclipLabelsJob *job);
+
 G_END_DECLS
 
 #endif /* NACLIP_PRIVATE_H */

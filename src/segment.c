@@ -17,12 +17,19 @@
  *             features (gh * gw, E)^T, bilinearly upsampled to (Q, ch, cw)
  *             (the encoded size, not gh * P), summed into place in
  *             (Q, ph, pw) and divided by the per-pixel window count
- *   output    resized to the caller's output size (Q, oh, ow)
+ *   output    resized to the caller's output size (Q, oh, ow); at the
+ *             processing size (the element's default) the logits are
+ *             computed in place and the input is the PAMR guide, without
+ *             a copy
  *   PAMR      on the normalised input resized to (3, oh, ow)
  *   labels    probs_q = softmax over q of (logits * logit_scale); a class's
  *             probability is the max over its queries (row 0: background
  *             names, 0 without them); label = first argmax over 0..N, and
  *             0 where that max is below class_confidence_threshold
+ *             (naclip_labels_from_logits ())
+ *
+ * The labels (labels.c) run on 16-float vectors per CPU level, with a
+ * plain-C twin the tests compare them with.
  *
  * Planar float layouts (channels, rows, cols) throughout. Buffers belong to
  * the context and only grow: a call whose sizes fit what earlier calls
@@ -33,7 +40,6 @@
 #include "config.h"
 
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 #include "naclip-private.h"
@@ -63,12 +69,12 @@ struct _NaclipContext
   Buffer block;         /* (gh * gw + 1, D), first window, dumps only */
   Buffer patch_logits;  /* (Q, gh * gw) */
   Buffer crop_logits;   /* (Q, ch, cw), sliding windows only */
-  Buffer acc;           /* (Q, ph, pw) summed logits */
+  Buffer acc;           /* (Q, ph, pw) logits, when resized */
   Buffer count;         /* (ph, pw) windows covering each pixel */
   Buffer out_logits;    /* (Q, oh, ow) */
-  Buffer out_image;     /* (3, oh, ow) PAMR guide */
+  Buffer out_image;     /* (3, oh, ow) PAMR guide, when resized */
   Buffer pamr_work;     /* naclip_pamr_work_size () */
-  Buffer pixel_tmp;     /* (threads, Q + n_labels) softmax scratch */
+  Buffer pixel_tmp;     /* naclip_labels_scratch_size () per thread */
   Buffer probs;         /* (n_labels, oh, ow), dumps without caller probs */
   Buffer labels_i32;    /* (oh, ow), dumps only */
   guint8 *query_labels; /* (Q): the label of each query */
@@ -337,6 +343,7 @@ typedef struct
   guint n_queries, embed_dim, width, patch;
   guint n_labels; /* n_classes + 1 */
   gboolean sliding;
+  gboolean resized; /* output size other than the processing size */
 } Geometry;
 
 static gboolean
@@ -386,6 +393,7 @@ check_inputs (NaclipContext *ctx, NaclipQueries *queries,
   g->ow = out_width;
   g->oh = out_height;
   g->sliding = ctx->params.slide_crop != 0;
+  g->resized = g->ow != g->pw || g->oh != g->ph;
   g->cw = g->sliding ? MIN (ctx->params.slide_crop, g->pw) : g->pw;
   g->ch = g->sliding ? MIN (ctx->params.slide_crop, g->ph) : g->ph;
   g->gw = g->cw / g->patch;
@@ -428,8 +436,9 @@ ensure_buffers (
           || !checked_size (&n, 1, g->ph, g->pw, "window count", error)
           || !ensure_buffer (ctx, &ctx->count, n, "window count", error)))
     return FALSE;
-  if (!checked_size (&n, g->n_queries, g->ph, g->pw, "logit", error)
-      || !ensure_buffer (ctx, &ctx->acc, n, "logit", error))
+  if (g->resized
+      && (!checked_size (&n, g->n_queries, g->ph, g->pw, "logit", error)
+          || !ensure_buffer (ctx, &ctx->acc, n, "logit", error)))
     return FALSE;
   if (!checked_size (&n, g->n_queries, g->oh, g->ow, "output logit", error)
       || !ensure_buffer (ctx, &ctx->out_logits, n, "output logit", error))
@@ -443,13 +452,16 @@ ensure_buffers (
           g->n_queries, g->ow, g->oh);
       return FALSE;
     }
-    if (!ensure_buffer (ctx, &ctx->pamr_work, n, "PAMR work", error)
-        || !checked_size (&n, 3, g->oh, g->ow, "PAMR image", error)
-        || !ensure_buffer (ctx, &ctx->out_image, n, "PAMR image", error))
+    if (!ensure_buffer (ctx, &ctx->pamr_work, n, "PAMR work", error))
+      return FALSE;
+    if (g->resized
+        && (!checked_size (&n, 3, g->oh, g->ow, "PAMR image", error)
+            || !ensure_buffer (ctx, &ctx->out_image, n, "PAMR image", error)))
       return FALSE;
   }
-  if (!checked_size (&n, ctx->params.threads, (gsize)g->n_queries + g->n_labels,
-          1, "softmax", error)
+  if (!checked_size (&n, ctx->params.threads,
+          naclip_labels_scratch_size (g->n_queries, g->n_labels), 1, "softmax",
+          error)
       || !ensure_buffer (ctx, &ctx->pixel_tmp, n, "softmax", error))
     return FALSE;
   if (ctx->query_labels_capacity < g->n_queries) {
@@ -499,10 +511,11 @@ gather_windows (NaclipContext *ctx, const Geometry *g)
   return ctx->batch.data;
 }
 
-/* acc (Q, ph, pw) <- the logits of every window, averaged where windows
- * overlap (forward_feature / forward_slide). */
+/* logits (Q, ph, pw) <- the logits of every window, averaged where
+ * windows overlap (forward_feature / forward_slide). */
 static void
-compute_logits (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g)
+compute_logits (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g,
+    float *logits)
 {
   const float *q = naclip_queries_get_embeddings (queries);
   gsize n_patches = (gsize)g->gh * g->gw;
@@ -510,7 +523,7 @@ compute_logits (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g)
   gsize crop_plane = (gsize)g->ch * g->cw;
 
   if (g->sliding) {
-    memset (ctx->acc.data, 0, g->n_queries * plane * sizeof (float));
+    memset (logits, 0, g->n_queries * plane * sizeof (float));
     memset (ctx->count.data, 0, plane * sizeof (float));
   }
   for (guint w = 0; w < g->n_windows; w++) {
@@ -528,7 +541,7 @@ compute_logits (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g)
         g->embed_dim, 1.0f, q, feat, 0.0f, ctx->patch_logits.data);
     if (!g->sliding) {
       naclip_image_resize_bilinear (ctx->patch_logits.data, g->n_queries, g->gh,
-          g->gw, ctx->acc.data, g->ph, g->pw, ctx->params.threads);
+          g->gw, logits, g->ph, g->pw, ctx->params.threads);
       continue;
     }
     naclip_image_resize_bilinear (ctx->patch_logits.data, g->n_queries, g->gh,
@@ -539,8 +552,7 @@ compute_logits (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g)
       for (guint y = 0; y < g->ch; y++) {
         const float *src
             = ctx->crop_logits.data + c * crop_plane + (gsize)y * g->cw;
-        float *dst
-            = ctx->acc.data + c * plane + (gsize)(win.y1 + y) * g->pw + win.x1;
+        float *dst = logits + c * plane + (gsize)(win.y1 + y) * g->pw + win.x1;
         for (guint x = 0; x < g->cw; x++)
           dst[x] += src[x];
       }
@@ -552,68 +564,35 @@ compute_logits (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g)
   }
   if (g->sliding) {
     for (guint c = 0; c < g->n_queries; c++) {
-      float *a = ctx->acc.data + c * plane;
+      float *a = logits + c * plane;
       for (gsize i = 0; i < plane; i++)
         a[i] /= ctx->count.data[i];
     }
   }
 }
 
-/* Labels (and probs, labels_i32 when not NULL) of output row @y.
- * @tmp holds n_queries + n_labels floats. */
-static void
-label_row (const NaclipContext *ctx, const Geometry *g, guint y, guint8 *labels,
-    gsize labels_stride, float *probs, gint32 *labels_i32, float *tmp)
-{
-  gsize plane = (gsize)g->oh * g->ow;
-  float scale = ctx->params.logit_scale;
-  float threshold = ctx->params.class_confidence_threshold;
-  const guint8 *ql = ctx->query_labels;
-  float *qp = tmp;
-  float *cp = tmp + g->n_queries;
-
-  for (guint x = 0; x < g->ow; x++) {
-    gsize p = (gsize)y * g->ow + x;
-    float max_v = -INFINITY, sum = 0.0f;
-    guint label;
-
-    for (guint q = 0; q < g->n_queries; q++) {
-      qp[q] = ctx->out_logits.data[q * plane + p] * scale;
-      max_v = MAX (max_v, qp[q]);
-    }
-    for (guint q = 0; q < g->n_queries; q++) {
-      qp[q] = expf (qp[q] - max_v);
-      sum += qp[q];
-    }
-    for (guint k = 0; k < g->n_labels; k++)
-      cp[k] = 0.0f;
-    for (guint q = 0; q < g->n_queries; q++)
-      cp[ql[q]] = MAX (cp[ql[q]], qp[q] / sum);
-    label = naclip_probs_pick_label (cp, g->n_labels, 1, threshold);
-    labels[(gsize)y * labels_stride + x] = (guint8)label;
-    if (labels_i32 != NULL)
-      labels_i32[p] = (gint32)label;
-    if (probs != NULL) {
-      for (guint k = 0; k < g->n_labels; k++)
-        probs[k * plane + p] = cp[k];
-    }
-  }
-}
-
-/* labels and probs from out_logits (naclip.py postprocess_result);
- * rows are split among threads. */
+/* labels and probs from out_logits (naclip.py postprocess_result). */
 static void
 compute_labels (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g,
     guint8 *labels, gsize labels_stride, float *probs)
 {
   const NaclipClasses *classes = naclip_queries_get_classes (queries);
-  gint32 *labels_i32
-      = ctx->dump_func != NULL ? (gint32 *)ctx->labels_i32.data : NULL;
-  guint n_threads = ctx->params.threads;
-  gsize tmp_size = (gsize)g->n_queries + g->n_labels;
-  /* About 30 operations per pixel and query (expf). */
-  gboolean parallel
-      = (gsize)g->oh * g->ow * g->n_queries * 30 >= NACLIP_PARALLEL_MIN_OPS;
+  NaclipLabelsJob job = {
+    .logits = ctx->out_logits.data,
+    .n_queries = g->n_queries,
+    .query_labels = ctx->query_labels,
+    .n_labels = g->n_labels,
+    .width = g->ow,
+    .height = g->oh,
+    .logit_scale = ctx->params.logit_scale,
+    .threshold = ctx->params.class_confidence_threshold,
+    .labels = labels,
+    .labels_stride = labels_stride,
+    .probs = probs,
+    .labels_i32
+    = ctx->dump_func != NULL ? (gint32 *)ctx->labels_i32.data : NULL,
+    .scratch = ctx->pixel_tmp.data,
+  };
 
   G_STATIC_ASSERT (sizeof (gint32) == sizeof (float));
 
@@ -622,14 +601,7 @@ compute_labels (NaclipContext *ctx, NaclipQueries *queries, const Geometry *g,
     g_assert (k < g->n_labels);
     ctx->query_labels[q] = (guint8)k;
   }
-#pragma omp parallel num_threads(n_threads) if (parallel)
-  {
-    float *tmp = ctx->pixel_tmp.data + (gsize)omp_get_thread_num () * tmp_size;
-#pragma omp for schedule(static)
-    for (guint y = 0; y < g->oh; y++) {
-      label_row (ctx, g, y, labels, labels_stride, probs, labels_i32, tmp);
-    }
-  }
+  naclip_labels_from_logits (&job, ctx->params.threads);
 }
 
 gboolean
@@ -679,18 +651,26 @@ naclip_context_segment (NaclipContext *ctx, NaclipQueries *queries,
 
   t2 = g_get_monotonic_time ();
   ctx->timings.encoder_ms = (t2 - t1) / 1000.0;
-  compute_logits (ctx, queries, &g);
-  naclip_image_resize_bilinear (ctx->acc.data, g.n_queries, g.ph, g.pw,
-      ctx->out_logits.data, g.oh, g.ow, params->threads);
+  /* At the processing size the logits are the output's: no copy. */
+  compute_logits (
+      ctx, queries, &g, g.resized ? ctx->acc.data : ctx->out_logits.data);
+  if (g.resized)
+    naclip_image_resize_bilinear (ctx->acc.data, g.n_queries, g.ph, g.pw,
+        ctx->out_logits.data, g.oh, g.ow, params->threads);
   dump (ctx, "logits", g.n_queries, g.oh, g.ow, 3, FALSE, ctx->out_logits.data);
 
   t3 = g_get_monotonic_time ();
   ctx->timings.logits_ms = (t3 - t2) / 1000.0;
   if (params->pamr_steps > 0) {
-    naclip_image_resize_bilinear (ctx->input.data, 3, g.ph, g.pw,
-        ctx->out_image.data, g.oh, g.ow, params->threads);
-    if (!naclip_pamr (ctx->out_image.data, ctx->out_logits.data, g.n_queries,
-            g.oh, g.ow, params->pamr_steps, params->pamr_dilations,
+    /* The guide is the normalised input at the output size. */
+    const float *guide = ctx->input.data;
+    if (g.resized) {
+      naclip_image_resize_bilinear (ctx->input.data, 3, g.ph, g.pw,
+          ctx->out_image.data, g.oh, g.ow, params->threads);
+      guide = ctx->out_image.data;
+    }
+    if (!naclip_pamr (guide, ctx->out_logits.data, g.n_queries, g.oh, g.ow,
+            params->pamr_steps, params->pamr_dilations,
             params->n_pamr_dilations, params->threads, ctx->pamr_work.data,
             &ctx->cancelled)) {
       g_set_error (
