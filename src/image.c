@@ -31,9 +31,11 @@
 #include "config.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "naclip-private.h"
+#include "kernels.h"
 
 typedef struct
 {
@@ -175,12 +177,148 @@ compute_tap (guint in_size, guint out_size, guint dst)
   return t;
 }
 
+/* Output columns per tile of the fast resizes: the horizontal passes of a
+ * tile's two source rows and its taps stay on the stack (about 16 KiB). */
+#define TILE 256
+
+/* The taps of the output columns [x0, x0 + n) of a resize from @in_w to
+ * @out_w columns. */
+static void
+compute_column_taps (guint in_w, guint out_w, guint x0, guint n, guint *i0,
+    guint *i1, float *l0, float *l1)
+{
+  for (guint x = 0; x < n; x++) {
+    LinearTap t = compute_tap (in_w, out_w, x0 + x);
+    i0[x] = t.i0;
+    i1[x] = t.i1;
+    l0[x] = t.l0;
+    l1[x] = t.l1;
+  }
+}
+
+/* The slot (0 or 1) of @slots (the source rows they hold, -1: none) that
+ * holds source row @row; when none does, the one to fill, which is not
+ * @keep (the slot the other tap needs, or -1), marked as @row's. *@fill
+ * says whether it must be filled. */
+static guint
+slot_for (gint64 slots[2], guint row, gint keep, gboolean *fill)
+{
+  guint s;
+
+  *fill = FALSE;
+  if (slots[0] == row)
+    return 0;
+  if (slots[1] == row)
+    return 1;
+  s = keep == 0 ? 1 : 0;
+  slots[s] = row;
+  *fill = TRUE;
+  return s;
+}
+
+/* out[0..n) <- a * la + b * lb, vectors then a scalar tail. */
+KERNEL_BODY void
+blend_rows (
+    float *out, const float *a, const float *b, float la, float lb, guint n)
+{
+  guint x = 0;
+
+  for (; x + LANES <= n; x += LANES) {
+    vec_f va, vb;
+    memcpy (&va, a + x, sizeof va);
+    memcpy (&vb, b + x, sizeof vb);
+    va = va * la + vb * lb;
+    memcpy (out + x, &va, sizeof va);
+  }
+  for (; x < n; x++)
+    out[x] = a[x] * la + b[x] * lb;
+}
+
+/* out[x] <- a[x] * la[x] + b[x] * lb[x] for x < n: the horizontal pass of
+ * a row from its two gathered taps. */
+KERNEL_BODY void
+blend_columns (float *out, const float *a, const float *b, const float *la,
+    const float *lb, guint n)
+{
+  guint x = 0;
+
+  for (; x + LANES <= n; x += LANES) {
+    vec_f va, vb, wa, wb;
+    memcpy (&va, a + x, sizeof va);
+    memcpy (&vb, b + x, sizeof vb);
+    memcpy (&wa, la + x, sizeof wa);
+    memcpy (&wb, lb + x, sizeof wb);
+    va = va * wa + vb * wb;
+    memcpy (out + x, &va, sizeof va);
+  }
+  for (; x < n; x++)
+    out[x] = a[x] * la[x] + b[x] * lb[x];
+}
+
+/* Output rows [y0, y1) of every channel, a tile of columns at a time:
+ * the horizontal pass of each source row a tile needs is computed once
+ * and kept while the next output rows use it (two slots), then blended
+ * vertically. The arithmetic of the reference, per pixel. */
+KERNEL_BODY void
+resize_rows_body (const float *in, guint n_channels, guint in_h, guint in_w,
+    float *out, guint out_h, guint out_w, guint y0, guint y1)
+{
+  gsize in_plane = (gsize)in_h * in_w;
+  gsize out_plane = (gsize)out_h * out_w;
+  guint i0[TILE], i1[TILE];
+  float l0[TILE], l1[TILE], g0[TILE], g1[TILE];
+  float h[2][TILE];
+
+  for (guint x0 = 0; x0 < out_w; x0 += TILE) {
+    guint n = MIN (TILE, out_w - x0);
+    compute_column_taps (in_w, out_w, x0, n, i0, i1, l0, l1);
+    for (guint c = 0; c < n_channels; c++) {
+      gint64 slots[2] = { -1, -1 };
+      for (guint y = y0; y < y1; y++) {
+        LinearTap ty = compute_tap (in_h, out_h, y);
+        guint rows[2] = { ty.i0, ty.i1 }, s[2];
+        for (guint r = 0; r < 2; r++) {
+          gboolean fill;
+          s[r] = slot_for (slots, rows[r], r == 0 ? -1 : (gint)s[0], &fill);
+          if (!fill)
+            continue;
+          const float *src = in + c * in_plane + (gsize)rows[r] * in_w;
+          for (guint x = 0; x < n; x++) {
+            g0[x] = src[i0[x]];
+            g1[x] = src[i1[x]];
+          }
+          blend_columns (h[s[r]], g0, g1, l0, l1, n);
+        }
+        blend_rows (out + c * out_plane + (gsize)y * out_w + x0, h[s[0]],
+            h[s[1]], ty.l0, ty.l1, n);
+      }
+    }
+  }
+}
+
+DEFINE_CLONES (void, resize_rows,
+    (const float *in, guint n_channels, guint in_h, guint in_w, float *out,
+        guint out_h, guint out_w, guint y0, guint y1),
+    (in, n_channels, in_h, in_w, out, out_h, out_w, y0, y1))
+
+/* Rows [*y0, *y1) of @n_rows for the calling thread of an OpenMP team:
+ * contiguous blocks, in thread order. */
+static void
+thread_rows (guint n_rows, guint *y0, guint *y1)
+{
+  guint n = (guint)omp_get_num_threads (), t = (guint)omp_get_thread_num ();
+
+  *y0 = (guint)((guint64)n_rows * t / n);
+  *y1 = (guint)((guint64)n_rows * (t + 1) / n);
+}
+
 void
 naclip_image_resize_bilinear (const float *in, guint n_channels, guint in_h,
     guint in_w, float *out, guint out_h, guint out_w, guint n_threads)
 {
-  gsize in_plane = (gsize)in_h * in_w;
   gsize out_plane = (gsize)out_h * out_w;
+  __typeof__ (resize_rows_baseline) *resize_rows
+      = PICK (kernel_level (), resize_rows);
   /* About 10 operations per output value. */
   gboolean parallel = out_plane * n_channels * 10 >= NACLIP_PARALLEL_MIN_OPS;
 
@@ -189,12 +327,32 @@ naclip_image_resize_bilinear (const float *in, guint n_channels, guint in_h,
 
   if (in_h == out_h && in_w == out_w) {
     /* PyTorch copies along an axis whose size does not change. */
+    memcpy (out, in, (gsize)in_h * in_w * n_channels * sizeof (float));
+    return;
+  }
+  /* in: (n_channels, in_h, in_w); out: (n_channels, out_h, out_w) */
+#pragma omp parallel num_threads(MAX(n_threads, 1u)) if (parallel)
+  {
+    guint y0, y1;
+    thread_rows (out_h, &y0, &y1);
+    resize_rows (in, n_channels, in_h, in_w, out, out_h, out_w, y0, y1);
+  }
+}
+
+void
+naclip_image_resize_bilinear_ref (const float *in, guint n_channels, guint in_h,
+    guint in_w, float *out, guint out_h, guint out_w)
+{
+  gsize in_plane = (gsize)in_h * in_w;
+  gsize out_plane = (gsize)out_h * out_w;
+
+  g_return_if_fail (in != NULL && out != NULL && in != out);
+  g_return_if_fail (in_h > 0 && in_w > 0);
+
+  if (in_h == out_h && in_w == out_w) {
     memcpy (out, in, in_plane * n_channels * sizeof (float));
     return;
   }
-
-  /* in: (n_channels, in_h, in_w); out: (n_channels, out_h, out_w) */
-#pragma omp parallel for num_threads(MAX(n_threads, 1u)) if (parallel)
   for (guint y = 0; y < out_h; y++) {
     LinearTap ty = compute_tap (in_h, out_h, y);
     for (guint x = 0; x < out_w; x++) {
@@ -291,19 +449,15 @@ read_rgb (const PixelReader *r, guint x, guint y, float rgb[3])
   }
 }
 
-void
-naclip_image_preprocess (const NaclipImage *image, guint out_width,
-    guint out_height, float *out, guint n_threads)
-{
-  static const float mean[3] = { NACLIP_MEAN_R, NACLIP_MEAN_G, NACLIP_MEAN_B };
-  static const float std[3] = { NACLIP_STD_R, NACLIP_STD_G, NACLIP_STD_B };
-  PixelReader reader = { 0 };
-  gsize plane = (gsize)out_width * out_height;
-  /* About 40 operations per output pixel. */
-  gboolean parallel = plane * 40 >= NACLIP_PARALLEL_MIN_OPS;
+/* CLIP's normalisation (naclip.h): channel value v -> (v - mean) / std. */
+static const float clip_mean[3]
+    = { NACLIP_MEAN_R, NACLIP_MEAN_G, NACLIP_MEAN_B };
+static const float clip_std[3] = { NACLIP_STD_R, NACLIP_STD_G, NACLIP_STD_B };
 
-  g_return_if_fail (image != NULL && out != NULL);
-  g_return_if_fail (naclip_image_validate (image, NULL));
+static PixelReader
+make_reader (const NaclipImage *image)
+{
+  PixelReader reader = { 0 };
 
   reader.image = image;
   reader.yuv_input = is_yuv (image->format);
@@ -311,9 +465,158 @@ naclip_image_preprocess (const NaclipImage *image, guint out_width,
     reader.yuv = get_yuv_coefficients (image->yuv_matrix);
   else
     reader.layout = packed_layouts[image->format];
+  return reader;
+}
 
-    /* out: (3, out_height, out_width), (resized value - mean) / std */
-#pragma omp parallel for num_threads(MAX(n_threads, 1u)) if (parallel)
+/* out[c][0..n) <- the pixels of source row @y at the columns @xs[0..n),
+ * as read_rgb () reads them: the samples are gathered, YUV is converted
+ * and clamped on vectors. */
+KERNEL_BODY void
+gather_pixels (
+    const PixelReader *r, guint y, const guint *xs, guint n, float out[3][TILE])
+{
+  const vec_f zero = { 0.0f };
+  const NaclipImage *im = r->image;
+  guint x = 0;
+
+  if (!r->yuv_input) {
+    const guint8 *row = im->data[0] + (gsize)y * im->stride[0];
+    guint bpp = r->layout.bytes_per_pixel;
+    for (guint i = 0; i < n; i++) {
+      const guint8 *p = row + (gsize)xs[i] * bpp;
+      out[0][i] = p[r->layout.offset[0]];
+      out[1][i] = p[r->layout.offset[1]];
+      out[2][i] = p[r->layout.offset[2]];
+    }
+    return;
+  }
+  {
+    const guint8 *yrow = im->data[0] + (gsize)y * im->stride[0];
+    const guint8 *c1 = im->data[1] + (gsize)(y / 2) * im->stride[1];
+    const guint8 *c2 = im->format == NACLIP_PIXEL_I420
+                           ? im->data[2] + (gsize)(y / 2) * im->stride[2]
+                           : c1 + 1;
+    gsize cstep = im->format == NACLIP_PIXEL_I420 ? 1 : 2;
+    for (guint i = 0; i < n; i++) {
+      out[0][i] = yrow[xs[i]];
+      out[1][i] = c1[(gsize)(xs[i] / 2) * cstep];
+      out[2][i] = c2[(gsize)(xs[i] / 2) * cstep];
+    }
+  }
+  for (; x + LANES <= n; x += LANES) {
+    const YuvCoefficients *k = &r->yuv;
+    vec_f yy, u, v, c[3];
+    memcpy (&yy, out[0] + x, sizeof yy);
+    memcpy (&u, out[1] + x, sizeof u);
+    memcpy (&v, out[2] + x, sizeof v);
+    yy = (yy - k->y_offset) * k->y_scale;
+    u = (u - 128.0f) * k->c_scale;
+    v = (v - 128.0f) * k->c_scale;
+    c[0] = yy + k->cr_r * v;
+    c[1] = yy + k->cb_g * u + k->cr_g * v;
+    c[2] = yy + k->cb_b * u;
+    for (guint ch = 0; ch < 3; ch++) {
+      c[ch] = SELECT (c[ch] < 0.0f, zero, c[ch]);
+      c[ch] = SELECT (c[ch] > 255.0f, zero + 255.0f, c[ch]);
+      memcpy (out[ch] + x, &c[ch], sizeof c[ch]);
+    }
+  }
+  for (; x < n; x++) {
+    float rgb[3];
+    read_rgb (r, xs[x], y, rgb);
+    for (guint ch = 0; ch < 3; ch++)
+      out[ch][x] = rgb[ch];
+  }
+}
+
+/* Output rows [y0, y1) of naclip_image_preprocess (), a tile of columns
+ * at a time as resize_rows_body () does, the horizontal pass reading the
+ * image's pixels. */
+KERNEL_BODY void
+preprocess_rows_body (const PixelReader *r, guint out_width, guint out_height,
+    float *out, guint y0, guint y1)
+{
+  const NaclipImage *im = r->image;
+  gsize plane = (gsize)out_width * out_height;
+  guint i0[TILE], i1[TILE];
+  float l0[TILE], l1[TILE];
+  float p0[3][TILE], p1[3][TILE];
+  float h[2][3][TILE];
+
+  for (guint x0 = 0; x0 < out_width; x0 += TILE) {
+    guint n = MIN (TILE, out_width - x0);
+    gint64 slots[2] = { -1, -1 };
+    compute_column_taps (im->width, out_width, x0, n, i0, i1, l0, l1);
+    for (guint y = y0; y < y1; y++) {
+      LinearTap ty = compute_tap (im->height, out_height, y);
+      guint rows[2] = { ty.i0, ty.i1 }, s[2];
+      for (guint k = 0; k < 2; k++) {
+        gboolean fill;
+        s[k] = slot_for (slots, rows[k], k == 0 ? -1 : (gint)s[0], &fill);
+        if (!fill)
+          continue;
+        gather_pixels (r, rows[k], i0, n, p0);
+        gather_pixels (r, rows[k], i1, n, p1);
+        for (guint c = 0; c < 3; c++)
+          blend_columns (h[s[k]][c], p0[c], p1[c], l0, l1, n);
+      }
+      for (guint c = 0; c < 3; c++) {
+        float *o = out + c * plane + (gsize)y * out_width + x0;
+        guint x = 0;
+        blend_rows (o, h[s[0]][c], h[s[1]][c], ty.l0, ty.l1, n);
+        for (; x + LANES <= n; x += LANES) {
+          vec_f v;
+          memcpy (&v, o + x, sizeof v);
+          v = (v - clip_mean[c]) / clip_std[c];
+          memcpy (o + x, &v, sizeof v);
+        }
+        for (; x < n; x++)
+          o[x] = (o[x] - clip_mean[c]) / clip_std[c];
+      }
+    }
+  }
+}
+
+DEFINE_CLONES (void, preprocess_rows,
+    (const PixelReader *r, guint out_width, guint out_height, float *out,
+        guint y0, guint y1),
+    (r, out_width, out_height, out, y0, y1))
+
+void
+naclip_image_preprocess (const NaclipImage *image, guint out_width,
+    guint out_height, float *out, guint n_threads)
+{
+  __typeof__ (preprocess_rows_baseline) *preprocess_rows
+      = PICK (kernel_level (), preprocess_rows);
+  PixelReader reader;
+  /* About 40 operations per output pixel. */
+  gboolean parallel
+      = (gsize)out_width * out_height * 40 >= NACLIP_PARALLEL_MIN_OPS;
+
+  g_return_if_fail (image != NULL && out != NULL);
+  g_return_if_fail (naclip_image_validate (image, NULL));
+
+  reader = make_reader (image);
+  /* out: (3, out_height, out_width), (resized value - mean) / std */
+#pragma omp parallel num_threads(MAX(n_threads, 1u)) if (parallel)
+  {
+    guint y0, y1;
+    thread_rows (out_height, &y0, &y1);
+    preprocess_rows (&reader, out_width, out_height, out, y0, y1);
+  }
+}
+
+void
+naclip_image_preprocess_ref (
+    const NaclipImage *image, guint out_width, guint out_height, float *out)
+{
+  PixelReader reader;
+  gsize plane = (gsize)out_width * out_height;
+
+  g_return_if_fail (image != NULL && out != NULL);
+  g_return_if_fail (naclip_image_validate (image, NULL));
+
+  reader = make_reader (image);
   for (guint y = 0; y < out_height; y++) {
     LinearTap ty = compute_tap (image->height, out_height, y);
     for (guint x = 0; x < out_width; x++) {
@@ -328,7 +631,7 @@ naclip_image_preprocess (const NaclipImage *image, guint out_width,
         float top = p00[c] * tx.l0 + p01[c] * tx.l1;
         float bottom = p10[c] * tx.l0 + p11[c] * tx.l1;
         float v = top * ty.l0 + bottom * ty.l1;
-        o[c * plane] = (v - mean[c]) / std[c];
+        o[c * plane] = (v - clip_mean[c]) / clip_std[c];
       }
     }
   }

@@ -904,7 +904,7 @@ void naclip_segment_window (guint height, guint width, guint crop, guint stride,
 guint64 naclip_context_get_n_allocations (const NaclipContext *ctx);
 
 /* ------------------------------------------------------------------ */
-/* The labels of a frame (labels.c)                                  */
+/* The labels of a frame, the frame stages' plain-C twins           */
 
 /* labels.c: the probabilities and labels of a frame from its logits
  * (naclip.py postprocess_result), for naclip_context_segment(). */
@@ -937,6 +937,14 @@ void naclip_labels_from_logits (const NaclipLabelsJob *job, guint n_threads);
 /* The plain-C serial twin (libm's expf, one pixel at a time; @job's
  * scratch unused), for the tests. */
 void naclip_labels_from_logits_ref (const NaclipLabelsJob *job);
+
+/* image.c: the plain-C serial twins of naclip_image_resize_bilinear() and
+ * naclip_image_preprocess(), one output pixel at a time (the fast ones
+ * work on tiles of 16-float vectors per CPU level), for the tests. */
+void naclip_image_resize_bilinear_ref (const float *in, guint n_channels,
+    guint in_h, guint in_w, float *out, guint out_h, guint out_w);
+void naclip_image_preprocess_ref (
+    const NaclipImage *image, guint out_width, guint out_height, float *out);
 
 G_END_DECLS
 

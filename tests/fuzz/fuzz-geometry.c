@@ -25,6 +25,27 @@
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
+/* The level the frame kernels dispatch on, without src/cpu.c (which
+ * brings the matrix-product backends in): the widest one the CPU runs, so
+ * that the clones the machine uses are the ones fuzzed. */
+NaclipCpuIsa
+naclip_cpu_get_isa (NaclipCpuIsa *detected)
+{
+  NaclipCpuIsa isa = NACLIP_CPU_ISA_BASELINE;
+
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512bw")
+      && __builtin_cpu_supports ("avx512dq")
+      && __builtin_cpu_supports ("avx512vl"))
+    isa = NACLIP_CPU_ISA_AVX512_CORE;
+  else if (__builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma"))
+    isa = NACLIP_CPU_ISA_AVX2;
+#endif
+  if (detected != NULL)
+    *detected = isa;
+  return isa;
+}
+
 typedef struct
 {
   const uint8_t *p;
