@@ -1,6 +1,6 @@
-/* kernels.h: what the per-CPU-level kernels of ops.c, matmul-int8.c, image.c
- * and labels.c share: 16-float vectors, the clones of a kernel body per level
- * and exp ().
+/* kernels.h: what the per-CPU-level kernels of ops.c, matmul-int8.c, image.c,
+ * pamr.c and labels.c share: 16-float vectors, the clones of a kernel body per
+ * level and exp ().
  *
  * Copyright (C) 2026 The naclipseg authors
  * SPDX-License-Identifier: LGPL-2.1-or-later

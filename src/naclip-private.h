@@ -906,6 +906,13 @@ guint64 naclip_context_get_n_allocations (const NaclipContext *ctx);
 /* ------------------------------------------------------------------ */
 /* The labels of a frame, the frame stages' plain-C twins           */
 
+/* pamr.c: naclip_pamr()'s plain-C twin. The same result as naclip_pamr()
+ * (within rounding: another exp and summation order), computed one pixel
+ * at a time on the calling thread, for the tests. */
+gboolean naclip_pamr_ref (const float *image, float *mask, guint n_channels,
+    guint height, guint width, guint steps, const guint *dilations,
+    guint n_dilations, float *work, const gint *cancel);
+
 /* labels.c: the probabilities and labels of a frame from its logits
  * (naclip.py postprocess_result), for naclip_context_segment(). */
 typedef struct

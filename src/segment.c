@@ -28,9 +28,8 @@
  *             0 where that max is below class_confidence_threshold
  *             (naclip_labels_from_logits ())
  *
- * The pre-processing, resizes (image.c) and labels (labels.c) run on
- * 16-float vectors per CPU level; each has a plain-C twin the tests
- * compare it with.
+ * The pixel stages (image.c, pamr.c, labels.c) run 16-float vectors per
+ * CPU level; each has a plain-C twin the tests compare it with.
  *
  * Planar float layouts (channels, rows, cols) throughout. Buffers belong to
  * the context and only grow: a call whose sizes fit what earlier calls
