@@ -15,7 +15,7 @@ Tolerances (TOLERANCES below; why each):
   - "tiny" models: input, block, features, logits and refined within 1e-4
     absolute; queries within 1e-5 (passed through, or from the text tower:
     unit vectors after two normalisations).
-  - "full" (ViT-B/16-shaped) models: block, features, logits and refined
+  - "full" (ViT-B/16- and B/32-shaped) models: block, features, logits and refined
     within 1e-3 *relative to the stage's largest magnitude*
     (max|c - r| <= 1e-3 * max|r|): float32 sums over 768..3072 terms in a
     different order drift further than on tiny models.
@@ -96,7 +96,7 @@ def case(name, ckpt="tiny", layout="hf", dtype="F32", config=True,
                 image=image, image_seed=image_seed, classes=classes,
                 background=background, threads=threads, text=text,
                 regions=regions, options=opts,
-                kind="full" if ckpt == "b16" else "tiny")
+                kind="full" if ckpt in ("b16", "b32") else "tiny")
 
 
 # Coloured regions on white, with curved and straight edges.
@@ -109,8 +109,8 @@ COLOUR_SHAPES = ("white", [
 # Groups run as separate meson tests (in parallel). Together they cover
 # issue 3's proof: tiny checkpoints of several widths, depths, head counts,
 # patch sizes 16 and 32, both key layouts, F16 (and BF16) storage, one
-# ViT-B/16-shaped checkpoint; square and non-square images, images smaller
-# than one crop, grids with and without positional interpolation (and the
+# ViT-B/16- and one ViT-B/32-shaped checkpoint; square and non-square
+# images, images smaller than one crop, grids with and without positional interpolation (and the
 # square-count quirk), whole and sliding modes, every attention strategy,
 # PAMR (8,16), (1) and off, thresholds 0 and 0.1, synonyms, both output
 # sizes.
@@ -231,6 +231,18 @@ GROUPS = {
         case("b16-336x448-whole", ckpt="b16", image=(300, 400),
              inference_size=336, classes="a,b|b2,c", background="bg",
              class_confidence_threshold=0.1),
+    ],
+    # ViT-B/32 (patch 32 at full width and depth, as patch32 and
+    # slide-patch32 of tiny-shapes and tiny-slide are at tiny shape).
+    "b32": [
+        # 224x224 at its size: grid 7x7 = pretrained.
+        case("b32-224", ckpt="b32", image=(224, 224), inference_size=224,
+             classes="a,b|b2,c", background="bg"),
+        # 480x640 -> 224x298: grid 7x9 with interpolation, whole image,
+        # the element's configuration (PAMR at the processing size).
+        case("b32-224x298-whole", ckpt="b32", image=(480, 640),
+             inference_size=224, classes="a,b|b2,c,d,e", background="",
+             output_size="processing"),
     ],
     "b16-slide": [
         # 240x320 -> 224x299 in 1x2 overlapping windows of 224 (14x14
