@@ -10,7 +10,7 @@
 set -eu
 
 build="meson ninja-build pkg-config gcc libglib2.0-dev libjson-glib-dev
-  libopenblas-openmp-dev liborc-0.4-dev liborc-0.4-dev-bin libdnnl-dev
+  libopenblas-openmp-dev libdnnl-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-ugly python3"
