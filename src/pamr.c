@@ -24,19 +24,19 @@
  * Each of the `steps` iterations, for every mask channel:
  *   mask'(p) = sum_k aff_k(p) * mask(p + o_k)   (the centre is not a term).
  *
- * naclip_pamr() runs in one OpenMP team, rows split among its threads.
+ * naclip_pamr() runs in one OpenMP team, each thread a block of rows.
  * Its work memory holds the affinities (H, K, W), a row's K values
  * together, then a second mask (C, H, W); iterations ping-pong between the
  * caller's mask and the second one. A thread computes the affinities of
  * a row and at once the first iteration of that row, which needs no other
  * row's affinities (the other rows of the mask it reads are the input);
  * each further iteration is one pass over the rows, in which a row's K
- * affinity rows stay in cache while every channel is updated. Columns
- * whose neighbours all lie inside the row are computed 16 at a time
- * (DEFINE_CLONES of kernels.h, per CPU level); the few within the largest
- * dilation of an edge clamp each column. naclip_pamr_ref() is the plain
- * serial twin (affinities (K, H, W), one pixel at a time, libm's expf)
- * the tests compare it with.
+ * affinity rows stay in cache while every channel is updated, and ends at
+ * a barrier: one a step. Columns whose neighbours all lie inside the row
+ * are computed 16 at a time (per CPU level, kernels.h); the few within
+ * the largest dilation of an edge read clamped copies of the rows.
+ * naclip_pamr_ref() is the plain serial twin (affinities (K, H, W), one
+ * pixel at a time, libm's expf) the tests compare it with.
  */
 
 #include "config.h"
@@ -55,10 +55,6 @@ static const int neighbour_dx[8] = { -1, 0, 1, -1, 1, -1, 0, 1 };
 #define MAX_NEIGHBOURS (8 * NACLIP_MAX_PAMR_DILATIONS)
 /* The rows a pixel's neighbours lie on: its own and two per dilation. */
 #define MAX_SOURCE_ROWS (2 * NACLIP_MAX_PAMR_DILATIONS + 1)
-/* Iterations naclip_pamr () runs in one sweep down the image, and the
- * rows a sweep advances by at a time (see the top of the file). */
-#define GROUP 5
-#define BAND 16
 /* The largest dilation naclip_pamr () runs on vectors, px; above it, it
  * runs naclip_pamr_ref (). */
 #define MAX_PAD 64
@@ -625,33 +621,21 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
   {
     guint n_team = (guint)omp_get_num_threads ();
     guint me = (guint)omp_get_thread_num ();
+    gsize y0 = (gsize)height * me / n_team;
+    gsize y1 = (gsize)height * (me + 1) / n_team;
 
-    for (guint first = 0; first < steps && !stop; first += GROUP) {
-      guint n_group = MIN (GROUP, steps - first);
-      gint64 lag = nb.margin;
-      for (gint64 band = 0;
-           band - (gint64)(n_group - 1) * lag < (gint64)height && !stop;
-           band += BAND) {
-        for (guint f = 0; f < n_group; f++) {
-          guint step = first + f;
-          const float *src = step % 2 ? other : mask;
-          float *dst = step % 2 ? mask : other;
-          gint64 y0 = CLAMP (band - (gint64)f * lag, 0, (gint64)height);
-          gint64 y1 = CLAMP (band - (gint64)f * lag + BAND, 0, (gint64)height);
-          gint64 from = y0 + (y1 - y0) * me / n_team;
-          gint64 to = y0 + (y1 - y0) * (me + 1) / n_team;
-          for (gint64 y = from; y < to; y++) {
-            float *aff_row = work + y * aff_row_size;
-            if (step == 0)
-              affinity_row (image, height, width, &nb, y, aff_row);
-            propagate_row (
-                src, dst, aff_row, n_channels, height, width, &nb, y);
-          }
-          if (f + 1 == n_group && me == 0)
-            stop = cancel != NULL && g_atomic_int_get (cancel);
-#pragma omp barrier
-        }
+    for (guint step = 0; step < steps && !stop; step++) {
+      const float *src = step % 2 ? other : mask;
+      float *dst = step % 2 ? mask : other;
+      for (gsize y = y0; y < y1; y++) {
+        float *aff_row = work + y * aff_row_size;
+        if (step == 0)
+          affinity_row (image, height, width, &nb, y, aff_row);
+        propagate_row (src, dst, aff_row, n_channels, height, width, &nb, y);
       }
+      if (me == 0)
+        stop = cancel != NULL && g_atomic_int_get (cancel);
+#pragma omp barrier
     }
   }
   if (stop)
