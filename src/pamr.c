@@ -594,7 +594,14 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
       = PICK (level, propagate_row);
   Neighbourhood nb;
   gsize aff_row_size;
-  gboolean parallel, stop = FALSE;
+  gboolean parallel;
+  /* Whether the call was cancelled at the end of an even and an odd step:
+   * thread 0 writes the flag of step s before the step's barrier, every
+   * thread reads it after that barrier, and the same flag is written
+   * again only after the next barrier, so all threads leave at the same
+   * step (a single flag could change before a slow thread reads it, which
+   * would then skip a barrier the others wait at). */
+  gboolean stopped[2] = { FALSE, FALSE };
 
   g_return_val_if_fail (image != NULL && mask != NULL && work != NULL, FALSE);
   g_return_val_if_fail (
@@ -624,9 +631,11 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
     gsize y0 = (gsize)height * me / n_team;
     gsize y1 = (gsize)height * (me + 1) / n_team;
 
-    for (guint step = 0; step < steps && !stop; step++) {
+    for (guint step = 0; step < steps; step++) {
       const float *src = step % 2 ? other : mask;
       float *dst = step % 2 ? mask : other;
+      if (step > 0 && stopped[(step - 1) % 2])
+        break;
       for (gsize y = y0; y < y1; y++) {
         float *aff_row = work + y * aff_row_size;
         if (step == 0)
@@ -634,11 +643,11 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
         propagate_row (src, dst, aff_row, n_channels, height, width, &nb, y);
       }
       if (me == 0)
-        stop = cancel != NULL && g_atomic_int_get (cancel);
+        stopped[step % 2] = cancel != NULL && g_atomic_int_get (cancel);
 #pragma omp barrier
     }
   }
-  if (stop)
+  if (stopped[0] || stopped[1])
     return FALSE;
   if (steps % 2)
     memcpy (mask, other, (gsize)n_channels * plane * sizeof (float));
