@@ -150,17 +150,28 @@ naclip_labels_compute_stats (const guint8 *labels, gsize labels_stride,
     stats[l].x0 = G_MAXUINT;
     stats[l].y0 = G_MAXUINT;
   }
+  /* A run of equal labels at a time: the count and the box once a run,
+   * the probabilities summed pixel by pixel in row-major order. */
   for (guint y = 0; y < height; y++) {
     const guint8 *row = labels + (gsize)y * labels_stride;
-    for (guint x = 0; x < width; x++) {
-      guint l = MIN (row[x], n_labels - 1);
+    guint x = 0;
+    while (x < width) {
+      guint8 v = row[x];
+      guint l = MIN (v, n_labels - 1), end = x + 1;
+      const float *p = probs + l * plane + (gsize)y * width;
       NaclipLabelStats *s = &stats[l];
-      s->n_pixels++;
-      sum[l] += probs[l * plane + (gsize)y * width + x];
+      double acc = sum[l];
+      while (end < width && row[end] == v)
+        end++;
+      for (guint i = x; i < end; i++)
+        acc += p[i];
+      sum[l] = acc;
+      s->n_pixels += end - x;
       s->x0 = MIN (s->x0, x);
       s->y0 = MIN (s->y0, y);
-      s->x1 = MAX (s->x1, x + 1);
-      s->y1 = MAX (s->y1, y + 1);
+      s->x1 = MAX (s->x1, end);
+      s->y1 = y + 1;
+      x = end;
     }
   }
   for (guint l = 0; l < n_labels; l++) {
