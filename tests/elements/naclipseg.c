@@ -1662,7 +1662,9 @@ GST_START_TEST (test_async_stale_results)
   }
   fail_unless (out != NULL, "no result");
   gst_buffer_unref (out);
-  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  /* The worker publishes a result, then posts its message: the streaming
+   * thread may attach the result first. */
+  msg = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND, GST_MESSAGE_ELEMENT);
   fail_unless (msg != NULL);
   fail_unless (gst_structure_get_uint64 (
       gst_message_get_structure (msg), "latency", &latency));
