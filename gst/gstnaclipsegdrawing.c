@@ -15,9 +15,9 @@
  * own format, alpha in 1/255, rounded; in I420 and NV12 a chroma sample
  * takes the label of its top-left pixel. A row is blended in two passes:
  * the labels are looked up into a row of colours and one of weights (the
- * alpha of a drawn label's bytes, 0 elsewhere), made again only when the
- * label row changes, then one loop over the bytes that the compiler
- * vectorises (0.85 -> 0.29 ms for a 640x480 RGB frame here).
+ * alpha of a drawn label's bytes, 0 elsewhere), a 4-byte word of each a
+ * pixel, made again only when the label row changes, then one loop over
+ * the bytes that the compiler vectorises.
  *
  * Lock domain: none. The state belongs to the streaming thread (set_info,
  * the transform functions); stop() resets it after the pads are
@@ -152,10 +152,10 @@ ensure_maps (GstNaclipSegDrawing *d, guint fw, guint fh, guint lw, guint lh)
   g_free (d->weight_row);
   d->xmap = g_new (guint32, fw);
   d->ymap = g_new (guint32, fh);
-  /* The widest row: four bytes a pixel. Zeroed: the bytes no format
-   * colours (weight 0) stay defined. */
-  d->colour_row = g_new0 (guint8, (gsize)4 * fw);
-  d->weight_row = g_new (guint8, (gsize)4 * fw);
+  /* The widest row, four bytes a pixel, and 3 more: the 4-byte word of
+   * a narrower last pixel reaches past the row. */
+  d->colour_row = g_new (guint8, (gsize)4 * fw + 3);
+  d->weight_row = g_new (guint8, (gsize)4 * fw + 3);
   for (guint x = 0; x < fw; x++)
     d->xmap[x] = (guint32)((guint64)x * lw / fw);
   for (guint y = 0; y < fh; y++)
@@ -195,26 +195,38 @@ update_draw_mask (
   d->mask_class_set = r->class_set;
 }
 
-/* The bytes of @n pixels of @pstride bytes into colour_row and
- * weight_row: pixel i takes the label lrow[xmap[i * step]]; its bytes at
- * @off[0..n_off) the colours @table[l][first..first + n_off) and the
- * weight @alpha when the label is drawn, 0 otherwise, as every other byte
- * of the pixel. */
+/* The pixel of each label as a 4-byte word, @pstride (at most 4) bytes of
+ * it a pixel: @colour[l] has the colours @table[l][first..first + n_off)
+ * at the byte offsets @off[0..n_off), @weight[l] @alpha there when the
+ * label is drawn; every other byte 0. */
 static void
-expand_row (GstNaclipSegDrawing *d, const guint8 *lrow, guint n, guint step,
-    guint pstride, const guint *off, guint n_off, const guint8 (*table)[3],
-    guint first, guint alpha)
+make_words (const GstNaclipSegDrawing *d, const guint *off, guint n_off,
+    const guint8 (*table)[3], guint first, guint alpha, guint32 colour[256],
+    guint32 weight[256])
 {
-  memset (d->weight_row, 0, (gsize)n * pstride);
-  for (guint i = 0; i < n; i++) {
-    guint l = lrow[d->xmap[i * step]];
-    guint8 w = d->draw_mask[l] ? (guint8)alpha : 0;
-    guint8 *c = d->colour_row + (gsize)i * pstride;
-    guint8 *wt = d->weight_row + (gsize)i * pstride;
+  for (guint l = 0; l < 256; l++) {
+    guint8 c[4] = { 0 }, w[4] = { 0 };
     for (guint k = 0; k < n_off; k++) {
       c[off[k]] = table[l][first + k];
-      wt[off[k]] = w;
+      w[off[k]] = d->draw_mask[l] ? (guint8)alpha : 0;
     }
+    memcpy (&colour[l], c, sizeof c);
+    memcpy (&weight[l], w, sizeof w);
+  }
+}
+
+/* The bytes of @n pixels of @pstride bytes into colour_row and
+ * weight_row: pixel i takes the words of the label lrow[xmap[i * step]],
+ * each stored whole (the bytes past the pixel are the next pixel's, or
+ * the rows' slack after the last). */
+static void
+expand_row (GstNaclipSegDrawing *d, const guint8 *lrow, guint n, guint step,
+    guint pstride, const guint32 *colour, const guint32 *weight)
+{
+  for (guint i = 0; i < n; i++) {
+    guint l = lrow[d->xmap[i * step]];
+    memcpy (d->colour_row + (gsize)i * pstride, &colour[l], 4);
+    memcpy (d->weight_row + (gsize)i * pstride, &weight[l], 4);
   }
 }
 
@@ -244,12 +256,14 @@ blend_plane (GstNaclipSegDrawing *d, const GstNaclipSegResult *r, guint8 *data,
     guint alpha)
 {
   gint64 expanded = -1; /* the label row the row buffers hold */
+  guint32 colour[256], weight[256];
 
+  make_words (d, off, n_off, table, first, alpha, colour, weight);
   for (guint y = 0; y < n_rows; y++) {
     guint ly = d->ymap[y * step];
     if (ly != expanded) {
       expand_row (d, r->labels + (gsize)ly * r->stride, n_px, step, pstride,
-          off, n_off, table, first, alpha);
+          colour, weight);
       expanded = ly;
     }
     blend_row (d, data + (gsize)y * stride, (gsize)n_px * pstride);
