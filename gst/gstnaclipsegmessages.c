@@ -108,7 +108,8 @@ gst_naclip_seg_post_result (
 {
   const GstNaclipSegResult *r = pub->result;
   GValue names = G_VALUE_INIT, coverage = G_VALUE_INIT,
-         confidence = G_VALUE_INIT, present = G_VALUE_INIT;
+         confidence = G_VALUE_INIT, present = G_VALUE_INIT,
+         times = G_VALUE_INIT;
   GstStructure *s;
 
   gst_value_array_init (&names, r->n_classes);
@@ -142,8 +143,9 @@ gst_naclip_seg_post_result (
   gst_structure_take_value (s, "coverage", &coverage);
   gst_structure_take_value (s, "confidence", &confidence);
   gst_structure_take_value (s, "present", &present);
-  gst_structure_set (
-      s, "stage-times", GST_TYPE_STRUCTURE, stage_times (pub), NULL);
+  g_value_init (&times, GST_TYPE_STRUCTURE);
+  g_value_take_boxed (&times, stage_times (pub));
+  gst_structure_take_value (s, "stage-times", &times);
   gst_element_post_message (
       element, gst_message_new_element (GST_OBJECT (element), s));
 }
