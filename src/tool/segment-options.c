@@ -96,7 +96,7 @@ static const OptionSpec specs[] = {
       NACLIP_SEGMENT_OPTIONS_COMPUTE, "Worker threads of the library", "N" },
   { "precision", 0, 0, G_OPTION_ARG_STRING, FIELD (precision),
       NACLIP_SEGMENT_OPTIONS_COMPUTE,
-      "Arithmetic of the matrix products: auto, fp32 or bf16", "P" },
+      "Arithmetic of the matrix products: auto, fp32, bf16 or int8", "P" },
   { "reuse-threshold", 0, 0, G_OPTION_ARG_DOUBLE, FIELD (reuse_threshold),
       NACLIP_SEGMENT_OPTIONS_REUSE,
       "Token reuse between frames: recompute a patch when its input or "
