@@ -426,15 +426,18 @@ naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
   if (!naclip_matmul_dnnl_int8 (
           dnnl, acc, ld_acc, h->xq, lin, m, h->cache->q_max))
     return FALSE;
-  gboolean act = post == NACLIP_MATMUL_POST_QUICK_GELU
-                 || post == NACLIP_MATMUL_POST_GELU;
-  NaclipActivation activation = post == NACLIP_MATMUL_POST_GELU
-                                    ? NACLIP_ACTIVATION_GELU
-                                    : NACLIP_ACTIVATION_QUICK_GELU;
+  /* the row kernels are called directly: an OpenMP region per row (as
+   * naclip_ops_activation () would open) costs more than the row */
+  NaclipActivationRowFunc activation = NULL;
+  if (post == NACLIP_MATMUL_POST_QUICK_GELU)
+    activation = naclip_ops_activation_row_func (NACLIP_ACTIVATION_QUICK_GELU);
+  else if (post == NACLIP_MATMUL_POST_GELU)
+    activation = naclip_ops_activation_row_func (NACLIP_ACTIVATION_GELU);
+  NaclipBf16RowFunc bf16_row = bf16_out ? naclip_ops_bf16_row_func () : NULL;
   void (*dequantize) (float *, const gint32 *, const RowQuant *,
       const Int8Weight *, const float *, gsize, gboolean)
       = PICK (level, dequantize_row);
-  guint ops = OPS_DEQUANTIZE + (act ? OPS_ACTIVATION : 0)
+  guint ops = OPS_DEQUANTIZE + (activation != NULL ? OPS_ACTIVATION : 0)
               + (bf16_out ? OPS_TO_BF16 : 0);
 #pragma omp parallel for num_threads(threads_for(m *n, ops, threads))          \
     schedule(static)
@@ -442,10 +445,10 @@ naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
     gint32 *a = acc + i * ld_acc;
     float *o = bf16_out ? (float *)a : (float *)out + i * ldo;
     dequantize (o, a, &h->rows[i], iw, lin->bias, n, accumulate);
-    if (act)
-      naclip_ops_activation (o, n, activation, 1);
-    if (bf16_out)
-      naclip_ops_to_bf16 ((guint16 *)out + i * ldo, ldo, o, n, 1, n, 1);
+    if (activation != NULL)
+      activation (o, n);
+    if (bf16_row != NULL)
+      bf16_row ((guint16 *)out + i * ldo, o, n, 1.0f);
   }
   return TRUE;
 }

@@ -676,6 +676,11 @@ void naclip_ops_softmax_rows_typed (float *x, NaclipDtype out_type,
 void naclip_ops_activation (
     float *x, gsize n, NaclipActivation act, guint n_threads);
 void naclip_ops_activation_ref (float *x, gsize n, NaclipActivation act);
+/* The serial kernel naclip_ops_activation() runs on each share of its
+ * values, for a caller that splits its rows over threads itself (an
+ * OpenMP region per row costs microseconds, more than a row's work). */
+typedef void (*NaclipActivationRowFunc) (float *x, gsize n);
+NaclipActivationRowFunc naclip_ops_activation_row_func (NaclipActivation act);
 /* In place x_i /= max(||x_i||, eps) for each row of x (n_rows, dim). */
 void naclip_ops_l2_normalize_rows (
     float *x, gsize n_rows, guint dim, float eps, guint n_threads);
@@ -695,6 +700,11 @@ void naclip_ops_to_bf16 (guint16 *out, gsize ldo, const float *x, gsize ldx,
     gsize n_rows, gsize n_cols, guint n_threads);
 void naclip_ops_to_bf16_ref (guint16 *out, gsize ldo, const float *x, gsize ldx,
     gsize n_rows, gsize n_cols);
+/* The serial kernel of naclip_ops_to_bf16() for one row: out (n) <- x (n)
+ * * @scale rounded, for callers that split rows over threads themselves. */
+typedef void (*NaclipBf16RowFunc) (
+    guint16 *out, const float *x, gsize n, float scale);
+NaclipBf16RowFunc naclip_ops_bf16_row_func (void);
 /* out (n) <- x (n) widened to f32 (exact). Serial. */
 void naclip_ops_from_bf16 (float *out, const guint16 *x, gsize n);
 

@@ -174,8 +174,6 @@ DEFINE_CLONES (void, bf16_row,
     (guint16 * dst, const float *src, gsize n, float scale),
     (dst, src, n, scale))
 
-typedef void (*Bf16RowFunc) (guint16 *, const float *, gsize, float);
-
 #if HAVE_X86_CLONES
 /* The same with vcvtneps2bf16, which rounds to nearest even and quiets NaN
  * as to_bf16() does, but reads a denormal float (below 2^-126 in
@@ -200,7 +198,7 @@ bf16_row_avx512_bf16 (guint16 *dst, const float *src, gsize n, float scale)
 }
 #endif
 
-static Bf16RowFunc
+static NaclipBf16RowFunc
 pick_bf16_row (KernelLevel level)
 {
 #if HAVE_X86_CLONES
@@ -208,6 +206,12 @@ pick_bf16_row (KernelLevel level)
     return bf16_row_avx512_bf16;
 #endif
   return PICK (level, bf16_row);
+}
+
+NaclipBf16RowFunc
+naclip_ops_bf16_row_func (void)
+{
+  return pick_bf16_row (kernel_level ());
 }
 
 /* ------------------------------------------------------------------ */
@@ -258,7 +262,7 @@ sum_lanes_body (const float *x, gsize n, float shift, gboolean squares)
  * through it. */
 KERNEL_BODY void
 layer_norm_row_body (void *out, const float *x, const float *w, const float *b,
-    guint width, float eps, Bf16RowFunc bf16_row)
+    guint width, float eps, NaclipBf16RowFunc bf16_row)
 {
   float mean = sum_lanes_body (x, width, 0.0f, FALSE) / (float)width;
   float sq = sum_lanes_body (x, width, mean, TRUE);
@@ -285,7 +289,7 @@ layer_norm_row_body (void *out, const float *x, const float *w, const float *b,
 
 DEFINE_CLONES (void, layer_norm_row,
     (void *out, const float *x, const float *w, const float *b, guint width,
-        float eps, Bf16RowFunc bf16_row),
+        float eps, NaclipBf16RowFunc bf16_row),
     (out, x, w, b, width, eps, bf16_row))
 
 void
@@ -299,9 +303,9 @@ naclip_ops_layer_norm_typed (void *out, NaclipDtype out_type, const float *x,
       out_type == NACLIP_DTYPE_F32 || out_type == NACLIP_DTYPE_BF16);
   KernelLevel level = kernel_level ();
   void (*row) (void *, const float *, const float *, const float *, guint,
-      float, Bf16RowFunc)
+      float, NaclipBf16RowFunc)
       = PICK (level, layer_norm_row);
-  Bf16RowFunc bf16_row
+  NaclipBf16RowFunc bf16_row
       = out_type == NACLIP_DTYPE_BF16 ? pick_bf16_row (level) : NULL;
   gsize row_bytes = (gsize)width * naclip_dtype_size (out_type);
   int nt = threads_for (n_rows * width, OPS_LAYER_NORM, n_threads);
@@ -425,7 +429,7 @@ scale_row_body (float *row, gsize n, float scale)
  * the other entries become 0. */
 KERNEL_BODY void
 softmax_store_row_body (
-    float *row, gsize n, gsize n_valid, float inv, Bf16RowFunc bf16_row)
+    float *row, gsize n, gsize n_valid, float inv, NaclipBf16RowFunc bf16_row)
 {
   if (bf16_row == NULL) {
     if (inv != 1.0f)
@@ -442,20 +446,22 @@ softmax_store_row_body (
 /* The softmax of the first @n_valid of the @n entries of row, as
  * naclip_ops_softmax_rows_typed() writes it; the others become 0. */
 KERNEL_BODY void
-softmax_row_body (float *row, gsize n, gsize n_valid, Bf16RowFunc bf16_row)
+softmax_row_body (
+    float *row, gsize n, gsize n_valid, NaclipBf16RowFunc bf16_row)
 {
   float inv = softmax_exp_row_body (row, n_valid);
   softmax_store_row_body (row, n, n_valid, inv, bf16_row);
 }
 
 DEFINE_CLONES_BELOW_AVX512 (void, softmax_row,
-    (float *row, gsize n, gsize n_valid, Bf16RowFunc bf16_row),
+    (float *row, gsize n, gsize n_valid, NaclipBf16RowFunc bf16_row),
     (row, n, n_valid, bf16_row))
 
 #if HAVE_X86_CLONES
 /* softmax_row_body() with exp_avx512() and masked tails. */
 TARGET_AVX512 static void
-softmax_row_avx512 (float *row, gsize n, gsize n_valid, Bf16RowFunc bf16_row)
+softmax_row_avx512 (
+    float *row, gsize n, gsize n_valid, NaclipBf16RowFunc bf16_row)
 {
   gsize n_full = n_valid - n_valid % 16;
   __mmask16 tail = tail_mask (n_valid);
@@ -497,8 +503,9 @@ naclip_ops_softmax_rows_typed (float *x, NaclipDtype out_type, gsize n_rows,
       out_type == NACLIP_DTYPE_F32 || out_type == NACLIP_DTYPE_BF16);
   g_return_if_fail (!causal || n_cols > 0);
   KernelLevel level = kernel_level ();
-  void (*row) (float *, gsize, gsize, Bf16RowFunc) = PICK (level, softmax_row);
-  Bf16RowFunc bf16_row
+  void (*row) (float *, gsize, gsize, NaclipBf16RowFunc)
+      = PICK (level, softmax_row);
+  NaclipBf16RowFunc bf16_row
       = out_type == NACLIP_DTYPE_BF16 ? pick_bf16_row (level) : NULL;
   int nt = threads_for (n_rows * n_cols, OPS_SOFTMAX, n_threads);
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -579,23 +586,33 @@ quick_gelu_avx512 (float *x, gsize n)
 }
 #endif
 
+/* x (n) <- 0.5 x erfc (-x / sqrt 2), the exact GELU. */
+static void
+gelu (float *x, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    x[i] = 0.5f * x[i] * erfcf (-x[i] * (float)M_SQRT1_2);
+}
+
+NaclipActivationRowFunc
+naclip_ops_activation_row_func (NaclipActivation act)
+{
+  return act == NACLIP_ACTIVATION_QUICK_GELU
+             ? PICK (kernel_level (), quick_gelu)
+             : gelu;
+}
+
 void
 naclip_ops_activation (float *x, gsize n, NaclipActivation act, guint n_threads)
 {
   /* x: (n), in place */
   gsize n_chunks = (n + ACTIVATION_CHUNK - 1) / ACTIVATION_CHUNK;
   int nt = threads_for (n, OPS_ACTIVATION, n_threads);
-  void (*quick_gelu) (float *, gsize) = PICK (kernel_level (), quick_gelu);
+  NaclipActivationRowFunc activation = naclip_ops_activation_row_func (act);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (gsize c = 0; c < n_chunks; c++) {
-    float *xc = x + c * ACTIVATION_CHUNK;
     gsize len = MIN (ACTIVATION_CHUNK, n - c * ACTIVATION_CHUNK);
-    if (act == NACLIP_ACTIVATION_QUICK_GELU) {
-      quick_gelu (xc, len);
-    } else {
-      for (gsize i = 0; i < len; i++)
-        xc[i] = 0.5f * xc[i] * erfcf (-xc[i] * (float)M_SQRT1_2);
-    }
+    activation (x + c * ACTIVATION_CHUNK, len);
   }
 }
 
@@ -673,7 +690,7 @@ naclip_ops_to_bf16 (guint16 *out, gsize ldo, const float *x, gsize ldx,
     gsize n_rows, gsize n_cols, guint n_threads)
 {
   /* x: (n_rows, n_cols), row stride ldx; out: row stride ldo */
-  Bf16RowFunc bf16_row = pick_bf16_row (kernel_level ());
+  NaclipBf16RowFunc bf16_row = pick_bf16_row (kernel_level ());
   int nt = threads_for (n_rows * n_cols, OPS_TO_BF16, n_threads);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (gsize i = 0; i < n_rows; i++)
