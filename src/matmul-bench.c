@@ -131,6 +131,8 @@ call_bytes (const NaclipMatmulCall *call, gsize bytes[3])
                            : 0;
   bytes[2] = operand_bytes (l->n_outer, l->outer_c, l->n_inner, l->inner_c,
       call->m, l->ldc, call->n, l->type_c);
+  if (!call->is_gemm)
+    bytes[2] *= call->n_lins; /* one output after the other */
 }
 
 static void
@@ -140,12 +142,20 @@ replay_call (NaclipMatmul *mm, const NaclipMatmulCall *call, void *const buf[3])
   if (call->is_gemm)
     naclip_matmul_gemm (mm, l, call->trans_b, call->m, call->n, call->k,
         call->alpha, buf[0], buf[1], call->beta, buf[2]);
-  else if (call->quantize)
-    naclip_matmul_linear_typed (mm, buf[2], l->ldc, l->type_c, buf[0], l->lda,
-        l->type_a, &call->lin, call->m, call->post);
-  else
+  else if (call->quantize) {
+    const NaclipLinear *lins[NACLIP_MATMUL_MAX_LINS];
+    void *outs[NACLIP_MATMUL_MAX_LINS];
+    gsize out_bytes = call->m * l->ldc * naclip_dtype_size (l->type_c);
+    for (guint j = 0; j < call->n_lins; j++) {
+      lins[j] = &call->lins[j];
+      outs[j] = (guint8 *)buf[2] + j * out_bytes;
+    }
+    naclip_matmul_linears_typed (mm, call->n_lins, lins, outs, l->ldc,
+        l->type_c, buf[0], l->lda, l->type_a, call->m, call->post);
+  } else {
     naclip_matmul_linear_float (mm, buf[2], l->ldc, l->type_c, buf[0], l->lda,
-        l->type_a, &call->lin, call->m, call->post);
+        l->type_a, &call->lins[0], call->m, call->post);
+  }
 }
 
 /* Fills @n bytes with 32-bit words whose halves are both bf16 numbers of
@@ -194,7 +204,7 @@ product_of (const NaclipMatmulCall *call, NaclipPrecision precision)
     .n = call->n,
     .k = call->k,
     .n_outer = l->n_outer,
-    .n_inner = l->n_inner,
+    .n_inner = call->is_gemm ? l->n_inner : call->n_lins,
     .type_a = l->type_a,
     .type_b = call->is_gemm ? l->type_b : l->type_a,
     .type_c = l->type_c };
@@ -272,7 +282,7 @@ naclip_encoder_benchmark (const NaclipModel *model, NaclipPrecision precision,
     for (int i = 0; i < 3; i++)
       max_bytes[i] = MAX (max_bytes[i], bytes[i]);
     r.gflop += 2.0 * call->m * call->n * call->k * call->layout.n_outer
-               * call->layout.n_inner / 1e9;
+               * (call->is_gemm ? call->layout.n_inner : call->n_lins) / 1e9;
     NaclipProductTiming pt = product_of (call, r.precision);
     guint p = 0;
     while (p < products->len

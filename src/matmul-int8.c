@@ -23,6 +23,8 @@
  *     naclip-private.h: a BF16 row is quantised as its exact f32 widening).
  *     u8 is the operand every int8 kernel of oneDNN takes at full speed,
  *     down to AVX2.
+ *     Layers of one input (a block's q, k and v) share its quantisation
+ *     (naclip_matmul_int8_linears);
  *   - the product acc = xq . wq^T in s32 by oneDNN (no scales attribute:
  *     runtime scales make oneDNN 2.6 fall back to its slow gemm kernel);
  *   - one pass per row of the epilogue:
@@ -385,13 +387,26 @@ threads_for (gsize n_values, guint ops_per_value, guint threads)
 }
 
 gboolean
-naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
-    guint threads, void *out, gsize ldo, NaclipDtype out_type, const void *x,
-    gsize ldx, NaclipDtype x_type, const NaclipLinear *lin, gsize m,
-    NaclipMatmulPost post)
+naclip_matmul_int8_linears (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
+    guint threads, guint n_lins, const NaclipLinear *const *lins,
+    void *const *outs, gsize ldo, NaclipDtype out_type, const void *x,
+    gsize ldx, NaclipDtype x_type, gsize m, NaclipMatmulPost post)
 {
-  /* x: (m, n_in), row stride ldx; out: (m, n_out), row stride ldo */
-  gsize n = lin->n_out, k = lin->n_in;
+  /* x: (m, n_in), row stride ldx; outs[j]: (m, lins[j]->n_out), row stride
+   * ldo */
+  g_return_val_if_fail (n_lins >= 1 && n_lins <= NACLIP_MATMUL_MAX_LINS, FALSE);
+  gsize k = lins[0]->n_in, n_total = 0;
+  const Int8Weight *iws[NACLIP_MATMUL_MAX_LINS];
+  gsize acc_at[NACLIP_MATMUL_MAX_LINS];
+  for (guint j = 0; j < n_lins; j++) {
+    g_return_val_if_fail (lins[j]->n_in == k, FALSE);
+    iws[j] = get_weight (h->cache, lins[j]);
+    if (iws[j] == NULL)
+      return FALSE;
+    acc_at[j] = n_total;
+    n_total = naclip_size_add_sat (
+        n_total, naclip_size_mul_sat (m, lins[j]->n_out));
+  }
   gboolean accumulate = post == NACLIP_MATMUL_POST_ACCUMULATE;
   gboolean bf16_out = out_type == NACLIP_DTYPE_BF16;
   /* Unless out holds a residual or is BF16 (too narrow), the accumulators
@@ -400,19 +415,16 @@ naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
    * buffer of their own. A BF16 out gets each row dequantised in place in
    * that buffer, then rounded. */
   gboolean own_acc = accumulate || bf16_out;
-  const Int8Weight *iw = get_weight (h->cache, lin);
-  if (iw == NULL
-      || !naclip_buffer_grow (
+  if (!naclip_buffer_grow (
           (gpointer *)&h->xq, &h->xq_size, naclip_size_mul_sat (m, k), 1)
       || !naclip_buffer_grow (
           (gpointer *)&h->rows, &h->rows_size, m, sizeof (RowQuant))
       || (own_acc
-          && !naclip_buffer_grow ((gpointer *)&h->acc, &h->acc_size,
-              naclip_size_mul_sat (m, n), sizeof (gint32))))
+          && !naclip_buffer_grow (
+              (gpointer *)&h->acc, &h->acc_size, n_total, sizeof (gint32))))
     return FALSE;
-  gint32 *acc = own_acc ? h->acc : (gint32 *)out;
-  gsize ld_acc = own_acc ? n : ldo;
 
+  /* the rows of x quantised once for all the layers */
   KernelLevel level = kernel_level ();
   QuantizeRowFunc quantize_row = x_type == NACLIP_DTYPE_BF16
                                      ? PICK (level, quantize_row_bf16)
@@ -423,10 +435,19 @@ naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
   for (gsize i = 0; i < m; i++)
     quantize_row (
         h->xq + i * k, &h->rows[i], (const guint8 *)x + i * x_row_bytes, k);
-  if (!naclip_matmul_dnnl_int8 (
-          dnnl, acc, ld_acc, h->xq, lin, m, h->cache->q_max))
-    return FALSE;
-  /* the row kernels are called directly: an OpenMP region per row (as
+
+  gint32 *accs[NACLIP_MATMUL_MAX_LINS];
+  gsize ld_accs[NACLIP_MATMUL_MAX_LINS];
+  for (guint j = 0; j < n_lins; j++) {
+    accs[j] = own_acc ? h->acc + acc_at[j] : (gint32 *)outs[j];
+    ld_accs[j] = own_acc ? lins[j]->n_out : ldo;
+    if (!naclip_matmul_dnnl_int8 (
+            dnnl, accs[j], ld_accs[j], h->xq, lins[j], m, h->cache->q_max))
+      return FALSE;
+  }
+
+  /* one epilogue pass over the rows of every layer; the row kernels are
+   * called directly: an OpenMP region per row (as
    * naclip_ops_activation () would open) costs more than the row */
   NaclipActivationRowFunc activation = NULL;
   if (post == NACLIP_MATMUL_POST_QUICK_GELU)
@@ -439,16 +460,18 @@ naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
       = PICK (level, dequantize_row);
   guint ops = OPS_DEQUANTIZE + (activation != NULL ? OPS_ACTIVATION : 0)
               + (bf16_out ? OPS_TO_BF16 : 0);
-#pragma omp parallel for num_threads(threads_for(m *n, ops, threads))          \
+  gsize n_rows = m * n_lins;
+#pragma omp parallel for num_threads(threads_for(n_total, ops, threads))       \
     schedule(static)
-  for (gsize i = 0; i < m; i++) {
-    gint32 *a = acc + i * ld_acc;
-    float *o = bf16_out ? (float *)a : (float *)out + i * ldo;
-    dequantize (o, a, &h->rows[i], iw, lin->bias, n, accumulate);
+  for (gsize r = 0; r < n_rows; r++) {
+    gsize j = r / m, i = r % m, n = lins[j]->n_out;
+    gint32 *a = accs[j] + i * ld_accs[j];
+    float *o = bf16_out ? (float *)a : (float *)outs[j] + i * ldo;
+    dequantize (o, a, &h->rows[i], iws[j], lins[j]->bias, n, accumulate);
     if (activation != NULL)
       activation (o, n);
     if (bf16_row != NULL)
-      bf16_row ((guint16 *)out + i * ldo, o, n, 1.0f);
+      bf16_row ((guint16 *)outs[j] + i * ldo, o, n, 1.0f);
   }
   return TRUE;
 }

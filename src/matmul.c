@@ -503,22 +503,28 @@ gemm_openblas_typed (NaclipMatmul *mm, const NaclipGemmLayout *l,
 /* ------------------------------------------------------------------ */
 /* Entry points                                                        */
 
-/* naclip_matmul_linear_typed(), quantised when @quantize and the handle
+/* naclip_matmul_linears_typed(), quantised when @quantize and the handle
  * is INT8. */
 static void
-linear (NaclipMatmul *mm, void *out, gsize ldo, NaclipDtype out_type,
-    const void *x, gsize ldx, NaclipDtype x_type, const NaclipLinear *lin,
-    gsize m, NaclipMatmulPost post, gboolean quantize)
+linears (NaclipMatmul *mm, guint n_lins, const NaclipLinear *const *lins,
+    void *const *outs, gsize ldo, NaclipDtype out_type, const void *x,
+    gsize ldx, NaclipDtype x_type, gsize m, NaclipMatmulPost post,
+    gboolean quantize)
 {
-  g_return_if_fail (mm != NULL && out != NULL && x != NULL && lin != NULL);
-  g_return_if_fail (ldo >= lin->n_out && ldx >= lin->n_in);
+  g_return_if_fail (mm != NULL && x != NULL && lins != NULL && outs != NULL);
+  g_return_if_fail (n_lins >= 1 && n_lins <= NACLIP_MATMUL_MAX_LINS);
+  for (guint j = 0; j < n_lins; j++) {
+    g_return_if_fail (outs[j] != NULL && lins[j] != NULL);
+    g_return_if_fail (ldo >= lins[j]->n_out && lins[j]->n_in == lins[0]->n_in);
+  }
+  g_return_if_fail (ldx >= lins[0]->n_in);
   g_return_if_fail (is_act_type (out_type) && is_act_type (x_type));
   g_return_if_fail (
       post != NACLIP_MATMUL_POST_ACCUMULATE || out_type == NACLIP_DTYPE_F32);
   if (m == 0)
     return;
   if (mm->trace != NULL) {
-    NaclipMatmulCall call = { .lin = *lin,
+    NaclipMatmulCall call = { .n_lins = n_lins,
       .post = post,
       .quantize = quantize,
       .layout = { .n_outer = 1,
@@ -528,8 +534,10 @@ linear (NaclipMatmul *mm, void *out, gsize ldo, NaclipDtype out_type,
           .type_a = x_type,
           .type_c = out_type },
       .m = m,
-      .n = lin->n_out,
-      .k = lin->n_in };
+      .n = lins[0]->n_out,
+      .k = lins[0]->n_in };
+    for (guint j = 0; j < n_lins; j++)
+      call.lins[j] = *lins[j];
     g_array_append_val (mm->trace, call);
   }
   /* oneDNN f32 reads no BF16: a handle of float precision fp32 widens
@@ -538,25 +546,40 @@ linear (NaclipMatmul *mm, void *out, gsize ldo, NaclipDtype out_type,
       = mm->backend == NACLIP_MATMUL_BACKEND_DNNL
         && (mm->float_precision == NACLIP_PRECISION_BF16
             || (x_type == NACLIP_DTYPE_F32 && out_type == NACLIP_DTYPE_F32));
+  gboolean int8 = mm->int8 != NULL && quantize;
   int saved = enter_threads (mm->threads);
-  if (mm->int8 != NULL && quantize) {
-    if (naclip_matmul_int8_linear (mm->int8, mm->dnnl, mm->threads, out, ldo,
-            out_type, x, ldx, x_type, lin, m, post))
+  if (int8) {
+    if (naclip_matmul_int8_linears (mm->int8, mm->dnnl, mm->threads, n_lins,
+            lins, outs, ldo, out_type, x, ldx, x_type, m, post))
       goto out;
     g_warning ("oneDNN int8 matmul %zux%ux%u failed; computed with OpenBLAS", m,
-        lin->n_out, lin->n_in);
-  } else if (dnnl) {
-    if (naclip_matmul_dnnl_linear (mm->dnnl, mm->threads, out, ldo, out_type, x,
-            ldx, x_type, lin, m, post))
-      goto out;
-    /* Only an allocation can fail once the primitive exists; the product
-     * is still owed, so it falls back to fp32. */
-    g_warning ("oneDNN matmul %zux%ux%u failed; computed with OpenBLAS", m,
-        lin->n_out, lin->n_in);
+        lins[0]->n_out, lins[0]->n_in);
   }
-  linear_openblas_typed (mm, out, ldo, out_type, x, ldx, x_type, lin, m, post);
+  for (guint j = 0; j < n_lins; j++) {
+    const NaclipLinear *lin = lins[j];
+    if (dnnl && !int8) {
+      if (naclip_matmul_dnnl_linear (mm->dnnl, mm->threads, outs[j], ldo,
+              out_type, x, ldx, x_type, lin, m, post))
+        continue;
+      /* Only an allocation can fail once the primitive exists; the product
+       * is still owed, so it falls back to fp32. */
+      g_warning ("oneDNN matmul %zux%ux%u failed; computed with OpenBLAS", m,
+          lin->n_out, lin->n_in);
+    }
+    linear_openblas_typed (
+        mm, outs[j], ldo, out_type, x, ldx, x_type, lin, m, post);
+  }
 out:
   restore_threads (saved);
+}
+
+/* One layer of linears(). */
+static void
+linear (NaclipMatmul *mm, void *out, gsize ldo, NaclipDtype out_type,
+    const void *x, gsize ldx, NaclipDtype x_type, const NaclipLinear *lin,
+    gsize m, NaclipMatmulPost post, gboolean quantize)
+{
+  linears (mm, 1, &lin, &out, ldo, out_type, x, ldx, x_type, m, post, quantize);
 }
 
 void
@@ -574,6 +597,16 @@ naclip_matmul_linear_typed (NaclipMatmul *mm, void *out, gsize ldo,
     const NaclipLinear *lin, gsize m, NaclipMatmulPost post)
 {
   linear (mm, out, ldo, out_type, x, ldx, x_type, lin, m, post, TRUE);
+}
+
+void
+naclip_matmul_linears_typed (NaclipMatmul *mm, guint n_lins,
+    const NaclipLinear *const *lins, void *const *outs, gsize ldo,
+    NaclipDtype out_type, const void *x, gsize ldx, NaclipDtype x_type, gsize m,
+    NaclipMatmulPost post)
+{
+  linears (
+      mm, n_lins, lins, outs, ldo, out_type, x, ldx, x_type, m, post, TRUE);
 }
 
 void

@@ -472,6 +472,17 @@ void naclip_matmul_linear_post (NaclipMatmul *mm, float *out, gsize ldo,
 void naclip_matmul_linear_typed (NaclipMatmul *mm, void *out, gsize ldo,
     NaclipDtype out_type, const void *x, gsize ldx, NaclipDtype x_type,
     const NaclipLinear *lin, gsize m, NaclipMatmulPost post);
+/* Most linear layers naclip_matmul_linears_typed() takes at once. */
+#define NACLIP_MATMUL_MAX_LINS 3
+/* naclip_matmul_linear_typed() of @n_lins (1..NACLIP_MATMUL_MAX_LINS)
+ * layers of the same input (same n_in), lins[j] into outs[j], all with
+ * row stride @ldo, @out_type and @post: a block's q, k and v projections.
+ * An INT8 handle quantises x once for all of them and dequantises them in
+ * one pass. */
+void naclip_matmul_linears_typed (NaclipMatmul *mm, guint n_lins,
+    const NaclipLinear *const *lins, void *const *outs, gsize ldo,
+    NaclipDtype out_type, const void *x, gsize ldx, NaclipDtype x_type, gsize m,
+    NaclipMatmulPost post);
 /* The same, never quantised: an INT8 handle computes it at its float
  * precision (bf16 or fp32). For the layers at either end of a tower (the
  * patch embedding, the projections), whose int8 error would reach every
@@ -507,8 +518,10 @@ void naclip_matmul_gemm (NaclipMatmul *mm, const NaclipGemmLayout *layout,
 typedef struct
 {
   gboolean is_gemm;
-  NaclipLinear lin;        /* linear: the weight (borrowed) */
-  NaclipMatmulPost post;   /* linear */
+  guint n_lins;                              /* linear: 1, or layers of one
+                                               * input (linears_typed) */
+  NaclipLinear lins[NACLIP_MATMUL_MAX_LINS]; /* linear: weights (borrowed) */
+  NaclipMatmulPost post;                     /* linear */
   gboolean quantize;       /* linear: FALSE for naclip_matmul_linear_float */
   NaclipGemmLayout layout; /* gemm; linear: lda, type_a of x, ldc, type_c of
                             * out, batch 1 x 1 */
@@ -615,17 +628,19 @@ void naclip_matmul_int8_cache_free (NaclipMatmulInt8Cache *cache);
 NaclipMatmulInt8 *naclip_matmul_int8_new (NaclipMatmulInt8Cache *cache);
 void naclip_matmul_int8_free (NaclipMatmulInt8 *h);
 
-/* naclip_matmul_linear_typed() in int8: the rows of x (F32 or BF16)
- * quantised to u8 (per row: minimum and scale), the product by
- * naclip_matmul_dnnl_int8() on @dnnl, dequantised with the bias and the
- * post-op in one pass per row (see the file's comment for the arithmetic
- * and its error bound), a BF16 @out rounded from it, on @threads OpenMP
- * threads. The first call for a weight computes its scales (one pass over
- * it). FALSE when a buffer cannot be allocated or oneDNN fails: @out is
- * then untouched. */
-gboolean naclip_matmul_int8_linear (NaclipMatmulInt8 *h, NaclipMatmulDnnl *dnnl,
-    guint threads, void *out, gsize ldo, NaclipDtype out_type, const void *x,
-    gsize ldx, NaclipDtype x_type, const NaclipLinear *lin, gsize m,
+/* naclip_matmul_linears_typed() in int8: the rows of x (F32 or BF16)
+ * quantised to u8 once (per row: minimum and scale), each layer's product
+ * by naclip_matmul_dnnl_int8() on @dnnl, all dequantised with their bias
+ * and the post-op in one pass over the rows (see the file's comment for
+ * the arithmetic and its error bound), a BF16 output rounded from it, on
+ * @threads OpenMP threads. The first call for a weight computes its
+ * scales (one pass over it). FALSE when a buffer cannot be allocated or
+ * oneDNN fails: an output holding a residual (ACCUMULATE) is then
+ * untouched, others may hold partial results. */
+gboolean naclip_matmul_int8_linears (NaclipMatmulInt8 *h,
+    NaclipMatmulDnnl *dnnl, guint threads, guint n_lins,
+    const NaclipLinear *const *lins, void *const *outs, gsize ldo,
+    NaclipDtype out_type, const void *x, gsize ldx, NaclipDtype x_type, gsize m,
     NaclipMatmulPost post);
 /* The plain-C twin: naclip_matmul_linear_ref() of the operands as
  * quantised with bound @q_max (serial, double accumulation). */

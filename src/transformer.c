@@ -176,13 +176,20 @@ naclip_transformer_qkv (NaclipMatmul *mm, const NaclipBlock *block, guint width,
 {
   /* ln, q, k, v: (n_rows, width) of type t */
   NaclipDtype t = naclip_matmul_get_act_type (mm);
-  const NaclipLinear *lins[] = { &block->q, &block->k, &block->v };
-  void *outs[] = { q, k, v };
-  for (int i = 0; i < 3; i++) {
-    if (outs[i] != NULL)
-      naclip_matmul_linear_typed (mm, outs[i], width, t, ln, width, t, lins[i],
-          n_rows, NACLIP_MATMUL_POST_NONE);
+  const NaclipLinear *all[] = { &block->q, &block->k, &block->v };
+  void *all_outs[] = { q, k, v };
+  const NaclipLinear *lins[3];
+  void *outs[3];
+  guint n = 0;
+  for (guint i = 0; i < 3; i++) {
+    if (all_outs[i] != NULL) {
+      lins[n] = all[i];
+      outs[n++] = all_outs[i];
+    }
   }
+  if (n > 0)
+    naclip_matmul_linears_typed (mm, n, lins, outs, width, t, ln, width, t,
+        n_rows, NACLIP_MATMUL_POST_NONE);
 }
 
 void

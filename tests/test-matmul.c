@@ -792,6 +792,89 @@ out:
   naclip_matmul_cache_free (cache);
 }
 
+/* naclip_matmul_linears_typed() gives each layer exactly what
+ * naclip_matmul_linear_typed() gives it alone (int8: the same quantised
+ * rows, product and epilogue; the others: the same calls), for every post,
+ * pair of types and layer count, with layers of different widths, one
+ * without bias, on a shape small enough to run on one thread and one whose
+ * epilogue is split over threads (its rows of all layers in one loop). */
+static void
+test_linears (gconstpointer data)
+{
+  const Config *cfg = data;
+  NaclipMatmulCache *cache = naclip_matmul_cache_new (NULL, 0);
+  NaclipMatmul *mm = new_handle (cache, cfg, 2);
+  static const struct
+  {
+    gsize m, k, n[NACLIP_MATMUL_MAX_LINS];
+  } shapes[] = { { 5, 24, { 7, 3, 8 } }, { 197, 64, { 200, 180, 200 } } };
+  if (mm == NULL) {
+    naclip_matmul_cache_free (cache);
+    return;
+  }
+  GRand *rand = g_rand_new_with_seed (77);
+  for (gsize s = 0; s < G_N_ELEMENTS (shapes); s++) {
+    gsize m = shapes[s].m, k = shapes[s].k, ldo = 0;
+    NaclipLinear lin[NACLIP_MATMUL_MAX_LINS];
+    const NaclipLinear *lins[NACLIP_MATMUL_MAX_LINS];
+    float *w[NACLIP_MATMUL_MAX_LINS], *b[NACLIP_MATMUL_MAX_LINS];
+    for (guint j = 0; j < NACLIP_MATMUL_MAX_LINS; j++)
+      ldo = MAX (ldo, shapes[s].n[j] + 3);
+    float *x = g_new (float, m *k);
+    fill (rand, x, m * k);
+    guint16 *xb = g_new (guint16, m * k);
+    naclip_ops_to_bf16_ref (xb, k, x, k, m, k);
+    for (guint j = 0; j < NACLIP_MATMUL_MAX_LINS; j++) {
+      gsize n = shapes[s].n[j];
+      w[j] = g_new (float, n *k);
+      b[j] = g_new (float, n);
+      fill (rand, w[j], n * k);
+      fill (rand, b[j], n);
+      lin[j] = (NaclipLinear){ w[j], j == 1 ? NULL : b[j], (guint)n, (guint)k };
+      lins[j] = &lin[j];
+    }
+    gsize out_size = m * ldo;
+    float *got = g_new (float, NACLIP_MATMUL_MAX_LINS *out_size);
+    float *want = g_new (float, NACLIP_MATMUL_MAX_LINS *out_size);
+    for (int post = NACLIP_MATMUL_POST_NONE;
+         post <= NACLIP_MATMUL_POST_ACCUMULATE; post++) {
+      for (guint t = 0; t < 4; t++) {
+        NaclipDtype xt = t & 1 ? NACLIP_DTYPE_BF16 : NACLIP_DTYPE_F32;
+        NaclipDtype ot = t & 2 ? NACLIP_DTYPE_BF16 : NACLIP_DTYPE_F32;
+        if (ot == NACLIP_DTYPE_BF16 && post == NACLIP_MATMUL_POST_ACCUMULATE)
+          continue;
+        const void *xin = xt == NACLIP_DTYPE_BF16 ? (const void *)xb : x;
+        for (guint n_lins = 1; n_lins <= NACLIP_MATMUL_MAX_LINS; n_lins++) {
+          void *outs[NACLIP_MATMUL_MAX_LINS];
+          /* the same start (a residual, or what must be overwritten) */
+          fill (rand, got, NACLIP_MATMUL_MAX_LINS * out_size);
+          memcpy (want, got, NACLIP_MATMUL_MAX_LINS * out_size * sizeof *got);
+          for (guint j = 0; j < n_lins; j++) {
+            outs[j] = got + j * out_size;
+            naclip_matmul_linear_typed (mm, want + j * out_size, ldo, ot, xin,
+                k, xt, lins[j], m, (NaclipMatmulPost)post);
+          }
+          naclip_matmul_linears_typed (mm, n_lins, lins, outs, ldo, ot, xin, k,
+              xt, m, (NaclipMatmulPost)post);
+          g_assert_cmpmem (got, NACLIP_MATMUL_MAX_LINS * out_size * sizeof *got,
+              want, NACLIP_MATMUL_MAX_LINS * out_size * sizeof *want);
+        }
+      }
+    }
+    for (guint j = 0; j < NACLIP_MATMUL_MAX_LINS; j++) {
+      g_free (w[j]);
+      g_free (b[j]);
+    }
+    g_free (got);
+    g_free (want);
+    g_free (xb);
+    g_free (x);
+  }
+  g_rand_free (rand);
+  naclip_matmul_free (mm);
+  naclip_matmul_cache_free (cache);
+}
+
 static void
 test_precision_resolve (void)
 {
@@ -842,6 +925,9 @@ main (int argc, char **argv)
     g_autofree char *p2 = g_strdup_printf ("/matmul/gemm/%s", configs[c].name);
     g_test_add_data_func (p1, &configs[c], test_linear);
     g_test_add_data_func (p2, &configs[c], test_gemm);
+    g_autofree char *p3
+        = g_strdup_printf ("/matmul/linears/%s", configs[c].name);
+    g_test_add_data_func (p3, &configs[c], test_linears);
   }
   g_test_add_data_func (
       "/matmul/release/onednn-fp32", &configs[1], test_release_mapping);
