@@ -50,7 +50,7 @@
 #include "kernels.h"
 
 /* Operations per value of a pass, to weigh it against
- * NACLIP_PARALLEL_MIN_OPS as ops.c's kernels do (below it, the pass runs
+ * NACLIP_PARALLEL_MIN_OPS_TOWER as ops.c's kernels do (below it, the pass runs
  * on the calling thread): the quantisation (minimum, maximum, finiteness,
  * rounding) per input, the epilogue (dequantisation, bias) per output,
  * plus ops.c's estimates for an activation and a rounding to bf16. */
@@ -381,8 +381,8 @@ DEFINE_CLONES (void, dequantize_row,
 static int
 threads_for (gsize n_values, guint ops_per_value, guint threads)
 {
-  gboolean small
-      = naclip_size_mul_sat (n_values, ops_per_value) < NACLIP_PARALLEL_MIN_OPS;
+  gboolean small = naclip_size_mul_sat (n_values, ops_per_value)
+                   < NACLIP_PARALLEL_MIN_OPS_TOWER;
   return small || threads < 1 ? 1 : (int)threads;
 }
 

@@ -20,6 +20,13 @@ G_BEGIN_DECLS
  * more on a loaded machine, where each wake-up waits for a time slice).
  * Callers compare their own estimate of a loop's operations with it. */
 #define NACLIP_PARALLEL_MIN_OPS (1u << 22)
+/* The same for a pass of a tower between two matrix products (ops.c's
+ * kernels, the int8 quantisation and epilogue): the products keep every
+ * thread busy, and OpenMP threads spin for a while after a region before
+ * they sleep, so a region there costs a few microseconds (3.7 us for two
+ * threads on the Zen 4), not a wake-up. 2^17 operations are about 30 us
+ * of one core. */
+#define NACLIP_PARALLEL_MIN_OPS_TOWER (1u << 17)
 
 /* Size arithmetic for scratch sizing: saturates at G_MAXSIZE, so that a
  * huge request fails to allocate instead of wrapping to a small one. */

@@ -14,7 +14,7 @@
  * Matrix products are not here: they go through matmul.c.
  *
  * Each kernel splits its rows over @n_threads OpenMP threads (inputs of
- * less than NACLIP_PARALLEL_MIN_OPS operations stay on the calling
+ * less than NACLIP_PARALLEL_MIN_OPS_TOWER operations stay on the calling
  * thread). The hot kernels (layer
  * norm, softmax, QuickGELU, bf16 rounding) are written once on 16-float
  * vectors (GCC/clang vector extensions) and compiled per CPU level
@@ -38,13 +38,15 @@
 #include "kernels.h"
 
 /* Operations per float of each kernel, to compare its work with
- * NACLIP_PARALLEL_MIN_OPS (about a millisecond of one core): below that, it
+ * NACLIP_PARALLEL_MIN_OPS_TOWER (about 30 us of one core): below that, it
  * runs on the calling thread. The kernels run between matrix products,
- * whose threads sleep with OMP_WAIT_POLICY=PASSIVE: waking them costs
- * 65 us here (Sapphire Rapids VM, 2 cores; under 1 us while they spin),
- * more than a 197 x 768 layer norm takes on one thread (45 us), and when
- * another process holds the second core the woken thread only runs after
- * it, so two threads take as long as one. */
+ * which keep the threads awake. The threshold was NACLIP_PARALLEL_MIN_OPS
+ * (a millisecond; a 197 x 768 layer norm ran on one thread) when waking a
+ * sleeping thread cost 65 us (OMP_WAIT_POLICY=PASSIVE, Sapphire Rapids
+ * VM); with the int8 passes also split, the B/16 int8 encoder at 224x224
+ * took 39.7 ms instead of 43.6 on the Zen 4 (default policy), and 43.9
+ * instead of 50.4 with OMP_WAIT_POLICY=PASSIVE (naclip bench --products,
+ * three interleaved rounds each). */
 #define OPS_LAYER_NORM 8
 #define OPS_SOFTMAX 30 /* exp () is about 20 */
 #define OPS_ACTIVATION 30
@@ -117,8 +119,8 @@ tail_mask (gsize n)
 static inline int
 threads_for (gsize n_floats, guint ops_per_float, guint n_threads)
 {
-  gboolean small
-      = naclip_size_mul_sat (n_floats, ops_per_float) < NACLIP_PARALLEL_MIN_OPS;
+  gboolean small = naclip_size_mul_sat (n_floats, ops_per_float)
+                   < NACLIP_PARALLEL_MIN_OPS_TOWER;
   return small || n_threads < 1 ? 1 : (int)n_threads;
 }
 
