@@ -216,17 +216,34 @@ naclip_reuse_end (NaclipReuse *r)
   r->since_refresh++;
 }
 
-/* Element @i of @x, of @type (F32 or BF16), as a float: a bf16 is the
- * high half of its float. */
-static inline float
-widen (const void *x, gsize i, NaclipDtype type)
+/* The squared L2 norms of x - ref (*d2) and of ref (*r2), rows of @width
+ * of @type (F32 or BF16: a bf16 is the high half of its float). */
+static inline void
+row_change (const void *x, const void *ref, gsize width, NaclipDtype type,
+    float *d2, float *r2)
 {
-  if (type == NACLIP_DTYPE_F32)
-    return ((const float *)x)[i];
-  guint32 bits = (guint32)((const guint16 *)x)[i] << 16;
-  float f;
-  memcpy (&f, &bits, sizeof f);
-  return f;
+  float d = 0.0f, r = 0.0f;
+  if (type == NACLIP_DTYPE_F32) {
+    const float *a = x, *b = ref;
+#pragma omp simd reduction(+ : d, r)
+    for (gsize c = 0; c < width; c++) {
+      d += (a[c] - b[c]) * (a[c] - b[c]);
+      r += b[c] * b[c];
+    }
+  } else {
+    const guint16 *a = x, *b = ref;
+#pragma omp simd reduction(+ : d, r)
+    for (gsize c = 0; c < width; c++) {
+      guint32 ua = (guint32)a[c] << 16, ub = (guint32)b[c] << 16;
+      float fa, fb;
+      memcpy (&fa, &ua, sizeof fa);
+      memcpy (&fb, &ub, sizeof fb);
+      d += (fa - fb) * (fa - fb);
+      r += fb * fb;
+    }
+  }
+  *d2 = d;
+  *r2 = r;
 }
 
 /* A gate: marks in r->selected the rows of x (n_images * n_tokens, width,
@@ -239,8 +256,9 @@ select_rows (NaclipReuse *r, const void *x, const void *ref, NaclipDtype type,
     gboolean first, guint n_threads)
 {
   gsize n_rows = r->n_images * r->n_tokens, width = r->width, m = 0;
+  gsize row_bytes = width * naclip_dtype_size (type);
   float t2 = r->threshold * r->threshold;
-  gboolean parallel = n_rows * width * 4 >= NACLIP_PARALLEL_MIN_OPS;
+  gboolean parallel = n_rows * width * 4 >= NACLIP_PARALLEL_MIN_OPS_TOWER;
 
 #pragma omp parallel for num_threads(n_threads) if (parallel) schedule(static)
   for (gsize i = 0; i < n_rows; i++) {
@@ -250,14 +268,9 @@ select_rows (NaclipReuse *r, const void *x, const void *ref, NaclipDtype type,
     }
     if (!first && r->selected[i])
       continue;
-    float d2 = 0.0f, r2 = 0.0f;
-#pragma omp simd reduction(+ : d2, r2)
-    for (gsize c = 0; c < width; c++) {
-      float a = widen (x, i * width + c, type);
-      float b = widen (ref, i * width + c, type);
-      d2 += (a - b) * (a - b);
-      r2 += b * b;
-    }
+    float d2, r2;
+    row_change ((const guint8 *)x + i * row_bytes,
+        (const guint8 *)ref + i * row_bytes, width, type, &d2, &r2);
     /* written so that a NaN change selects the token */
     r->selected[i] = !(d2 < t2 * r2);
   }
