@@ -820,12 +820,14 @@ void naclip_reuse_reset (NaclipReuse *r);
 gboolean naclip_reuse_begin (NaclipReuse *r, gconstpointer owner,
     const NaclipTowerInfo *info, NaclipPrecision precision, gsize n_images,
     gsize n_tokens, GError **error);
-/* Block @layer (< n_layers - 1) of the frame begun, with reuse: x
- * (n_images * n_tokens, width) f32 <- the block of x for the rows the
- * gate selects, the cached output for the others; products through @mm.
- * @work holds naclip_transformer_scratch_size (info, n_images, n_tokens)
- * floats. */
-void naclip_reuse_block (NaclipReuse *r, NaclipMatmul *mm,
+/* Block @layer (< n_layers - 1) of the frame begun, with reuse, of x
+ * (n_images * n_tokens, width) f32: returns the block's output, the
+ * block of x for the rows the gates select and the cached output for the
+ * others, which is either x itself (a frame that runs the normal blocks)
+ * or the block's output cache, valid until the next call (pass it as the
+ * next block's x); products through @mm. @work holds
+ * naclip_transformer_scratch_size (info, n_images, n_tokens) floats. */
+float *naclip_reuse_block (NaclipReuse *r, NaclipMatmul *mm,
     const NaclipBlock *block, const NaclipTowerInfo *info, guint layer,
     float *x, float *work);
 /* Ends the frame begun: its caches become the reference of the next. A

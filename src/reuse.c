@@ -25,8 +25,9 @@
  *             threshold since it was last computed
  *   MLP       output projection (with the residual) and MLP for the rows
  *             of either gate only: 3/4 of the block's work
- *   scatter   x <- the new output of those rows, the cached one of the
- *             others
+ *   scatter   the new output of those rows into the output cache, which
+ *             (the cached output for the others) is the next block's
+ *             input: no copy of the whole plane per block
  *
  * The issue asked for the attention of the selected queries only; with
  * that (one gate) an unchanged background token never sees the objects
@@ -308,11 +309,12 @@ move_rows (void *dst, const void *src, const guint32 *rows, gsize m,
   }
 }
 
-void
+float *
 naclip_reuse_block (NaclipReuse *r, NaclipMatmul *mm, const NaclipBlock *block,
     const NaclipTowerInfo *info, guint layer, float *x, float *work)
 {
-  /* x: (n_images * n_tokens, width) f32, the block's input, in place.
+  /* x: (n_images * n_tokens, width) f32, the block's input (in place on
+   * the normal path).
    * @work as naclip_transformer_block()'s scratch: ln, q, k, v of the
    * rows of gate 1 (m1 padded, width) in the first four regions of
    * rows * width floats, the attention output of every row (rows, width)
@@ -326,7 +328,7 @@ naclip_reuse_block (NaclipReuse *r, NaclipMatmul *mm, const NaclipBlock *block,
   gsize row_f32 = width * sizeof (float), row_t = width * naclip_dtype_size (t);
   float *cache[N_CACHES];
 
-  g_return_if_fail (layer < r->n_blocks);
+  g_return_val_if_fail (layer < r->n_blocks, x);
 
   r->n_rows += n_rows;
   if (!r->falling_back) {
@@ -366,11 +368,11 @@ naclip_reuse_block (NaclipReuse *r, NaclipMatmul *mm, const NaclipBlock *block,
           width, t, &block->out, p2, NACLIP_MATMUL_POST_ACCUMULATE);
       naclip_transformer_mlp (mm, block, info, r->xs, p2, work);
       move_rows (cache[CACHE_OUT], r->xs, r->rows, m2, row_f32, FALSE);
-      memcpy (x, cache[CACHE_OUT], plane * sizeof (float));
       r->n_computed += m2;
-      return;
+      return cache[CACHE_OUT];
     }
   }
   naclip_transformer_block (mm, block, info, x, r->n_images, n, FALSE, work);
   r->n_computed += n_rows;
+  return x;
 }

@@ -596,6 +596,8 @@ naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
   }
   naclip_ops_layer_norm (
       x, x, &vt->ln_pre, rows, dim, info->layer_norm_eps, nt);
+  /* with reuse, a block's output is its cache (naclip_reuse_block) */
+  float *y = x;
   for (guint l = 0; l + 1 < info->n_layers; l++) {
     if (cancel != NULL && g_atomic_int_get (cancel)) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_CANCELLED,
@@ -603,11 +605,13 @@ naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
       return FALSE;
     }
     if (reuse != NULL)
-      naclip_reuse_block (reuse, mm, &vt->blocks[l], info, l, x, s->work);
+      y = naclip_reuse_block (reuse, mm, &vt->blocks[l], info, l, y, s->work);
     else
       naclip_transformer_block (
           mm, &vt->blocks[l], info, x, n_images, n_tokens, FALSE, s->work);
   }
+  if (y != x)
+    memcpy (x, y, naclip_size_mul_sat (rows, dim) * sizeof (float));
   naclip_final_block (
       mm, vt, params, x, n_images, n_tokens, grid_h, grid_w, window, s->work);
   if (block_out != NULL)
