@@ -169,6 +169,11 @@ test_against_ref (void)
     { 1, 70, 2, 3, 1, "8,16" },
     { 33, 117, 21, 1, 2, "2,5,9" },
     { 224, 299, 5, 10, 2, "8,16" },
+    /* Large enough to be split over threads, in blocks of rows narrower
+     * than the margin (two and three threads), odd step counts. */
+    { 40, 700, 3, 5, 2, "8,16" },
+    { 45, 500, 2, 4, 3, "8,16" },
+    { 100, 400, 4, 7, 2, "3" },
     { 40, 301, 6, 4, 1, "1,2,3,4,5,6,7,8" },
     /* An interior narrower than a vector; the largest dilation the
      * vectors take; one above it (naclip_pamr_ref's own path). */
