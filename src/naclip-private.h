@@ -685,14 +685,17 @@ void naclip_ops_softmax_rows (
     float *x, gsize n_rows, gsize n_cols, gsize ld, guint n_threads);
 void naclip_ops_softmax_rows_ref (
     float *x, gsize n_rows, gsize n_cols, gsize ld);
-/* The same with the result as @out_type, still in place: BF16 rows are
- * written over the first half of their own f32 row (row r at
- * (guint16 *)x + 2 * ld * r, so a bf16 row stride of 2 @ld). With
- * @causal, the rows form blocks of n_cols (one square matrix each) and row
- * i of a block is the softmax of its first i + 1 entries, the others 0
- * (a causal attention mask). */
-void naclip_ops_softmax_rows_typed (float *x, NaclipDtype out_type,
-    gsize n_rows, gsize n_cols, gsize ld, gboolean causal, guint n_threads);
+/* The same with the result as @out_type: F32 in place (@out = @x, @ldo =
+ * @ld); BF16 into @out, row stride @ldo elements, which may be @x itself
+ * with @ldo = 2 @ld (each bf16 row over the first half of its own f32
+ * row). A bf16 product reads dense rows (@ldo = @n_cols) through oneDNN's
+ * brgemm, strided ones through its slower gemm:jit. With @causal, the
+ * rows form blocks of n_cols (one square matrix each) and row i of a
+ * block is the softmax of its first i + 1 entries, the others 0 (a causal
+ * attention mask). */
+void naclip_ops_softmax_rows_typed (float *x, gsize ld, NaclipDtype out_type,
+    void *out, gsize ldo, gsize n_rows, gsize n_cols, gboolean causal,
+    guint n_threads);
 /* In place activation of n values: QuickGELU x * sigmoid(1.702 x), or the
  * exact erf GELU. */
 void naclip_ops_activation (
@@ -749,7 +752,7 @@ void naclip_transformer_block (NaclipMatmul *mm, const NaclipBlock *block,
  * batched: *@seqs sequences and *@heads of their heads at once (all heads
  * of as many sequences as fit in 4 MiB of scores, else some heads of one
  * sequence, at least one). Their scores take seqs * heads * n_tokens^2
- * floats. */
+ * floats, their attention weights in bf16 half as many after them. */
 void naclip_transformer_attention_groups (
     gsize n_seq, gsize n_tokens, guint n_heads, gsize *seqs, guint *heads);
 /* The attention core shared with vision.c's last block: for each sequence
@@ -758,8 +761,9 @@ void naclip_transformer_attention_groups (
  * naclip_transformer_attention_groups() in one batched product each.
  * q, k, v, ctx: (n_seq, n_tokens, n_heads * head_dim) of the handle's
  * activation type (naclip_matmul_get_act_type()); @scores holds the
- * scores of one group (the score part of
- * naclip_transformer_scratch_size()). */
+ * scores and the weights of one group (the part of
+ * naclip_transformer_scratch_size() after 5 (n_seq * n_tokens * width)
+ * floats). */
 void naclip_transformer_attention (NaclipMatmul *mm, void *ctx, const void *q,
     const void *k, const void *v, gsize n_seq, gsize n_tokens, guint n_heads,
     guint head_dim, gboolean causal, float *scores);
@@ -772,11 +776,11 @@ void naclip_transformer_scores (NaclipMatmul *mm, float *scores, const void *q,
     const void *k, gsize n_seq, gsize n_tokens, guint n_heads, guint head_dim,
     guint width);
 /* ctx_h = weights_h v_h for each sequence and head, the weights (n_seq,
- * n_heads, n_tokens, n_tokens) of the activation type as
- * naclip_ops_softmax_rows_typed() leaves them in the scores; v and ctx as
- * q in naclip_transformer_scores(). */
+ * n_heads, n_tokens, n_tokens) of the activation type, dense (the f32
+ * scores softmaxed in place, or bf16 rows of n_tokens); v and ctx as q in
+ * naclip_transformer_scores(). */
 void naclip_transformer_attend (NaclipMatmul *mm, void *ctx,
-    const float *weights, const void *v, gsize n_seq, gsize n_tokens,
+    const void *weights, const void *v, gsize n_seq, gsize n_tokens,
     guint n_heads, guint head_dim, guint width);
 /* q, k, v (n_rows, width) = the block's projections of ln (n_rows, width),
  * all of the activation type; a NULL output is not computed. */

@@ -427,19 +427,18 @@ scale_row_body (float *row, gsize n, float scale)
 }
 
 /* Stores a softmax row whose first @n_valid entries hold exponentials
- * that @inv normalises: as f32 in place, or rounded through @bf16_row;
- * the other entries become 0. */
+ * that @inv normalises: as f32 in place, or rounded through @bf16_row
+ * into @out (which may be the row itself: element j of the bf16 row lies
+ * within floats 0..j); the other entries become 0. */
 KERNEL_BODY void
-softmax_store_row_body (
-    float *row, gsize n, gsize n_valid, float inv, NaclipBf16RowFunc bf16_row)
+softmax_store_row_body (float *row, guint16 *out, gsize n, gsize n_valid,
+    float inv, NaclipBf16RowFunc bf16_row)
 {
   if (bf16_row == NULL) {
     if (inv != 1.0f)
       scale_row_body (row, n_valid, inv);
     memset (row + n_valid, 0, (n - n_valid) * sizeof (float));
   } else {
-    /* in place: element j of the bf16 row lies within floats 0..j */
-    guint16 *out = (guint16 *)row;
     bf16_row (out, row, n_valid, inv);
     memset (out + n_valid, 0, (n - n_valid) * sizeof (guint16));
   }
@@ -448,22 +447,23 @@ softmax_store_row_body (
 /* The softmax of the first @n_valid of the @n entries of row, as
  * naclip_ops_softmax_rows_typed() writes it; the others become 0. */
 KERNEL_BODY void
-softmax_row_body (
-    float *row, gsize n, gsize n_valid, NaclipBf16RowFunc bf16_row)
+softmax_row_body (float *row, guint16 *out, gsize n, gsize n_valid,
+    NaclipBf16RowFunc bf16_row)
 {
   float inv = softmax_exp_row_body (row, n_valid);
-  softmax_store_row_body (row, n, n_valid, inv, bf16_row);
+  softmax_store_row_body (row, out, n, n_valid, inv, bf16_row);
 }
 
 DEFINE_CLONES_BELOW_AVX512 (void, softmax_row,
-    (float *row, gsize n, gsize n_valid, NaclipBf16RowFunc bf16_row),
-    (row, n, n_valid, bf16_row))
+    (float *row, guint16 *out, gsize n, gsize n_valid,
+        NaclipBf16RowFunc bf16_row),
+    (row, out, n, n_valid, bf16_row))
 
 #if HAVE_X86_CLONES
 /* softmax_row_body() with exp_avx512() and masked tails. */
 TARGET_AVX512 static void
-softmax_row_avx512 (
-    float *row, gsize n, gsize n_valid, NaclipBf16RowFunc bf16_row)
+softmax_row_avx512 (float *row, guint16 *out, gsize n, gsize n_valid,
+    NaclipBf16RowFunc bf16_row)
 {
   gsize n_full = n_valid - n_valid % 16;
   __mmask16 tail = tail_mask (n_valid);
@@ -492,27 +492,33 @@ softmax_row_avx512 (
     acc = _mm512_mask_add_ps (acc, tail, acc, y);
     inv = 1.0f / _mm512_reduce_add_ps (acc);
   }
-  softmax_store_row_body (row, n, n_valid, inv, bf16_row);
+  softmax_store_row_body (row, out, n, n_valid, inv, bf16_row);
 }
 #endif
 
 void
-naclip_ops_softmax_rows_typed (float *x, NaclipDtype out_type, gsize n_rows,
-    gsize n_cols, gsize ld, gboolean causal, guint n_threads)
+naclip_ops_softmax_rows_typed (float *x, gsize ld, NaclipDtype out_type,
+    void *out, gsize ldo, gsize n_rows, gsize n_cols, gboolean causal,
+    guint n_threads)
 {
-  /* x: (n_rows, n_cols), row stride ld floats; in place */
+  /* x: (n_rows, n_cols), row stride ld floats; f32 in place, bf16 into
+   * out (row stride ldo elements) */
   g_return_if_fail (
       out_type == NACLIP_DTYPE_F32 || out_type == NACLIP_DTYPE_BF16);
+  g_return_if_fail (out_type == NACLIP_DTYPE_BF16 || (out == x && ldo == ld));
+  g_return_if_fail (
+      out != x || ldo == (out_type == NACLIP_DTYPE_F32 ? 1 : 2) * ld);
   g_return_if_fail (!causal || n_cols > 0);
   KernelLevel level = kernel_level ();
-  void (*row) (float *, gsize, gsize, NaclipBf16RowFunc)
+  void (*row) (float *, guint16 *, gsize, gsize, NaclipBf16RowFunc)
       = PICK (level, softmax_row);
   NaclipBf16RowFunc bf16_row
       = out_type == NACLIP_DTYPE_BF16 ? pick_bf16_row (level) : NULL;
   int nt = threads_for (n_rows * n_cols, OPS_SOFTMAX, n_threads);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (gsize r = 0; r < n_rows; r++)
-    row (x + r * ld, n_cols, causal ? r % n_cols + 1 : n_cols, bf16_row);
+    row (x + r * ld, (guint16 *)out + r * ldo, n_cols,
+        causal ? r % n_cols + 1 : n_cols, bf16_row);
 }
 
 void
@@ -520,7 +526,7 @@ naclip_ops_softmax_rows (
     float *x, gsize n_rows, gsize n_cols, gsize ld, guint n_threads)
 {
   naclip_ops_softmax_rows_typed (
-      x, NACLIP_DTYPE_F32, n_rows, n_cols, ld, FALSE, n_threads);
+      x, ld, NACLIP_DTYPE_F32, x, ld, n_rows, n_cols, FALSE, n_threads);
 }
 
 void

@@ -111,7 +111,8 @@ ensure_floats (
 /* Floats of s->work for the blocks of @n_images images of @n_tokens:
  * what transformer.c needs, and for the last block ln, q, k, v, ctx
  * (5 * rows * width) plus the scores of one group of an image's heads
- * (naclip_transformer_attention_groups(); twice for csa). */
+ * (naclip_transformer_attention_groups(); twice for csa) and their bf16
+ * weights. */
 static gsize
 work_floats (const NaclipTowerInfo *info, gsize n_images, gsize n_tokens,
     NaclipAttention attention)
@@ -121,11 +122,13 @@ work_floats (const NaclipTowerInfo *info, gsize n_images, gsize n_tokens,
   guint group;
   naclip_transformer_attention_groups (
       1, n_tokens, info->n_heads, &seqs, &group);
-  gsize heads
-      = naclip_size_mul_sat (attention == NACLIP_ATTENTION_CSA ? 2 : 1, group);
+  gsize copies = attention == NACLIP_ATTENTION_CSA ? 2 : 1;
+  gsize scores
+      = naclip_size_mul_sat (group, naclip_size_mul_sat (n_tokens, n_tokens));
   gsize last = naclip_size_add_sat (
       naclip_size_mul_sat (5, naclip_size_mul_sat (rows, info->width)),
-      naclip_size_mul_sat (heads, naclip_size_mul_sat (n_tokens, n_tokens)));
+      naclip_size_add_sat (
+          naclip_size_mul_sat (copies, scores), scores / 2 + 1));
   return MAX (naclip_transformer_scratch_size (info, n_images, n_tokens), last);
 }
 
@@ -408,14 +411,14 @@ mean_qk_norm_product (const void *q, const void *k, NaclipDtype type,
 }
 
 /* The attention weights of @n_heads heads of one image for the strategies
- * other than "vanilla", into scores (n_heads, n_tokens, n_tokens), in the
- * handle's activation type as naclip_ops_softmax_rows_typed() leaves
- * them; @scores2 is a second buffer of that size (csa). q, k: that
- * image's (n_tokens, width) rows from the group's first head. */
+ * other than "vanilla", (n_heads, n_tokens, n_tokens) of the handle's
+ * activation type, dense: f32 in @scores, bf16 in @weights. @scores2 is a
+ * second buffer of the scores' size (csa). q, k: that image's
+ * (n_tokens, width) rows from the group's first head. */
 static void
 neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
-    const void *q, const void *k, gsize n_tokens, guint n_heads, guint head_dim,
-    guint width, NaclipAttention attention, const float *window,
+    void *weights, const void *q, const void *k, gsize n_tokens, guint n_heads,
+    guint head_dim, guint width, NaclipAttention attention, const float *window,
     float nonly_factor, guint grid_h, guint grid_w, guint n_threads)
 {
   NaclipDtype t = naclip_matmul_get_act_type (mm);
@@ -426,18 +429,21 @@ neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
           mm, scores, k, k, 1, n, n_heads, head_dim, width);
       add_neighbourhood_bias (
           scores, n_heads, window, grid_h, grid_w, 1.0f, n_threads);
-      naclip_ops_softmax_rows_typed (scores, t, n_rows, n, n, FALSE, n_threads);
+      naclip_ops_softmax_rows_typed (
+          scores, n, t, weights, n, n_rows, n, FALSE, n_threads);
       break;
     case NACLIP_ATTENTION_KK:
       naclip_transformer_scores (
           mm, scores, k, k, 1, n, n_heads, head_dim, width);
-      naclip_ops_softmax_rows_typed (scores, t, n_rows, n, n, FALSE, n_threads);
+      naclip_ops_softmax_rows_typed (
+          scores, n, t, weights, n, n_rows, n, FALSE, n_threads);
       break;
     case NACLIP_ATTENTION_NONLY:
       memset (scores, 0, n_rows * n * sizeof (float));
       add_neighbourhood_bias (
           scores, n_heads, window, grid_h, grid_w, nonly_factor, n_threads);
-      naclip_ops_softmax_rows_typed (scores, t, n_rows, n, n, FALSE, n_threads);
+      naclip_ops_softmax_rows_typed (
+          scores, n, t, weights, n, n_rows, n, FALSE, n_threads);
       break;
     case NACLIP_ATTENTION_CSA:
       naclip_transformer_scores (
@@ -447,11 +453,8 @@ neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
           mm, scores2, k, k, 1, n, n_heads, head_dim, width);
       naclip_ops_softmax_rows (scores2, n_rows, n, n, n_threads);
       naclip_ops_add (scores, scores2, n_rows * n, n_threads);
-      if (t == NACLIP_DTYPE_BF16) {
-        /* in place, as the softmax leaves bf16 weights */
-        naclip_ops_to_bf16 (
-            (guint16 *)scores, 2 * n, scores, n, n_rows, n, n_threads);
-      }
+      if (t == NACLIP_DTYPE_BF16)
+        naclip_ops_to_bf16 (weights, n, scores, n, n_rows, n, n_threads);
       break;
     case NACLIP_ATTENTION_VANILLA:
     default:
@@ -490,6 +493,12 @@ naclip_final_block (NaclipMatmul *mm, const NaclipVisionTower *vt,
   guint group;
   naclip_transformer_attention_groups (1, n, n_heads, &seqs, &group);
   float *scores = ctx + md, *scores2 = scores + group * n * n;
+  void *weights
+      = t == NACLIP_DTYPE_F32
+            ? (void *)scores
+            : (void *)(scores2
+                       + (attention == NACLIP_ATTENTION_CSA ? group * n * n
+                                                            : 0));
 
   naclip_ops_layer_norm_typed (
       ln, t, x, &blk->ln_1, rows, width, info->layer_norm_eps, nt);
@@ -511,12 +520,12 @@ naclip_final_block (NaclipMatmul *mm, const NaclipVisionTower *vt,
       for (guint h0 = 0; h0 < n_heads; h0 += group) {
         guint n_h = MIN (group, n_heads - h0);
         gsize head = (gsize)h0 * head_dim;
-        neighbourhood_weights (mm, scores, scores2,
+        neighbourhood_weights (mm, scores, scores2, weights,
             naclip_dtype_at (qi, head, t), naclip_dtype_at (ki, head, t), n,
             n_h, head_dim, width, attention, window, nonly_factor, grid_h,
             grid_w, nt);
         naclip_transformer_attend (mm, naclip_dtype_at (ctx, base + head, t),
-            scores, naclip_dtype_at (v, base + head, t), 1, n, n_h, head_dim,
+            weights, naclip_dtype_at (v, base + head, t), 1, n, n_h, head_dim,
             width);
       }
     }

@@ -272,8 +272,9 @@ test_bf16 (void)
   g_rand_free (rand);
 }
 
-/* Softmax writing bf16 rounds what it would write as f32; the causal
- * softmax is the softmax of each row's prefix. */
+/* Softmax writing bf16 rounds what it would write as f32, in place over
+ * the f32 rows as into dense rows of its own; the causal softmax is the
+ * softmax of each row's prefix. */
 static void
 test_softmax_typed (void)
 {
@@ -287,11 +288,16 @@ test_softmax_typed (void)
     float *bf = g_memdup2 (s, n_rows * ld * sizeof (float));
     float *causal = g_memdup2 (s, n_rows * ld * sizeof (float));
     float *causal_bf = g_memdup2 (s, n_rows * ld * sizeof (float));
+    float *dense_in = g_memdup2 (s, n_rows * ld * sizeof (float));
+    guint16 *dense = g_new (guint16, n_rows * n);
     naclip_ops_softmax_rows_ref (ref, n_rows, n, ld);
     naclip_ops_softmax_rows_typed (
-        bf, NACLIP_DTYPE_BF16, n_rows, n, ld, FALSE, 2);
+        bf, ld, NACLIP_DTYPE_BF16, bf, 2 * ld, n_rows, n, FALSE, 2);
     assert_bf16_close (
         "softmax bf16", (guint16 *)bf, 2 * ld, ref, ld, n_rows, n);
+    naclip_ops_softmax_rows_typed (
+        dense_in, ld, NACLIP_DTYPE_BF16, dense, n, n_rows, n, FALSE, 2);
+    assert_bf16_close ("softmax bf16 dense", dense, n, ref, ld, n_rows, n);
     /* the causal reference: each row's prefix, zeros after it */
     for (gsize r = 0; r < n_rows; r++) {
       gsize valid = r % n + 1;
@@ -299,12 +305,12 @@ test_softmax_typed (void)
       memset (s + r * ld + valid, 0, (n - valid) * sizeof (float));
     }
     naclip_ops_softmax_rows_typed (
-        causal, NACLIP_DTYPE_F32, n_rows, n, ld, TRUE, 2);
+        causal, ld, NACLIP_DTYPE_F32, causal, ld, n_rows, n, TRUE, 2);
     for (gsize r = 0; r < n_rows; r++)
       pyhelper_assert_close (
           "softmax causal", causal + r * ld, s + r * ld, n, 1e-9, 2e-6);
-    naclip_ops_softmax_rows_typed (
-        causal_bf, NACLIP_DTYPE_BF16, n_rows, n, ld, TRUE, 2);
+    naclip_ops_softmax_rows_typed (causal_bf, ld, NACLIP_DTYPE_BF16, causal_bf,
+        2 * ld, n_rows, n, TRUE, 2);
     assert_bf16_close (
         "softmax causal bf16", (guint16 *)causal_bf, 2 * ld, s, ld, n_rows, n);
     g_free (s);
@@ -312,6 +318,8 @@ test_softmax_typed (void)
     g_free (bf);
     g_free (causal);
     g_free (causal_bf);
+    g_free (dense_in);
+    g_free (dense);
   }
   g_rand_free (rand);
 }
