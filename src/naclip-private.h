@@ -897,9 +897,10 @@ void naclip_image_resize_bilinear (const float *in, guint n_channels,
 /* ------------------------------------------------------------------ */
 /* pamr.c: pixel-adaptive mask refinement                              */
 
-/* Floats of work memory naclip_pamr() needs:
- * (8 * n_dilations + n_channels) * height * width, or 0 if that overflows
- * a gsize. */
+/* Floats of work memory naclip_pamr() needs: (3 + 8 * n_dilations + 2 *
+ * n_channels) * height * stride + 16, where stride is @width rounded up to
+ * a multiple of 16 (its planes, each row on a cache line), or 0 if that
+ * overflows a gsize. */
 gsize naclip_pamr_work_size (
     guint n_channels, guint height, guint width, guint n_dilations);
 /* Refines @mask (n_channels, height, width) in place with @steps

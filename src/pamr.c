@@ -25,11 +25,14 @@
  *   mask'(p) = sum_k aff_k(p) * mask(p + o_k)   (the centre is not a term).
  *
  * naclip_pamr() runs in one OpenMP team, each thread a block of rows.
- * Its work memory holds the affinities (H, K, W), a row's K values
- * together, then a second mask (C, H, W); iterations ping-pong between the
- * caller's mask and the second one. A thread computes the affinities of
- * a row and at once the first iteration of that row, which needs no other
- * row's affinities (the other rows of the mask it reads are the input);
+ * Its work memory holds copies of the image (3, H, W) and of the mask
+ * (C, H, W), the affinities (H, K, W) (a row's K values together) and a
+ * second mask, every plane with its rows padded to whole vectors so that
+ * each row starts on a cache line (plane_stride ()); iterations
+ * ping-pong between the two masks, and the last is copied back. A thread
+ * computes the affinities of a row and at once the first iteration of
+ * that row, which needs no other row's affinities (the other rows of the
+ * mask it reads are the input);
  * each further iteration is one pass over the rows, in which a row's K
  * affinity rows stay in cache while every channel is updated, and ends at
  * a barrier: one a step. Columns whose neighbours all lie inside the row
@@ -73,8 +76,9 @@ typedef float vec8f __attribute__ ((vector_size (2 * LANES)));
 typedef struct
 {
   guint n_dilations;
-  guint n_neigh;                                 /* K = 8 * n_dilations */
-  guint margin;                                  /* the largest dilation, px */
+  guint n_neigh; /* K = 8 * n_dilations */
+  guint margin;  /* the largest dilation, px */
+  gsize stride;  /* row stride of naclip_pamr ()'s planes, floats */
   gint64 dy[MAX_NEIGHBOURS], dx[MAX_NEIGHBOURS]; /* offsets, px */
 } Neighbourhood;
 
@@ -94,17 +98,30 @@ init_neighbourhood (
   }
 }
 
+/* The row stride of naclip_pamr ()'s planes: @width rounded up to whole
+ * vectors, so that every row starts on a cache line (unaligned vector
+ * loads made the same work about 25 % slower: 94 against 72 ns a pixel
+ * for 10 steps over 5 channels at 299 and 304 columns, one thread, Zen
+ * 4). */
+static gsize
+plane_stride (guint width)
+{
+  return ((gsize)width + LANES - 1) / LANES * LANES;
+}
+
 gsize
 naclip_pamr_work_size (
     guint n_channels, guint height, guint width, guint n_dilations)
 {
   gsize plane, n;
 
-  if (!g_size_checked_mul (&plane, height, width))
+  /* the image, the affinities, two masks, a cache line of slack */
+  if (!g_size_checked_mul (&plane, height, plane_stride (width)))
     return 0;
-  if (!g_size_checked_mul (&n, plane, (gsize)8 * n_dilations + n_channels))
+  if (!g_size_checked_mul (
+          &n, plane, 3 + (gsize)8 * n_dilations + 2 * (gsize)n_channels))
     return 0;
-  return n;
+  return n <= G_MAXSIZE - LANES ? n + LANES : 0;
 }
 
 static inline guint
@@ -220,14 +237,13 @@ point_samples (Samples *sm, const float *image, gsize plane, guint width,
   for (guint c = 0; c < 3; c++) {
     const float *img = image + c * plane;
     if (inside) {
-      sm->centre[c] = img + (gsize)y * width + x;
+      sm->centre[c] = img + y * nb->stride + x;
       for (guint k = 0; k < nb->n_neigh; k++)
         sm->neighbour[c][k] = img + row_off[k] + x + nb->dx[k];
       continue;
     }
     for (guint i = 0; i < LANES; i++)
-      sm->buf[c][nb->n_neigh][i]
-          = img[(gsize)y * width + MIN (x + i, width - 1)];
+      sm->buf[c][nb->n_neigh][i] = img[y * nb->stride + MIN (x + i, width - 1)];
     sm->centre[c] = sm->buf[c][nb->n_neigh];
     for (guint k = 0; k < nb->n_neigh; k++) {
       for (guint i = 0; i < LANES; i++)
@@ -321,7 +337,7 @@ KERNEL_BODY void
 affinity_row_body (const float *image, guint height, guint width,
     const Neighbourhood *nb, guint y, float *aff_row)
 {
-  gsize plane = (gsize)height * width;
+  gsize plane = height * nb->stride;
   gsize row_off[MAX_NEIGHBOURS];
   guint col[MAX_NEIGHBOURS][LANES];
   vec_f a[MAX_NEIGHBOURS];
@@ -329,7 +345,7 @@ affinity_row_body (const float *image, guint height, guint width,
   guint lo, hi;
 
   for (guint k = 0; k < nb->n_neigh; k++)
-    row_off[k] = (gsize)clamp_coord ((gint64)y + nb->dy[k], height) * width;
+    row_off[k] = clamp_coord ((gint64)y + nb->dy[k], height) * nb->stride;
   interior_columns (nb, width, &lo, &hi);
   for (guint x = 0; x < width; x += LANES) {
     gboolean inside = x >= lo && x + LANES <= hi;
@@ -339,7 +355,7 @@ affinity_row_body (const float *image, guint height, guint width,
     point_samples (&sm, image, plane, width, nb, row_off, y, x, inside, col);
     affinity_lanes (nb, &sm, a);
     for (guint k = 0; k < nb->n_neigh; k++)
-      store_lanes (aff_row + (gsize)k * width + x, &a[k], n);
+      store_lanes (aff_row + k * nb->stride + x, &a[k], n);
   }
 }
 
@@ -358,11 +374,11 @@ typedef struct
 
 static void
 find_source_rows (
-    const Neighbourhood *nb, guint height, guint width, guint y, SourceRows *sr)
+    const Neighbourhood *nb, guint height, guint y, SourceRows *sr)
 {
   sr->n_rows = 0;
   for (guint k = 0; k < nb->n_neigh; k++) {
-    gsize off = (gsize)clamp_coord ((gint64)y + nb->dy[k], height) * width;
+    gsize off = clamp_coord ((gint64)y + nb->dy[k], height) * nb->stride;
     guint r = 0;
     while (r < sr->n_rows && sr->row_off[r] != off)
       r++;
@@ -445,11 +461,11 @@ sum_neighbours4 (
 }
 
 /* For two vectors of columns of four channels (planes @plane floats apart
- * from @src on), out[c][..] <- the sum over k of aff[k * width + ..] *
+ * from @src on), out[c][..] <- the sum over k of aff[k * stride + ..] *
  * src[c * plane + off[k] + ..], the terms added in neighbour order from
  * 0: eight independent sums, ten loads per eight multiply-adds. */
 KERNEL_BODY void
-sum_neighbours_c4 (guint n_neigh, const float *aff, guint width,
+sum_neighbours_c4 (guint n_neigh, const float *aff, gsize stride,
     const gint64 *off, const float *src, gsize plane, float *out)
 {
   vec_f acc[4][2];
@@ -458,8 +474,8 @@ sum_neighbours_c4 (guint n_neigh, const float *aff, guint width,
 #pragma GCC unroll 1
   for (guint k = 0; k < n_neigh; k++) {
     vec_f a0, a1;
-    memcpy (&a0, aff + (gsize)k * width, sizeof a0);
-    memcpy (&a1, aff + (gsize)k * width + LANES, sizeof a1);
+    memcpy (&a0, aff + k * stride, sizeof a0);
+    memcpy (&a1, aff + k * stride + LANES, sizeof a1);
 #pragma GCC unroll 4
     for (guint c = 0; c < 4; c++) {
       const float *sp = src + c * plane + off[k];
@@ -477,7 +493,8 @@ sum_neighbours_c4 (guint n_neigh, const float *aff, guint width,
 
 /* dst row y of every channel <- sum_k aff_k * src(neighbour k), the terms
  * added in neighbour order k = 0..K-1 from 0.
- * src, dst: (n_channels, height, width); aff_row: (K, width), row y's.
+ * src, dst: (n_channels, height, width), rows nb->stride apart; aff_row:
+ * (K, width), row y's, rows nb->stride apart.
  * A column's sum stays in a register: K products of K affinity rows and K
  * shifted source rows, two loads per multiply-add and a store per output
  * (row by row it would be three loads and a store per multiply-add), four
@@ -491,7 +508,7 @@ propagate_row_body (const float *src, float *dst, const float *aff_row,
     guint n_channels, guint height, guint width, const Neighbourhood *nb,
     guint y)
 {
-  gsize plane = (gsize)height * width;
+  gsize stride = nb->stride, plane = height * stride;
   guint n_neigh = nb->n_neigh, pad = nb->margin, lo, hi, in0, in1, end;
   SourceRows sr;
   float win[2][MAX_SOURCE_ROWS][WINDOW];
@@ -500,7 +517,7 @@ propagate_row_body (const float *src, float *dst, const float *aff_row,
   gint64 off[MAX_NEIGHBOURS]; /* neighbour k's column 0 in a plane */
   guint n4, in4;
 
-  find_source_rows (nb, height, width, y, &sr);
+  find_source_rows (nb, height, y, &sr);
   interior_columns (nb, width, &lo, &hi);
   /* Chunks of LANES columns from 0: [in0, in1) read the rows in place,
    * [0, in0) the left windows, [in1, end) the right ones. */
@@ -514,8 +531,7 @@ propagate_row_body (const float *src, float *dst, const float *aff_row,
   if (end != width) {
     for (guint k = 0; k < n_neigh; k++) {
       for (guint i = 0; i < LANES; i++)
-        aff_tail[k][i]
-            = aff_row[(gsize)k * width + MIN (end - LANES + i, width - 1)];
+        aff_tail[k][i] = aff_row[k * stride + MIN (end - LANES + i, width - 1)];
     }
   }
 
@@ -527,15 +543,15 @@ propagate_row_body (const float *src, float *dst, const float *aff_row,
   in4 = in0 + (in1 - in0) / (2 * LANES) * (2 * LANES);
   for (guint c = 0; c < n4; c += 4) {
     const float *sc = src + c * plane;
-    float *o = dst + c * plane + (gsize)y * width;
+    float *o = dst + c * plane + y * stride;
     for (guint x = in0; x < in4; x += 2 * LANES)
       sum_neighbours_c4 (
-          n_neigh, aff_row + x, width, off, sc + x, plane, o + x);
+          n_neigh, aff_row + x, stride, off, sc + x, plane, o + x);
   }
 
   for (guint c = 0; c < n_channels; c++) {
     const float *sc = src + c * plane;
-    float *o = dst + c * plane + (gsize)y * width;
+    float *o = dst + c * plane + y * stride;
     guint x = c < n4 ? in4 : in0;
 
     for (guint r = 0; r < sr.n_rows; r++) {
@@ -546,14 +562,14 @@ propagate_row_body (const float *src, float *dst, const float *aff_row,
     }
     for (; x + 4 * LANES <= in1; x += 4 * LANES) {
       for (guint k = 0; k < n_neigh; k++) {
-        a[k] = aff_row + (gsize)k * width + x;
+        a[k] = aff_row + k * stride + x;
         s[k] = sc + sr.row_off[sr.of_neighbour[k]] + x + nb->dx[k];
       }
       sum_neighbours4 (n_neigh, a, s, o + x);
     }
     for (; x < in1; x += LANES) {
       for (guint k = 0; k < n_neigh; k++) {
-        a[k] = aff_row + (gsize)k * width + x;
+        a[k] = aff_row + k * stride + x;
         s[k] = sc + sr.row_off[sr.of_neighbour[k]] + x + nb->dx[k];
       }
       sum_neighbours (n_neigh, a, s, o + x, LANES);
@@ -567,8 +583,7 @@ propagate_row_body (const float *src, float *dst, const float *aff_row,
       side = x < in0 ? 0 : 1;
       start = side == 0 ? 0 : in1;
       for (guint k = 0; k < n_neigh; k++) {
-        a[k]
-            = x + LANES <= width ? aff_row + (gsize)k * width + x : aff_tail[k];
+        a[k] = x + LANES <= width ? aff_row + k * stride + x : aff_tail[k];
         s[k] = win[side][sr.of_neighbour[k]] + (x - start) + pad + nb->dx[k];
       }
       sum_neighbours (n_neigh, a, s, o + x, MIN (LANES, width - x));
@@ -586,8 +601,11 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
     guint width, guint steps, const guint *dilations, guint n_dilations,
     guint n_threads, float *work, const gint *cancel)
 {
-  gsize plane = (gsize)height * width;
-  float *other = work + (gsize)8 * n_dilations * plane;
+  gsize stride = plane_stride (width), plane = height * stride;
+  /* the planes, each row on a cache line */
+  float *image_p = (float *)(((guintptr)work + 63) & ~(guintptr)63);
+  float *aff = image_p + 3 * plane;
+  float *masks[2] = { aff + (gsize)8 * n_dilations * plane, NULL };
   KernelLevel level = kernel_level ();
   __typeof__ (affinity_row_baseline) *affinity_row = PICK (level, affinity_row);
   __typeof__ (propagate_row_baseline) *propagate_row
@@ -613,12 +631,14 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
   if (cancel != NULL && g_atomic_int_get (cancel))
     return FALSE;
   init_neighbourhood (&nb, dilations, n_dilations);
+  nb.stride = stride;
+  masks[1] = masks[0] + n_channels * plane;
   if (nb.margin > MAX_PAD) {
     /* Dilations the authors never use: the windows would not fit. */
     return naclip_pamr_ref (image, mask, n_channels, height, width, steps,
         dilations, n_dilations, work, cancel);
   }
-  aff_row_size = (gsize)nb.n_neigh * width;
+  aff_row_size = nb.n_neigh * stride;
   /* About 30 operations per neighbour and pixel, then 2 per neighbour,
    * pixel and channel in each step. */
   parallel = plane * nb.n_neigh * (30 + 2 * (gsize)n_channels * steps)
@@ -631,27 +651,37 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
     gsize y0 = (gsize)height * me / n_team;
     gsize y1 = (gsize)height * (me + 1) / n_team;
 
+    for (gsize y = y0; y < y1; y++) {
+      for (guint c = 0; c < 3; c++)
+        memcpy (image_p + c * plane + y * stride,
+            image + (c * (gsize)height + y) * width, width * sizeof (float));
+      for (guint c = 0; c < n_channels; c++)
+        memcpy (masks[0] + c * plane + y * stride,
+            mask + (c * (gsize)height + y) * width, width * sizeof (float));
+    }
+#pragma omp barrier
     for (guint step = 0; step < steps; step++) {
-      const float *src = step % 2 ? other : mask;
-      float *dst = step % 2 ? mask : other;
+      const float *src = masks[step % 2];
+      float *dst = masks[(step + 1) % 2];
       if (step > 0 && stopped[(step - 1) % 2])
         break;
       for (gsize y = y0; y < y1; y++) {
-        float *aff_row = work + y * aff_row_size;
+        float *aff_row = aff + y * aff_row_size;
         if (step == 0)
-          affinity_row (image, height, width, &nb, y, aff_row);
+          affinity_row (image_p, height, width, &nb, y, aff_row);
         propagate_row (src, dst, aff_row, n_channels, height, width, &nb, y);
       }
       if (me == 0)
         stopped[step % 2] = cancel != NULL && g_atomic_int_get (cancel);
 #pragma omp barrier
     }
+    for (gsize y = y0; y < y1 && !stopped[0] && !stopped[1]; y++) {
+      for (guint c = 0; c < n_channels; c++)
+        memcpy (mask + (c * (gsize)height + y) * width,
+            masks[steps % 2] + c * plane + y * stride, width * sizeof (float));
+    }
   }
-  if (stopped[0] || stopped[1])
-    return FALSE;
-  if (steps % 2)
-    memcpy (mask, other, (gsize)n_channels * plane * sizeof (float));
-  return TRUE;
+  return !stopped[0] && !stopped[1];
 }
 
 gboolean
