@@ -898,9 +898,9 @@ void naclip_image_resize_bilinear (const float *in, guint n_channels,
 /* pamr.c: pixel-adaptive mask refinement                              */
 
 /* Floats of work memory naclip_pamr() needs: (3 + 8 * n_dilations + 2 *
- * n_channels) * height * stride + 16, where stride is @width rounded up to
- * a multiple of 16 (its planes, each row on a cache line), or 0 if that
- * overflows a gsize. */
+ * MIN (n_channels, 8)) * height * stride + 16, where stride is @width
+ * rounded up to a multiple of 16 (its planes, each row on a cache line;
+ * the channels refined 8 at a time), or 0 if that overflows a gsize. */
 gsize naclip_pamr_work_size (
     guint n_channels, guint height, guint width, guint n_dilations);
 /* Refines @mask (n_channels, height, width) in place with @steps
@@ -947,7 +947,8 @@ guint64 naclip_context_get_n_allocations (const NaclipContext *ctx);
 
 /* pamr.c: naclip_pamr()'s plain-C twin. The same result as naclip_pamr()
  * (within rounding: another exp and summation order), computed one pixel
- * at a time on the calling thread, for the tests. */
+ * at a time on the calling thread, for the tests. @work holds
+ * (8 * n_dilations + n_channels) * height * width floats. */
 gboolean naclip_pamr_ref (const float *image, float *mask, guint n_channels,
     guint height, guint width, guint steps, const guint *dilations,
     guint n_dilations, float *work, const gint *cancel);

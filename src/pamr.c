@@ -25,11 +25,12 @@
  *   mask'(p) = sum_k aff_k(p) * mask(p + o_k)   (the centre is not a term).
  *
  * naclip_pamr() runs in one OpenMP team, each thread a block of rows.
- * Its work memory holds copies of the image (3, H, W) and of the mask
- * (C, H, W), the affinities (H, K, W) (a row's K values together) and a
- * second mask, every plane with its rows padded to whole vectors so that
- * each row starts on a cache line (plane_stride ()); iterations
- * ping-pong between the two masks, and the last is copied back. A thread
+ * Its work memory holds a copy of the image (3, H, W), the affinities
+ * (H, K, W) (a row's K values together) and two copies of a group of
+ * CHANNEL_GROUP mask channels, every plane with its rows padded to whole
+ * vectors so that each row starts on a cache line (plane_stride ()); the
+ * channels are refined a group at a time, the iterations ping-pong
+ * between the two copies, and the last is copied back. A thread
  * computes the affinities of a row and at once the first iteration of
  * that row, which needs no other row's affinities (the other rows of the
  * mask it reads are the input);
@@ -109,17 +110,24 @@ plane_stride (guint width)
   return ((gsize)width + LANES - 1) / LANES * LANES;
 }
 
+/* Mask channels refined at a time: the copies of the mask hold this many
+ * (a multiple of the four that sum_neighbours_c4 () takes), so that the
+ * work memory does not grow with the number of classes. */
+#define CHANNEL_GROUP 8
+
 gsize
 naclip_pamr_work_size (
     guint n_channels, guint height, guint width, guint n_dilations)
 {
   gsize plane, n;
+  guint group = MIN (n_channels, CHANNEL_GROUP);
 
-  /* the image, the affinities, two masks, a cache line of slack */
+  /* the image, the affinities, two masks of a group of channels, a cache
+   * line of slack */
   if (!g_size_checked_mul (&plane, height, plane_stride (width)))
     return 0;
   if (!g_size_checked_mul (
-          &n, plane, 3 + (gsize)8 * n_dilations + 2 * (gsize)n_channels))
+          &n, plane, 3 + (gsize)8 * n_dilations + 2 * (gsize)group))
     return 0;
   return n <= G_MAXSIZE - LANES ? n + LANES : 0;
 }
@@ -632,11 +640,17 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
     return FALSE;
   init_neighbourhood (&nb, dilations, n_dilations);
   nb.stride = stride;
-  masks[1] = masks[0] + n_channels * plane;
+  masks[1] = masks[0] + MIN (n_channels, CHANNEL_GROUP) * plane;
   if (nb.margin > MAX_PAD) {
-    /* Dilations the authors never use: the windows would not fit. */
-    return naclip_pamr_ref (image, mask, n_channels, height, width, steps,
-        dilations, n_dilations, work, cancel);
+    /* Dilations the authors never use: the windows would not fit. The
+     * reference a group of channels at a time, within the work memory. */
+    for (guint c0 = 0; c0 < n_channels; c0 += CHANNEL_GROUP) {
+      if (!naclip_pamr_ref (image, mask + c0 * (gsize)height * width,
+              MIN (CHANNEL_GROUP, n_channels - c0), height, width, steps,
+              dilations, n_dilations, work, cancel))
+        return FALSE;
+    }
+    return TRUE;
   }
   aff_row_size = nb.n_neigh * stride;
   /* About 30 operations per neighbour and pixel, then 2 per neighbour,
@@ -650,35 +664,45 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
     guint me = (guint)omp_get_thread_num ();
     gsize y0 = (gsize)height * me / n_team;
     gsize y1 = (gsize)height * (me + 1) / n_team;
+    guint s = 0; /* steps run, over the groups: the flags' parity */
 
     for (gsize y = y0; y < y1; y++) {
       for (guint c = 0; c < 3; c++)
         memcpy (image_p + c * plane + y * stride,
             image + (c * (gsize)height + y) * width, width * sizeof (float));
-      for (guint c = 0; c < n_channels; c++)
-        memcpy (masks[0] + c * plane + y * stride,
-            mask + (c * (gsize)height + y) * width, width * sizeof (float));
     }
-#pragma omp barrier
-    for (guint step = 0; step < steps; step++) {
-      const float *src = masks[step % 2];
-      float *dst = masks[(step + 1) % 2];
-      if (step > 0 && stopped[(step - 1) % 2])
+    for (guint c0 = 0; c0 < n_channels; c0 += CHANNEL_GROUP) {
+      guint n_group = MIN (CHANNEL_GROUP, n_channels - c0);
+      float *group = mask + c0 * (gsize)height * width;
+      if (s > 0 && stopped[(s - 1) % 2])
         break;
       for (gsize y = y0; y < y1; y++) {
-        float *aff_row = aff + y * aff_row_size;
-        if (step == 0)
-          affinity_row (image_p, height, width, &nb, y, aff_row);
-        propagate_row (src, dst, aff_row, n_channels, height, width, &nb, y);
+        for (guint c = 0; c < n_group; c++)
+          memcpy (masks[0] + c * plane + y * stride,
+              group + (c * (gsize)height + y) * width, width * sizeof (float));
       }
-      if (me == 0)
-        stopped[step % 2] = cancel != NULL && g_atomic_int_get (cancel);
 #pragma omp barrier
-    }
-    for (gsize y = y0; y < y1 && !stopped[0] && !stopped[1]; y++) {
-      for (guint c = 0; c < n_channels; c++)
-        memcpy (mask + (c * (gsize)height + y) * width,
-            masks[steps % 2] + c * plane + y * stride, width * sizeof (float));
+      for (guint step = 0; step < steps; step++, s++) {
+        const float *src = masks[step % 2];
+        float *dst = masks[(step + 1) % 2];
+        if (s > 0 && stopped[(s - 1) % 2])
+          break;
+        for (gsize y = y0; y < y1; y++) {
+          float *aff_row = aff + y * aff_row_size;
+          if (c0 == 0 && step == 0)
+            affinity_row (image_p, height, width, &nb, y, aff_row);
+          propagate_row (src, dst, aff_row, n_group, height, width, &nb, y);
+        }
+        if (me == 0)
+          stopped[s % 2] = cancel != NULL && g_atomic_int_get (cancel);
+#pragma omp barrier
+      }
+      for (gsize y = y0; y < y1 && !stopped[0] && !stopped[1]; y++) {
+        for (guint c = 0; c < n_group; c++)
+          memcpy (group + (c * (gsize)height + y) * width,
+              masks[steps % 2] + c * plane + y * stride,
+              width * sizeof (float));
+      }
     }
   }
   return !stopped[0] && !stopped[1];
