@@ -897,12 +897,13 @@ void naclip_image_resize_bilinear (const float *in, guint n_channels,
 /* ------------------------------------------------------------------ */
 /* pamr.c: pixel-adaptive mask refinement                              */
 
-/* Floats of work memory naclip_pamr() needs: (3 + 8 * n_dilations + 2 *
- * MIN (n_channels, 8)) * height * stride + 16, where stride is @width
- * rounded up to a multiple of 16 (its planes, each row on a cache line;
- * the channels refined 8 at a time), or 0 if that overflows a gsize. */
-gsize naclip_pamr_work_size (
-    guint n_channels, guint height, guint width, guint n_dilations);
+/* Floats of work memory naclip_pamr() needs at these dilations: the
+ * padded image, two padded copies of 8 mask channels and the affinities
+ * (pamr.c), about (3 + 2 min (n_channels, 8)) * height * (width + 2 max
+ * (dilations)) + 8 * n_dilations * height * width; 0 if that overflows a
+ * gsize. */
+gsize naclip_pamr_work_size (guint n_channels, guint height, guint width,
+    const guint *dilations, guint n_dilations);
 /* Refines @mask (n_channels, height, width) in place with @steps
  * iterations of the affinities of @image (3, height, width), at the
  * dilations given (1..NACLIP_MAX_PAMR_DILATIONS values, px; any size,

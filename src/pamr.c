@@ -25,20 +25,20 @@
  *   mask'(p) = sum_k aff_k(p) * mask(p + o_k)   (the centre is not a term).
  *
  * naclip_pamr() runs in one OpenMP team, each thread a block of rows.
- * Its work memory holds a copy of the image (3, H, W), the affinities
- * (H, K, W) (a row's K values together) and two copies of a group of
- * CHANNEL_GROUP mask channels, every plane with its rows padded to whole
- * vectors so that each row starts on a cache line (plane_stride ()); the
+ * Its work memory holds a copy of the image (3, H, W), two copies of a
+ * group of CHANNEL_GROUP mask channels and the affinities (H, K, W) (a
+ * row's K values together). The copies' rows carry the largest dilation's
+ * replicate padding on either side, so that every column reads its
+ * neighbours in place, 16 at a time (per CPU level, kernels.h), and start
+ * on a cache line (plane_layout ()); rows past the edges are clamped. The
  * channels are refined a group at a time, the iterations ping-pong
- * between the two copies, and the last is copied back. A thread
- * computes the affinities of a row and at once the first iteration of
- * that row, which needs no other row's affinities (the other rows of the
- * mask it reads are the input);
- * each further iteration is one pass over the rows, in which a row's K
+ * between the two copies (each row padded again once computed), and the
+ * last is copied back. A thread computes the affinities of a row and at
+ * once the first iteration of that row, which needs no other row's
+ * affinities (the other rows of the mask it reads are the input); each
+ * further iteration is one pass over the rows, in which a row's K
  * affinity rows stay in cache while every channel is updated, and ends at
- * a barrier: one a step. Columns whose neighbours all lie inside the row
- * are computed 16 at a time (per CPU level, kernels.h); the few within
- * the largest dilation of an edge read clamped copies of the rows.
+ * a barrier: one a step.
  * naclip_pamr_ref() is the plain serial twin (affinities (K, H, W), one
  * pixel at a time, libm's expf) the tests compare it with.
  */
@@ -57,16 +57,9 @@ static const int neighbour_dy[8] = { -1, -1, -1, 0, 0, 1, 1, 1 };
 static const int neighbour_dx[8] = { -1, 0, 1, -1, 1, -1, 0, 1 };
 
 #define MAX_NEIGHBOURS (8 * NACLIP_MAX_PAMR_DILATIONS)
-/* The rows a pixel's neighbours lie on: its own and two per dilation. */
-#define MAX_SOURCE_ROWS (2 * NACLIP_MAX_PAMR_DILATIONS + 1)
-/* The largest dilation naclip_pamr () runs on vectors, px; above it, it
- * runs naclip_pamr_ref (). */
+/* The largest dilation naclip_pamr () runs on vectors, px, and so the
+ * widest padding its planes have; above it, it runs naclip_pamr_ref (). */
 #define MAX_PAD 64
-/* Floats of a window: the columns of an edge's chunks and the largest
- * dilation on each side. The left chunks span at most MAX_PAD + LANES
- * columns, the right ones MAX_PAD + 2 * LANES, those of a row whose
- * interior holds no chunk 2 * MAX_PAD + 2 * LANES. */
-#define WINDOW (4 * MAX_PAD + 2 * LANES)
 
 /* Half a frame vector, in float and in double: the affinities'
  * statistics are accumulated in double, a half at a time. */
@@ -79,7 +72,10 @@ typedef struct
   guint n_dilations;
   guint n_neigh; /* K = 8 * n_dilations */
   guint margin;  /* the largest dilation, px */
-  gsize stride;  /* row stride of naclip_pamr ()'s planes, floats */
+  /* naclip_pamr ()'s planes (plane_layout ()): a row's column 0 lies
+   * @left floats from its start, after replicate padding; @cols columns
+   * are computed (the affinities' row stride); @stride floats a row */
+  gsize left, cols, stride;
   gint64 dy[MAX_NEIGHBOURS], dx[MAX_NEIGHBOURS]; /* offsets, px */
 } Neighbourhood;
 
@@ -99,15 +95,27 @@ init_neighbourhood (
   }
 }
 
-/* The row stride of naclip_pamr ()'s planes: @width rounded up to whole
- * vectors, so that every row starts on a cache line (unaligned vector
- * loads made the same work about 25 % slower: 94 against 72 ns a pixel
- * for 10 steps over 5 channels at 299 and 304 columns, one thread, Zen
- * 4). */
+/* Columns computed per row: @width rounded up to two vectors (the
+ * products take two at a time); the affinities' row stride. */
 static gsize
-plane_stride (guint width)
+padded_columns (guint width)
 {
-  return ((gsize)width + LANES - 1) / LANES * LANES;
+  return ((gsize)width + 2 * LANES - 1) / (2 * LANES) * (2 * LANES);
+}
+
+/* The layout of naclip_pamr ()'s planes for a largest dilation @margin:
+ * each row holds @margin columns of replicate padding on either side of
+ * the computed columns, so that every column reads its neighbours in
+ * place, and starts on a cache line, as does its column 0 (with rows
+ * that did not, unaligned vector loads made the same work about 25 %
+ * slower: 94 against 72 ns a pixel for 10 steps over 5 channels at 299
+ * and 304 columns, one thread, Zen 4). */
+static void
+plane_layout (Neighbourhood *nb, guint width, guint margin)
+{
+  nb->left = ((gsize)margin + LANES - 1) / LANES * LANES;
+  nb->cols = padded_columns (width);
+  nb->stride = (nb->left + nb->cols + margin + LANES - 1) / LANES * LANES;
 }
 
 /* Mask channels refined at a time: the copies of the mask hold this many
@@ -116,37 +124,38 @@ plane_stride (guint width)
 #define CHANNEL_GROUP 8
 
 gsize
-naclip_pamr_work_size (
-    guint n_channels, guint height, guint width, guint n_dilations)
+naclip_pamr_work_size (guint n_channels, guint height, guint width,
+    const guint *dilations, guint n_dilations)
 {
-  gsize plane, n;
-  guint group = MIN (n_channels, CHANNEL_GROUP);
+  Neighbourhood nb;
+  gsize plane, aff, n;
+  gsize group = MIN (n_channels, CHANNEL_GROUP);
 
-  /* the image, the affinities, two masks of a group of channels, a cache
-   * line of slack */
-  if (!g_size_checked_mul (&plane, height, plane_stride (width)))
+  g_return_val_if_fail (dilations != NULL && n_dilations >= 1
+                            && n_dilations <= NACLIP_MAX_PAMR_DILATIONS,
+      0);
+  init_neighbourhood (&nb, dilations, n_dilations);
+  if (nb.margin > MAX_PAD) {
+    /* naclip_pamr_ref () on a group of channels at a time */
+    if (!g_size_checked_mul (&n, (gsize)height * width, nb.n_neigh + group))
+      return 0;
+    return n;
+  }
+  /* the image and two masks of a group of channels, padded planes; the
+   * affinities; a cache line of slack */
+  plane_layout (&nb, width, nb.margin);
+  if (!g_size_checked_mul (&plane, height, nb.stride)
+      || !g_size_checked_mul (&aff, (gsize)height * nb.cols, nb.n_neigh)
+      || !g_size_checked_mul (&n, plane, 3 + 2 * group)
+      || !g_size_checked_add (&n, n, aff) || n > G_MAXSIZE - LANES)
     return 0;
-  if (!g_size_checked_mul (
-          &n, plane, 3 + (gsize)8 * n_dilations + 2 * (gsize)group))
-    return 0;
-  return n <= G_MAXSIZE - LANES ? n + LANES : 0;
+  return n + LANES;
 }
 
 static inline guint
 clamp_coord (gint64 v, guint size)
 {
   return v < 0 ? 0 : (v >= (gint64)size ? size - 1 : (guint)v);
-}
-
-/* The columns [lo, hi) of a row whose neighbours all lie inside it; empty
- * (lo == hi == width) when the row is narrower than two margins. */
-static void
-interior_columns (const Neighbourhood *nb, guint width, guint *lo, guint *hi)
-{
-  gboolean wide = width > 2 * nb->margin;
-
-  *lo = wide ? nb->margin : width;
-  *hi = wide ? width - nb->margin : width;
 }
 
 /* a[0..K) <- the softmax-normalised affinities of pixel (x, y), as the
@@ -204,62 +213,13 @@ affinity_pixel (const float *image, guint height, guint width,
     a[k] /= total;
 }
 
-/* out[0..n) <- the first n lanes of @v (a whole vector in one store). */
-KERNEL_BODY void
-store_lanes (float *out, const vec_f *v, guint n)
-{
-  if (n == LANES)
-    memcpy (out, v, sizeof *v);
-  else
-    memcpy (out, v, n * sizeof (float));
-}
-
-/* The samples of LANES columns from x on: per channel, the centre pixels
- * and each neighbour's, LANES contiguous floats each, in the image itself
- * (columns whose neighbours lie inside the row) or gathered, coordinates
- * clamped, into @buf (the columns near an edge and past the width). */
+/* The samples of LANES columns: per channel, the centre pixels and each
+ * neighbour's, LANES contiguous floats each, in the padded image. */
 typedef struct
 {
   const float *centre[3];
   const float *neighbour[3][MAX_NEIGHBOURS];
-  float buf[3][MAX_NEIGHBOURS + 1][LANES];
 } Samples;
-
-/* The clamped column of lane i of the chunk from @x for each neighbour:
- * col[k][i]. */
-static void
-clamped_columns (const Neighbourhood *nb, guint width, guint x,
-    guint col[MAX_NEIGHBOURS][LANES])
-{
-  for (guint k = 0; k < nb->n_neigh; k++) {
-    for (guint i = 0; i < LANES; i++)
-      col[k][i] = clamp_coord ((gint64)x + i + nb->dx[k], width);
-  }
-}
-
-static void
-point_samples (Samples *sm, const float *image, gsize plane, guint width,
-    const Neighbourhood *nb, const gsize *row_off, guint y, guint x,
-    gboolean inside, guint col[MAX_NEIGHBOURS][LANES])
-{
-  for (guint c = 0; c < 3; c++) {
-    const float *img = image + c * plane;
-    if (inside) {
-      sm->centre[c] = img + y * nb->stride + x;
-      for (guint k = 0; k < nb->n_neigh; k++)
-        sm->neighbour[c][k] = img + row_off[k] + x + nb->dx[k];
-      continue;
-    }
-    for (guint i = 0; i < LANES; i++)
-      sm->buf[c][nb->n_neigh][i] = img[y * nb->stride + MIN (x + i, width - 1)];
-    sm->centre[c] = sm->buf[c][nb->n_neigh];
-    for (guint k = 0; k < nb->n_neigh; k++) {
-      for (guint i = 0; i < LANES; i++)
-        sm->buf[c][k][i] = img[row_off[k] + col[k][i]];
-      sm->neighbour[c][k] = sm->buf[c][k];
-    }
-  }
-}
 
 /* a[k] <- the affinities of the LANES pixels of @sm: affinity_pixel () on
  * vectors, the exponential exp_lanes (). */
@@ -339,95 +299,59 @@ affinity_lanes (const Neighbourhood *nb, const Samples *sm, vec_f *sum_c)
     sum_c[k] *= total;
 }
 
-/* aff_row (K, width) <- the affinities of row y, LANES columns at a time:
- * inside the row from the image, near its edges from clamped copies. */
+/* aff_row (K, nb->cols) <- the affinities of row y of the padded image
+ * (3 planes), LANES columns at a time, each read in place. */
 KERNEL_BODY void
-affinity_row_body (const float *image, guint height, guint width,
-    const Neighbourhood *nb, guint y, float *aff_row)
+affinity_row_body (const float *image, guint height, const Neighbourhood *nb,
+    guint y, float *aff_row)
 {
   gsize plane = height * nb->stride;
   gsize row_off[MAX_NEIGHBOURS];
-  guint col[MAX_NEIGHBOURS][LANES];
   vec_f a[MAX_NEIGHBOURS];
   Samples sm;
-  guint lo, hi;
 
   for (guint k = 0; k < nb->n_neigh; k++)
-    row_off[k] = clamp_coord ((gint64)y + nb->dy[k], height) * nb->stride;
-  interior_columns (nb, width, &lo, &hi);
-  for (guint x = 0; x < width; x += LANES) {
-    gboolean inside = x >= lo && x + LANES <= hi;
-    guint n = MIN (LANES, width - x);
-    if (!inside)
-      clamped_columns (nb, width, x, col);
-    point_samples (&sm, image, plane, width, nb, row_off, y, x, inside, col);
+    row_off[k] = clamp_coord ((gint64)y + nb->dy[k], height) * nb->stride
+                 + nb->left + nb->dx[k];
+  for (gsize x = 0; x < nb->cols; x += LANES) {
+    for (guint c = 0; c < 3; c++) {
+      const float *img = image + c * plane;
+      sm.centre[c] = img + y * nb->stride + nb->left + x;
+      for (guint k = 0; k < nb->n_neigh; k++)
+        sm.neighbour[c][k] = img + row_off[k] + x;
+    }
     affinity_lanes (nb, &sm, a);
     for (guint k = 0; k < nb->n_neigh; k++)
-      store_lanes (aff_row + k * nb->stride + x, &a[k], n);
+      memcpy (aff_row + k * nb->cols + x, &a[k], sizeof a[k]);
   }
 }
 
 DEFINE_CLONES (void, affinity_row,
-    (const float *image, guint height, guint width, const Neighbourhood *nb,
-        guint y, float *aff_row),
-    (image, height, width, nb, y, aff_row))
+    (const float *image, guint height, const Neighbourhood *nb, guint y,
+        float *aff_row),
+    (image, height, nb, y, aff_row))
 
-/* The source rows the neighbours of a row read: each distinct row once. */
-typedef struct
-{
-  guint n_rows;
-  gsize row_off[MAX_SOURCE_ROWS];     /* offset of each within a plane */
-  guint of_neighbour[MAX_NEIGHBOURS]; /* the source row neighbour k reads */
-} SourceRows;
-
+/* row[0..stride) <- the padded row: its @width values from column
+ * nb->left on (copied from @src unless NULL: already there), the first
+ * value before them, the last after them. */
 static void
-find_source_rows (
-    const Neighbourhood *nb, guint height, guint y, SourceRows *sr)
+pad_row (float *row, const float *src, guint width, const Neighbourhood *nb)
 {
-  sr->n_rows = 0;
-  for (guint k = 0; k < nb->n_neigh; k++) {
-    gsize off = clamp_coord ((gint64)y + nb->dy[k], height) * nb->stride;
-    guint r = 0;
-    while (r < sr->n_rows && sr->row_off[r] != off)
-      r++;
-    if (r == sr->n_rows)
-      sr->row_off[sr->n_rows++] = off;
-    sr->of_neighbour[k] = r;
-  }
+  float *first = row + nb->left;
+
+  if (src != NULL)
+    memcpy (first, src, width * sizeof (float));
+  for (gsize i = 0; i < nb->left; i++)
+    row[i] = first[0];
+  for (gsize i = nb->left + width; i < nb->stride; i++)
+    row[i] = first[width - 1];
 }
 
-/* win[0..n) <- @row (of @width floats) from column @x0 on, columns clamped
- * to the row (replicate padding); may write win up to n rounded up to
- * LANES. */
-KERNEL_BODY void
-fill_window (float *win, const float *row, guint width, gint64 x0, guint n)
-{
-  const vec_f zero = { 0.0f };
-  vec_f v;
-  guint left = (guint)CLAMP (-x0, 0, (gint64)n);
-  guint mid = (guint)CLAMP ((gint64)width - MAX (x0, 0), 0, (gint64)(n - left));
-  const float *in = row + MAX (x0, 0);
-  guint j;
-
-  v = zero + row[0];
-  for (j = 0; j < left; j += LANES)
-    memcpy (win + j, &v, sizeof v);
-  for (j = 0; j + LANES <= mid; j += LANES) {
-    memcpy (&v, in + j, sizeof v);
-    memcpy (win + left + j, &v, sizeof v);
-  }
-  for (; j < mid; j++)
-    win[left + j] = in[j];
-  v = zero + row[width - 1];
-  for (j = left + mid; j < n; j += LANES)
-    memcpy (win + j, &v, sizeof v);
-}
-
-/* out[0..n_out) <- for the LANES columns of one vector, the sum over k of
+/* out[0..LANES) <- for the LANES columns of one vector, the sum over k of
  * a[k][..] * s[k][..], the terms added in neighbour order from 0. */
 KERNEL_BODY void
-sum_neighbours (guint n_neigh, const float *const *a, const float *const *s,
-    float *out, guint n_out)
+sum_neighbours (
+    guint n_neigh, const float *const *a, const float *const *s, float *out)
 {
   vec_f acc = { 0 };
 
@@ -437,7 +361,7 @@ sum_neighbours (guint n_neigh, const float *const *a, const float *const *s,
     memcpy (&sv, s[k], sizeof sv);
     acc += av * sv;
   }
-  store_lanes (out, &acc, n_out);
+  memcpy (out, &acc, sizeof acc);
 }
 
 /* sum_neighbours () on four vectors of columns, four independent sums. */
@@ -500,103 +424,56 @@ sum_neighbours_c4 (guint n_neigh, const float *aff, gsize stride,
 }
 
 /* dst row y of every channel <- sum_k aff_k * src(neighbour k), the terms
- * added in neighbour order k = 0..K-1 from 0.
- * src, dst: (n_channels, height, width), rows nb->stride apart; aff_row:
- * (K, width), row y's, rows nb->stride apart.
- * A column's sum stays in a register: K products of K affinity rows and K
- * shifted source rows, two loads per multiply-add and a store per output
- * (row by row it would be three loads and a store per multiply-add), four
- * vectors of columns at a time for independent sums. Inside the row the
- * source rows are read in place; the chunks near the edges (and the last,
- * which may reach past the width and drops those lanes) read clamped
- * copies of the source rows, the windows, made once per row and channel.
- * The largest dilation is at most MAX_PAD. */
+ * added in neighbour order k = 0..K-1 from 0, then its padding.
+ * src, dst: (n_channels, height) padded rows (nb->stride floats); aff_row:
+ * (K, nb->cols), row y's. A column's sum stays in a register: K products
+ * of K affinity rows and K shifted source rows read in place, two loads
+ * per multiply-add and a store per output (row by row it would be three
+ * loads and a store per multiply-add); four channels at a time where an
+ * affinity load serves four products, the other channels four vectors of
+ * columns at a time for independent sums. The columns past the width
+ * are computed from the padding, then overwritten by it. */
 KERNEL_BODY void
 propagate_row_body (const float *src, float *dst, const float *aff_row,
     guint n_channels, guint height, guint width, const Neighbourhood *nb,
     guint y)
 {
-  gsize stride = nb->stride, plane = height * stride;
-  guint n_neigh = nb->n_neigh, pad = nb->margin, lo, hi, in0, in1, end;
-  SourceRows sr;
-  float win[2][MAX_SOURCE_ROWS][WINDOW];
-  float aff_tail[MAX_NEIGHBOURS][LANES];
+  gsize stride = nb->stride, plane = height * stride, cols = nb->cols;
+  gsize row = y * stride + nb->left;
+  guint n_neigh = nb->n_neigh, n4 = n_channels / 4 * 4;
   const float *a[MAX_NEIGHBOURS], *s[MAX_NEIGHBOURS];
   gint64 off[MAX_NEIGHBOURS]; /* neighbour k's column 0 in a plane */
-  guint n4, in4;
-
-  find_source_rows (nb, height, y, &sr);
-  interior_columns (nb, width, &lo, &hi);
-  /* Chunks of LANES columns from 0: [in0, in1) read the rows in place,
-   * [0, in0) the left windows, [in1, end) the right ones. */
-  end = (width + LANES - 1) / LANES * LANES;
-  in0 = MIN ((lo + LANES - 1) / LANES * LANES, end);
-  in1 = hi > in0 ? in0 + (hi - in0) / LANES * LANES : in0;
-  if (in1 == in0)
-    in0 = in1 = 0;
-  g_assert (in0 + 2 * pad <= WINDOW && end - in1 + 2 * pad <= WINDOW);
-  /* The partial last chunk's affinities, padded. */
-  if (end != width) {
-    for (guint k = 0; k < n_neigh; k++) {
-      for (guint i = 0; i < LANES; i++)
-        aff_tail[k][i] = aff_row[k * stride + MIN (end - LANES + i, width - 1)];
-    }
-  }
 
   for (guint k = 0; k < n_neigh; k++)
-    off[k] = (gint64)sr.row_off[sr.of_neighbour[k]] + nb->dx[k];
-  /* The interior four channels at a time, where an affinity load serves
-   * four products: [in0, in4) of the first n4 channels. */
-  n4 = n_channels / 4 * 4;
-  in4 = in0 + (in1 - in0) / (2 * LANES) * (2 * LANES);
+    off[k] = (gint64)(clamp_coord ((gint64)y + nb->dy[k], height) * stride
+                      + nb->left)
+             + nb->dx[k];
   for (guint c = 0; c < n4; c += 4) {
-    const float *sc = src + c * plane;
-    float *o = dst + c * plane + y * stride;
-    for (guint x = in0; x < in4; x += 2 * LANES)
-      sum_neighbours_c4 (
-          n_neigh, aff_row + x, stride, off, sc + x, plane, o + x);
+    for (gsize x = 0; x < cols; x += 2 * LANES)
+      sum_neighbours_c4 (n_neigh, aff_row + x, cols, off, src + c * plane + x,
+          plane, dst + c * plane + row + x);
   }
-
-  for (guint c = 0; c < n_channels; c++) {
+  for (guint c = n4; c < n_channels; c++) {
     const float *sc = src + c * plane;
-    float *o = dst + c * plane + y * stride;
-    guint x = c < n4 ? in4 : in0;
-
-    for (guint r = 0; r < sr.n_rows; r++) {
-      fill_window (
-          win[0][r], sc + sr.row_off[r], width, -(gint64)pad, in0 + 2 * pad);
-      fill_window (win[1][r], sc + sr.row_off[r], width, (gint64)in1 - pad,
-          end - in1 + 2 * pad);
-    }
-    for (; x + 4 * LANES <= in1; x += 4 * LANES) {
+    float *o = dst + c * plane + row;
+    gsize x = 0;
+    for (; x + 4 * LANES <= cols; x += 4 * LANES) {
       for (guint k = 0; k < n_neigh; k++) {
-        a[k] = aff_row + k * stride + x;
-        s[k] = sc + sr.row_off[sr.of_neighbour[k]] + x + nb->dx[k];
+        a[k] = aff_row + k * cols + x;
+        s[k] = sc + off[k] + x;
       }
       sum_neighbours4 (n_neigh, a, s, o + x);
     }
-    for (; x < in1; x += LANES) {
+    for (; x < cols; x += LANES) {
       for (guint k = 0; k < n_neigh; k++) {
-        a[k] = aff_row + k * stride + x;
-        s[k] = sc + sr.row_off[sr.of_neighbour[k]] + x + nb->dx[k];
+        a[k] = aff_row + k * cols + x;
+        s[k] = sc + off[k] + x;
       }
-      sum_neighbours (n_neigh, a, s, o + x, LANES);
-    }
-    for (x = 0; x < end; x += LANES) {
-      guint side, start;
-      if (x == in0)
-        x = in1;
-      if (x >= end)
-        break;
-      side = x < in0 ? 0 : 1;
-      start = side == 0 ? 0 : in1;
-      for (guint k = 0; k < n_neigh; k++) {
-        a[k] = x + LANES <= width ? aff_row + k * stride + x : aff_tail[k];
-        s[k] = win[side][sr.of_neighbour[k]] + (x - start) + pad + nb->dx[k];
-      }
-      sum_neighbours (n_neigh, a, s, o + x, MIN (LANES, width - x));
+      sum_neighbours (n_neigh, a, s, o + x);
     }
   }
+  for (guint c = 0; c < n_channels; c++)
+    pad_row (dst + c * plane + y * stride, NULL, width, nb);
 }
 
 DEFINE_CLONES (void, propagate_row,
@@ -609,11 +486,10 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
     guint width, guint steps, const guint *dilations, guint n_dilations,
     guint n_threads, float *work, const gint *cancel)
 {
-  gsize stride = plane_stride (width), plane = height * stride;
   /* the planes, each row on a cache line */
   float *image_p = (float *)(((guintptr)work + 63) & ~(guintptr)63);
-  float *aff = image_p + 3 * plane;
-  float *masks[2] = { aff + (gsize)8 * n_dilations * plane, NULL };
+  float *aff, *masks[2];
+  gsize plane;
   KernelLevel level = kernel_level ();
   __typeof__ (affinity_row_baseline) *affinity_row = PICK (level, affinity_row);
   __typeof__ (propagate_row_baseline) *propagate_row
@@ -639,8 +515,6 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
   if (cancel != NULL && g_atomic_int_get (cancel))
     return FALSE;
   init_neighbourhood (&nb, dilations, n_dilations);
-  nb.stride = stride;
-  masks[1] = masks[0] + MIN (n_channels, CHANNEL_GROUP) * plane;
   if (nb.margin > MAX_PAD) {
     /* Dilations the authors never use: the windows would not fit. The
      * reference a group of channels at a time, within the work memory. */
@@ -652,7 +526,12 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
     }
     return TRUE;
   }
-  aff_row_size = nb.n_neigh * stride;
+  plane_layout (&nb, width, nb.margin);
+  plane = height * nb.stride;
+  masks[0] = image_p + 3 * plane;
+  masks[1] = masks[0] + MIN (n_channels, CHANNEL_GROUP) * plane;
+  aff = masks[1] + MIN (n_channels, CHANNEL_GROUP) * plane;
+  aff_row_size = nb.n_neigh * nb.cols;
   /* About 30 operations per neighbour and pixel, then 2 per neighbour,
    * pixel and channel in each step. */
   parallel = plane * nb.n_neigh * (30 + 2 * (gsize)n_channels * steps)
@@ -668,8 +547,8 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
 
     for (gsize y = y0; y < y1; y++) {
       for (guint c = 0; c < 3; c++)
-        memcpy (image_p + c * plane + y * stride,
-            image + (c * (gsize)height + y) * width, width * sizeof (float));
+        pad_row (image_p + c * plane + y * nb.stride,
+            image + (c * (gsize)height + y) * width, width, &nb);
     }
     for (guint c0 = 0; c0 < n_channels; c0 += CHANNEL_GROUP) {
       guint n_group = MIN (CHANNEL_GROUP, n_channels - c0);
@@ -678,8 +557,8 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
         break;
       for (gsize y = y0; y < y1; y++) {
         for (guint c = 0; c < n_group; c++)
-          memcpy (masks[0] + c * plane + y * stride,
-              group + (c * (gsize)height + y) * width, width * sizeof (float));
+          pad_row (masks[0] + c * plane + y * nb.stride,
+              group + (c * (gsize)height + y) * width, width, &nb);
       }
 #pragma omp barrier
       for (guint step = 0; step < steps; step++, s++) {
@@ -690,7 +569,7 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
         for (gsize y = y0; y < y1; y++) {
           float *aff_row = aff + y * aff_row_size;
           if (c0 == 0 && step == 0)
-            affinity_row (image_p, height, width, &nb, y, aff_row);
+            affinity_row (image_p, height, &nb, y, aff_row);
           propagate_row (src, dst, aff_row, n_group, height, width, &nb, y);
         }
         if (me == 0)
@@ -700,7 +579,7 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
       for (gsize y = y0; y < y1 && !stopped[0] && !stopped[1]; y++) {
         for (guint c = 0; c < n_group; c++)
           memcpy (group + (c * (gsize)height + y) * width,
-              masks[steps % 2] + c * plane + y * stride,
+              masks[steps % 2] + c * plane + y * nb.stride + nb.left,
               width * sizeof (float));
       }
     }

@@ -444,8 +444,8 @@ ensure_buffers (
       || !ensure_buffer (ctx, &ctx->out_logits, n, "output logit", error))
     return FALSE;
   if (ctx->params.pamr_steps > 0) {
-    n = naclip_pamr_work_size (
-        g->n_queries, g->oh, g->ow, ctx->params.n_pamr_dilations);
+    n = naclip_pamr_work_size (g->n_queries, g->oh, g->ow,
+        ctx->params.pamr_dilations, ctx->params.n_pamr_dilations);
     if (n == 0) {
       g_set_error (error, NACLIP_ERROR, NACLIP_ERROR_NO_MEMORY,
           "the PAMR work buffer for %u queries at %ux%u is too large",

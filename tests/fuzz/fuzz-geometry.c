@@ -139,8 +139,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   {
     guint pw = MIN (out_w, 24u), ph = MIN (out_h, 24u);
     g_autofree float *out = g_new (float, 3 * (gsize)pw * ph);
-    gsize work = naclip_pamr_work_size (
-        3, out_h, out_w, dilation % NACLIP_MAX_PAMR_DILATIONS + 1);
+    guint dilations[NACLIP_MAX_PAMR_DILATIONS];
+    guint n_dilations = dilation % NACLIP_MAX_PAMR_DILATIONS + 1;
+    for (guint i = 0; i < n_dilations; i++)
+      dilations[i] = 1 + dilation * (i + 1) % 100; /* some above 64 */
+    gsize work
+        = naclip_pamr_work_size (3, out_h, out_w, dilations, n_dilations);
     naclip_image_preprocess (&image, pw, ph, out, 1);
     for (gsize i = 0; i < 3 * (gsize)pw * ph; i++)
       g_assert (isfinite (out[i]));
