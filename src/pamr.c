@@ -229,35 +229,39 @@ affinity_lanes (const Neighbourhood *nb, const Samples *sm, vec_f *sum_c)
   const vec_f zero = { 0.0f };
   guint n_neigh = nb->n_neigh;
   double n_dil = nb->n_dilations, n_samples = 9.0 * nb->n_dilations;
-  vec_f max_a, total;
+  vec_f max_a, total, centre[3], denom[3];
 
   for (guint c = 0; c < 3; c++) {
-    vec_f centre, n, denom;
     vec8f half[2];
     vec8d mean[2], ss[2];
     float sd[LANES];
 
-    memcpy (&centre, sm->centre[c], sizeof centre);
-    memcpy (half, &centre, sizeof half);
-    for (guint h = 0; h < 2; h++)
+    /* Each half is loaded from the samples as it is widened: through a
+     * whole vector copied into halves, GCC goes by the stack. */
+    memcpy (&centre[c], sm->centre[c], sizeof centre[c]);
+    for (guint h = 0; h < 2; h++) {
+      memcpy (&half[h], sm->centre[c] + h * LANES / 2, sizeof half[h]);
       mean[h] = __builtin_convertvector(half[h], vec8d) * n_dil;
+    }
     for (guint k = 0; k < n_neigh; k++) {
-      memcpy (half, sm->neighbour[c][k], sizeof half);
-      for (guint h = 0; h < 2; h++)
-        mean[h] += __builtin_convertvector(half[h], vec8d);
+      for (guint h = 0; h < 2; h++) {
+        vec8f v;
+        memcpy (&v, sm->neighbour[c][k] + h * LANES / 2, sizeof v);
+        mean[h] += __builtin_convertvector(v, vec8d);
+      }
     }
     for (guint h = 0; h < 2; h++) {
       mean[h] *= 1.0 / n_samples;
       ss[h] = (vec8d){ 0.0 };
     }
     for (guint k = 0; k < n_neigh; k++) {
-      memcpy (half, sm->neighbour[c][k], sizeof half);
       for (guint h = 0; h < 2; h++) {
-        vec8d dv = __builtin_convertvector(half[h], vec8d) - mean[h];
+        vec8f v;
+        memcpy (&v, sm->neighbour[c][k] + h * LANES / 2, sizeof v);
+        vec8d dv = __builtin_convertvector(v, vec8d) - mean[h];
         ss[h] += dv * dv;
       }
     }
-    memcpy (half, &centre, sizeof half);
     for (guint h = 0; h < 2; h++) {
       vec8d dc = __builtin_convertvector(half[h], vec8d) - mean[h];
       ss[h] += n_dil * (dc * dc);
@@ -270,22 +274,24 @@ affinity_lanes (const Neighbourhood *nb, const Samples *sm, vec_f *sum_c)
 #pragma omp simd
     for (guint i = 0; i < LANES; i++)
       sd[i] = sqrtf (sd[i]);
-    memcpy (&denom, sd, sizeof denom);
+    memcpy (&denom[c], sd, sizeof denom[c]);
     /* Divisions by a vector are slow: multiply by its reciprocal (1 ulp
      * from the reference's quotient), here and below. */
-    denom = -1.0f / (1e-8f + 0.1f * denom);
-    for (guint k = 0; k < n_neigh; k++) {
-      vec_f d;
-      memcpy (&n, sm->neighbour[c][k], sizeof n);
-      d = centre - n;
-      d = SELECT (d < 0.0f, -d, d);
-      d = d * denom;
-      sum_c[k] = c == 0 ? d : sum_c[k] + d;
-    }
+    denom[c] = -1.0f / (1e-8f + 0.1f * denom[c]);
   }
+  /* the channels' terms of a neighbour summed in registers, c = 0, 1, 2 */
   max_a = zero - INFINITY;
   for (guint k = 0; k < n_neigh; k++) {
-    sum_c[k] *= 1.0f / 3.0f;
+    vec_f acc = zero;
+    for (guint c = 0; c < 3; c++) {
+      vec_f n, d;
+      memcpy (&n, sm->neighbour[c][k], sizeof n);
+      d = centre[c] - n;
+      d = SELECT (d < 0.0f, -d, d);
+      d = d * denom[c];
+      acc = c == 0 ? d : acc + d;
+    }
+    sum_c[k] = acc * (1.0f / 3.0f);
     max_a = VMAX (max_a, sum_c[k]);
   }
   total = zero;
