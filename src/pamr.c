@@ -343,14 +343,17 @@ DEFINE_CLONES (void, affinity_row,
 static void
 pad_row (float *row, const float *src, guint width, const Neighbourhood *nb)
 {
-  float *first = row + nb->left;
+  float *first = row + nb->left, lo, hi;
 
   if (src != NULL)
     memcpy (first, src, width * sizeof (float));
+  /* in locals, so that the fills (which could alias them) vectorise */
+  lo = first[0];
+  hi = first[width - 1];
   for (gsize i = 0; i < nb->left; i++)
-    row[i] = first[0];
+    row[i] = lo;
   for (gsize i = nb->left + width; i < nb->stride; i++)
-    row[i] = first[width - 1];
+    row[i] = hi;
 }
 
 /* out[0..LANES) <- for the LANES columns of one vector, the sum over k of
@@ -406,9 +409,9 @@ KERNEL_BODY void
 sum_neighbours_c4 (guint n_neigh, const float *aff, gsize stride,
     const gint64 *off, const float *src, gsize plane, float *out)
 {
-  vec_f acc[4][2];
-
-  memset (acc, 0, sizeof acc);
+  const vec_f zero = { 0.0f };
+  vec_f acc[4][2]
+      = { { zero, zero }, { zero, zero }, { zero, zero }, { zero, zero } };
 #pragma GCC unroll 1
   for (guint k = 0; k < n_neigh; k++) {
     vec_f a0, a1;
