@@ -525,8 +525,9 @@ naclip_pamr (const float *image, float *mask, guint n_channels, guint height,
     return FALSE;
   init_neighbourhood (&nb, dilations, n_dilations);
   if (nb.margin > MAX_PAD) {
-    /* Dilations the authors never use: the windows would not fit. The
-     * reference a group of channels at a time, within the work memory. */
+    /* Dilations the authors never use, whose padding would make the
+     * planes' rows wide: the reference, a group of channels at a time,
+     * within the work memory. */
     for (guint c0 = 0; c0 < n_channels; c0 += CHANNEL_GROUP) {
       if (!naclip_pamr_ref (image, mask + c0 * (gsize)height * width,
               MIN (CHANNEL_GROUP, n_channels - c0), height, width, steps,
