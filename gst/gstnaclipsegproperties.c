@@ -203,7 +203,7 @@ gst_naclip_seg_properties_install (GObjectClass *gobject_class)
    * "naclipseg" message tells the share computed (reuse-computed).
    * Reuse starts again after a caps change, a flush (a seek) and a
    * discontinuity, not after a class change. Costs six arrays of
-   * activations per block (40 MB for ViT-B/16 at 224).
+   * activations per block and five more (44 MB for ViT-B/16 at 224).
    */
   g_object_class_install_property (gobject_class, PROP_REUSE_THRESHOLD,
       g_param_spec_float ("reuse-threshold", "Reuse threshold",

@@ -817,13 +817,22 @@ void naclip_reuse_set (
  * frees nothing. */
 void naclip_reuse_reset (NaclipReuse *r);
 /* Starts a frame of @n_images images of @n_tokens tokens of the tower
- * @owner (@info) computed at @precision: decides whether it is a refresh
- * and grows the caches (6 (n_layers - 1) n_images n_tokens width
- * floats and 2 n_images n_tokens width of work). FALSE with
+ * @owner (@info, unfolded patches of @patch_len floats) computed at
+ * @precision: decides whether it is a refresh and grows the caches
+ * ((6 (n_layers - 1) + 5) n_images n_tokens width + n_images n_tokens
+ * patch_len floats) and work (2 n_images n_tokens width + n_images
+ * n_tokens patch_len). FALSE with
  * NACLIP_ERROR_NO_MEMORY. */
 gboolean naclip_reuse_begin (NaclipReuse *r, gconstpointer owner,
-    const NaclipTowerInfo *info, NaclipPrecision precision, gsize n_images,
-    gsize n_tokens, GError **error);
+    const NaclipTowerInfo *info, gsize patch_len, NaclipPrecision precision,
+    gsize n_images, gsize n_tokens, GError **error);
+/* The patch embedding (@conv1, at the float precision) of image @image of
+ * the frame begun into @out ((n_tokens - 1, width) f32), from its unfolded
+ * @patches ((n_tokens - 1, patch_len) f32): computed for the patches that
+ * differ to the bit from those of the cache (every one when refreshing),
+ * the cached embedding for the others. */
+void naclip_reuse_patches (NaclipReuse *r, NaclipMatmul *mm,
+    const NaclipLinear *conv1, gsize image, const float *patches, float *out);
 /* Block @layer (< n_layers - 1) of the frame begun, with reuse, of x
  * (n_images * n_tokens, width) f32: returns the block's output, the
  * block of x for the rows the gates select and the cached output for the
@@ -837,11 +846,27 @@ float *naclip_reuse_block (NaclipReuse *r, NaclipMatmul *mm,
 /* Ends the frame begun: its caches become the reference of the next. A
  * frame begun and not ended (an error, a cancel) leaves no cache. */
 void naclip_reuse_end (NaclipReuse *r);
+/* The last block's layer norm and q (when @uses_q), k, v of x
+ * (n_images * n_tokens, width) f32, the input of the last block of the
+ * frame begun: computed for the rows that differ to the bit from those
+ * its caches were computed from (every row when refreshing), kept for the
+ * others. *q, *k, *v <- the caches (n_images * n_tokens, width) of the
+ * activation type (*q NULL unless @uses_q), valid until the next call.
+ * @work as for naclip_reuse_block(). */
+void naclip_reuse_final_qkv (NaclipReuse *r, NaclipMatmul *mm,
+    const NaclipBlock *block, const NaclipTowerInfo *info, const float *x,
+    gboolean uses_q, float *work, const void **q, const void **k,
+    const void **v);
 /* The frame begun last: whether it was a refresh, and the token rows its
- * blocks would compute without reuse and those that got the output
- * projection and MLP (a superset of those that got q, k, v). */
+ * blocks 0 .. L-2 would compute without reuse and those that got the
+ * output projection and MLP (a superset of those that got q, k, v). */
 void naclip_reuse_get_stats (const NaclipReuse *r, gboolean *refreshed,
     guint64 *n_rows, guint64 *n_computed);
+/* The frame begun last: the patches whose embedding was computed, and the
+ * rows of the last block that got q, k, v (the others were the same to
+ * the bit as before). */
+void naclip_reuse_get_exact_stats (const NaclipReuse *r,
+    guint64 *n_patches_computed, guint64 *n_final_computed);
 
 /* ------------------------------------------------------------------ */
 /* vision.c: the ViT with the NACLIP last block                        */

@@ -15,7 +15,15 @@
  *   gate 1    select token i when ||x_i - ref_i|| >= threshold ||ref_i||:
  *             the relative L2 change of its input since it was last
  *             computed (threshold 0 selects every token); and always the
- *             class token of each image, which every patch attends to
+ *             class token of each image, which every patch attends to.
+ *             Above the first block only the tokens the block below
+ *             computed in this frame are measured: the input of any
+ *             other is the block below's cached output, the same to the
+ *             bit as in the last frame, whose gate at this block left it
+ *             unselected (it measured the same change, or it selected
+ *             the token and made that input its reference). A new
+ *             threshold makes the next frame a refresh, so that this
+ *             holds.
  *   qkv       LN1, q, k, v for the selected rows only, into the caches
  *   attention of every token against every key and value of its image,
  *             from the caches: 2 n_tokens / (6 width) of the block's work
@@ -51,9 +59,23 @@
  * back is allowed, the frame runs the normal blocks and leaves the caches
  * as they were: what it costs beyond the normal path is that one gate.
  *
- * Memory: six (L - 1, rows, width) arrays, 6 * 11 * 197 * 768 floats =
- * 40 MB for ViT-B/16 at 224 x 224, allocated when the geometry grows; the
- * block's work space is the vision scratch's (naclip_vision_encode()).
+ * Two exact savings around the blocks: the products are row by row (and
+ * so is the int8 activations' quantisation), so a row whose input is the
+ * same to the bit as the one a cached result was computed from keeps
+ * that result, exactly what computing it again would give.
+ *   patches   naclip_reuse_patches(): the patch embedding of a patch
+ *             whose pixels are the same to the bit (a static scene
+ *             rendered or decoded, not a camera's noisy pixels)
+ *   last      naclip_reuse_final_qkv(): the last block's layer norm and
+ *             q, k, v of a token whose input is the same to the bit (an
+ *             unselected token's: the cached output of the block below);
+ *             its attention, which mixes every token, runs in full
+ *
+ * Memory: six (L - 1, rows, width) arrays, four (rows, width) arrays for
+ * the last block and the patches and their embeddings, 72 * 197 * 768
+ * floats = 44 MB for ViT-B/16 at 224 x 224, allocated when the geometry
+ * grows; the block's work space is the vision scratch's
+ * (naclip_vision_encode()).
  */
 
 #include "config.h"
@@ -78,6 +100,16 @@ enum
   N_CACHES
 };
 
+/* The last block's caches, each (rows, width). */
+enum
+{
+  FINAL_IN, /* its input, f32 */
+  FINAL_Q,  /* the activation type */
+  FINAL_K,
+  FINAL_V,
+  N_FINAL
+};
+
 struct _NaclipReuse
 {
   float threshold;   /* relative L2 change that selects a token */
@@ -92,17 +124,26 @@ struct _NaclipReuse
   guint width, n_blocks; /* blocks cached: n_layers - 1 */
   guint since_refresh;   /* frames finished since the last refresh, which
                           * counts */
+  float gated_threshold; /* the threshold of the caches' gates */
+  gboolean final_has_q;  /* final[FINAL_Q] is valid */
 
   float *cache[N_CACHES];
   gsize cache_cap[N_CACHES]; /* floats */
-  float *xs;                 /* (rows, width): the selected rows */
-  guint32 *rows;             /* (rows): the selected rows, in order */
-  guint8 *selected;          /* (rows): the gates' decisions */
+  float *final[N_FINAL];
+  gsize final_cap[N_FINAL];
+  gsize patch_len;   /* floats of an unfolded patch */
+  float *patch_in;   /* (rows, patch_len): the patches of patch_out */
+  float *patch_out;  /* (rows, width): their embeddings */
+  float *patch_rows; /* (rows, patch_len): the patches computed */
+  gsize patch_in_cap, patch_out_cap, patch_rows_cap;
+  float *xs;        /* (rows, width): the selected rows */
+  guint32 *rows;    /* (rows): the selected rows, in order */
+  guint8 *selected; /* (rows): the gates' decisions */
   gsize xs_cap, rows_cap, selected_cap;
 
   /* This frame. */
   gboolean refreshing, falling_back;
-  guint64 n_rows, n_computed;
+  guint64 n_rows, n_computed, n_patches_computed, n_final_computed;
 };
 
 NaclipReuse *
@@ -118,6 +159,11 @@ naclip_reuse_free (NaclipReuse *r)
     return;
   for (int i = 0; i < N_CACHES; i++)
     g_free (r->cache[i]);
+  for (int i = 0; i < N_FINAL; i++)
+    g_free (r->final[i]);
+  g_free (r->patch_in);
+  g_free (r->patch_out);
+  g_free (r->patch_rows);
   g_free (r->xs);
   g_free (r->rows);
   g_free (r->selected);
@@ -151,18 +197,38 @@ naclip_reuse_get_stats (const NaclipReuse *r, gboolean *refreshed,
   *n_computed = r->n_computed;
 }
 
+void
+naclip_reuse_get_exact_stats (const NaclipReuse *r, guint64 *n_patches_computed,
+    guint64 *n_final_computed)
+{
+  g_return_if_fail (r != NULL);
+  *n_patches_computed = r->n_patches_computed;
+  *n_final_computed = r->n_final_computed;
+}
+
 /* Grows the caches and work arrays for @rows rows; FALSE with @error. */
 static gboolean
-ensure_buffers (
-    NaclipReuse *r, gsize rows, guint width, guint n_blocks, GError **error)
+ensure_buffers (NaclipReuse *r, gsize rows, guint width, gsize patch_len,
+    guint n_blocks, GError **error)
 {
   gsize plane = naclip_size_mul_sat (rows, width);
+  gsize patches = naclip_size_mul_sat (rows, patch_len);
   gsize n = naclip_size_mul_sat (plane, MAX (n_blocks, 1u));
   gboolean ok = TRUE;
 
   for (int i = 0; i < N_CACHES && ok; i++)
     ok = naclip_buffer_grow (
         (gpointer *)&r->cache[i], &r->cache_cap[i], n, sizeof (float));
+  for (int i = 0; i < N_FINAL && ok; i++)
+    ok = naclip_buffer_grow (
+        (gpointer *)&r->final[i], &r->final_cap[i], plane, sizeof (float));
+  ok = ok
+       && naclip_buffer_grow (
+           (gpointer *)&r->patch_in, &r->patch_in_cap, patches, sizeof (float))
+       && naclip_buffer_grow (
+           (gpointer *)&r->patch_out, &r->patch_out_cap, plane, sizeof (float))
+       && naclip_buffer_grow ((gpointer *)&r->patch_rows, &r->patch_rows_cap,
+           patches, sizeof (float));
   ok = ok
        && naclip_buffer_grow (
            (gpointer *)&r->xs, &r->xs_cap, plane, sizeof (float))
@@ -180,8 +246,8 @@ ensure_buffers (
 
 gboolean
 naclip_reuse_begin (NaclipReuse *r, gconstpointer owner,
-    const NaclipTowerInfo *info, NaclipPrecision precision, gsize n_images,
-    gsize n_tokens, GError **error)
+    const NaclipTowerInfo *info, gsize patch_len, NaclipPrecision precision,
+    gsize n_images, gsize n_tokens, GError **error)
 {
   g_return_val_if_fail (r != NULL && info != NULL, FALSE);
   g_return_val_if_fail (n_images >= 1 && n_tokens >= 1, FALSE);
@@ -189,14 +255,19 @@ naclip_reuse_begin (NaclipReuse *r, gconstpointer owner,
   guint n_blocks = info->n_layers - 1;
   gboolean same = r->valid && r->owner == owner && r->precision == precision
                   && r->n_images == n_images && r->n_tokens == n_tokens
-                  && r->width == info->width && r->n_blocks == n_blocks;
+                  && r->width == info->width && r->n_blocks == n_blocks
+                  && r->patch_len == patch_len
+                  && r->gated_threshold == r->threshold;
 
   r->refreshing = !same || (r->refresh > 0 && r->since_refresh >= r->refresh);
   r->falling_back = FALSE;
   r->valid = FALSE;
   r->n_rows = 0;
   r->n_computed = 0;
-  if (!ensure_buffers (r, n_images * n_tokens, info->width, n_blocks, error))
+  r->n_patches_computed = 0;
+  r->n_final_computed = 0;
+  if (!ensure_buffers (
+          r, n_images * n_tokens, info->width, patch_len, n_blocks, error))
     return FALSE;
   r->owner = owner;
   r->precision = precision;
@@ -204,6 +275,8 @@ naclip_reuse_begin (NaclipReuse *r, gconstpointer owner,
   r->n_tokens = n_tokens;
   r->width = info->width;
   r->n_blocks = n_blocks;
+  r->patch_len = patch_len;
+  r->gated_threshold = r->threshold;
   if (r->refreshing)
     r->since_refresh = 0;
   return TRUE;
@@ -249,12 +322,14 @@ row_change (const void *x, const void *ref, gsize width, NaclipDtype type,
 
 /* A gate: marks in r->selected the rows of x (n_images * n_tokens, width,
  * of @type) whose relative L2 change from @ref (the same) is at least the
- * threshold (@first: also the class tokens and, when refreshing, every
- * row; else rows already marked stay so). Fills r->rows with the marked
- * rows in order; returns their count. */
+ * threshold (@first: gate 1, which also marks the class tokens and, when
+ * refreshing, every row, and above block 0 (@layer) measures only the
+ * rows that the block below marked and unmarks the others; else gate 2:
+ * rows already marked stay so). Fills r->rows with the marked rows in
+ * order; returns their count. */
 static gsize
 select_rows (NaclipReuse *r, const void *x, const void *ref, NaclipDtype type,
-    gboolean first, guint n_threads)
+    gboolean first, guint layer, guint n_threads)
 {
   gsize n_rows = r->n_images * r->n_tokens, width = r->width, m = 0;
   gsize row_bytes = width * naclip_dtype_size (type);
@@ -267,7 +342,9 @@ select_rows (NaclipReuse *r, const void *x, const void *ref, NaclipDtype type,
       r->selected[i] = 1;
       continue;
     }
-    if (!first && r->selected[i])
+    /* gate 1: an input unchanged since the last frame stays unselected;
+     * gate 2: a row of gate 1 stays selected */
+    if (first ? layer > 0 && !r->selected[i] : r->selected[i])
       continue;
     float d2, r2;
     row_change ((const guint8 *)x + i * row_bytes,
@@ -332,8 +409,8 @@ naclip_reuse_block (NaclipReuse *r, NaclipMatmul *mm, const NaclipBlock *block,
 
   r->n_rows += n_rows;
   if (!r->falling_back) {
-    gsize m1 = select_rows (
-        r, x, r->cache[CACHE_IN] + layer * plane, NACLIP_DTYPE_F32, TRUE, nt);
+    gsize m1 = select_rows (r, x, r->cache[CACHE_IN] + layer * plane,
+        NACLIP_DTYPE_F32, TRUE, layer, nt);
     r->falling_back = layer == 0 && r->fallback && !r->refreshing
                       && (double)m1 > FALLBACK_SHARE * (double)n_rows;
     if (!r->falling_back) {
@@ -357,7 +434,7 @@ naclip_reuse_block (NaclipReuse *r, NaclipMatmul *mm, const NaclipBlock *block,
       naclip_transformer_attention (mm, ctx, cache[CACHE_Q], cache[CACHE_K],
           cache[CACHE_V], r->n_images, n, info->n_heads, width / info->n_heads,
           FALSE, scores);
-      gsize m2 = select_rows (r, ctx, cache[CACHE_CTX], t, FALSE, nt);
+      gsize m2 = select_rows (r, ctx, cache[CACHE_CTX], t, FALSE, layer, nt);
       gsize p2 = padded_rows (m2, n_rows);
       move_rows (work, ctx, r->rows, m2, row_t, TRUE);
       move_rows (cache[CACHE_CTX], work, r->rows, m2, row_t, FALSE);
@@ -375,4 +452,77 @@ naclip_reuse_block (NaclipReuse *r, NaclipMatmul *mm, const NaclipBlock *block,
   naclip_transformer_block (mm, block, info, x, r->n_images, n, FALSE, work);
   r->n_computed += n_rows;
   return x;
+}
+
+void
+naclip_reuse_patches (NaclipReuse *r, NaclipMatmul *mm,
+    const NaclipLinear *conv1, gsize image, const float *patches, float *out)
+{
+  /* patches: (n_tokens - 1, patch_len) f32, image @image's; out: its
+   * (n_tokens - 1, width) f32 patch rows */
+  gsize n = r->n_tokens - 1, len = r->patch_len, width = r->width, m = 0;
+  float *in = r->patch_in + image * n * len;
+  float *emb = r->patch_out + image * n * width;
+  gsize row_in = len * sizeof (float), row_out = width * sizeof (float);
+
+  g_return_if_fail (image < r->n_images && conv1->n_in == len);
+  for (gsize i = 0; i < n; i++) {
+    if (r->refreshing || memcmp (patches + i * len, in + i * len, row_in) != 0)
+      r->rows[m++] = (guint32)i;
+  }
+  if (m > 0) {
+    gsize p = padded_rows (m, n);
+    move_rows (r->patch_rows, patches, r->rows, m, row_in, TRUE);
+    memset (r->patch_rows + m * len, 0, (p - m) * row_in);
+    move_rows (in, r->patch_rows, r->rows, m, row_in, FALSE);
+    naclip_matmul_linear_float (mm, r->xs, width, NACLIP_DTYPE_F32,
+        r->patch_rows, len, NACLIP_DTYPE_F32, conv1, p,
+        NACLIP_MATMUL_POST_NONE);
+    move_rows (emb, r->xs, r->rows, m, row_out, FALSE);
+  }
+  memcpy (out, emb, n * row_out);
+  r->n_patches_computed += m;
+}
+
+void
+naclip_reuse_final_qkv (NaclipReuse *r, NaclipMatmul *mm,
+    const NaclipBlock *block, const NaclipTowerInfo *info, const float *x,
+    gboolean uses_q, float *work, const void **q, const void **k,
+    const void **v)
+{
+  /* @work: ln, q, k, v of the rows computed (m padded, width) in its
+   * first four regions of rows * width floats, as in naclip_reuse_block */
+  NaclipDtype t = naclip_matmul_get_act_type (mm);
+  guint width = info->width, nt = MAX (naclip_matmul_get_threads (mm), 1u);
+  gsize n_rows = r->n_images * r->n_tokens, m = 0;
+  gsize row_f32 = width * sizeof (float), row_t = width * naclip_dtype_size (t);
+  gboolean all = r->refreshing || (uses_q && !r->final_has_q);
+
+  for (gsize i = 0; i < n_rows; i++) {
+    if (all
+        || memcmp (x + i * width, r->final[FINAL_IN] + i * width, row_f32) != 0)
+      r->rows[m++] = (guint32)i;
+  }
+  if (m > 0) {
+    gsize p = padded_rows (m, n_rows);
+    float *ln = work, *qc = ln + p * width, *kc = qc + p * width;
+    float *vc = kc + p * width;
+
+    move_rows (r->xs, x, r->rows, m, row_f32, TRUE);
+    memset (r->xs + m * width, 0, (p - m) * row_f32);
+    move_rows (r->final[FINAL_IN], r->xs, r->rows, m, row_f32, FALSE);
+    naclip_ops_layer_norm_typed (
+        ln, t, r->xs, &block->ln_1, p, width, info->layer_norm_eps, nt);
+    naclip_transformer_qkv (
+        mm, block, width, ln, p, uses_q ? qc : NULL, kc, vc);
+    if (uses_q)
+      move_rows (r->final[FINAL_Q], qc, r->rows, m, row_t, FALSE);
+    move_rows (r->final[FINAL_K], kc, r->rows, m, row_t, FALSE);
+    move_rows (r->final[FINAL_V], vc, r->rows, m, row_t, FALSE);
+  }
+  r->final_has_q = uses_q;
+  r->n_final_computed = m;
+  *q = uses_q ? r->final[FINAL_Q] : NULL;
+  *k = r->final[FINAL_K];
+  *v = r->final[FINAL_V];
 }

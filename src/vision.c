@@ -471,14 +471,16 @@ neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
  *     third change); arch "vanilla" keeps both.
  * x: (n_images * n_tokens, width), in place. @window is the Gaussian
  * window of the grid (NULL unless naclip/nonly). q is not computed for
- * the strategies that do not use it (naclip, kk). ln, q, k, v, ctx and
+ * the strategies that do not use it (naclip, kk). With @reuse (NULL:
+ * none), ln, q, k, v come from naclip_reuse_final_qkv(). ln, q, k, v, ctx and
  * the attention weights are of the handle's activation type, as in
  * transformer.c; the heads of an image go through one batched product per
  * group of naclip_transformer_attention_groups(). */
 static void
-naclip_final_block (NaclipMatmul *mm, const NaclipVisionTower *vt,
-    const NaclipParams *params, float *x, gsize n_images, gsize n_tokens,
-    guint grid_h, guint grid_w, const float *window, float *work)
+naclip_final_block (NaclipMatmul *mm, NaclipReuse *reuse,
+    const NaclipVisionTower *vt, const NaclipParams *params, float *x,
+    gsize n_images, gsize n_tokens, guint grid_h, guint grid_w,
+    const float *window, float *work)
 {
   const NaclipBlock *blk = &vt->blocks[vt->info.n_layers - 1];
   const NaclipTowerInfo *info = &vt->info;
@@ -488,7 +490,8 @@ naclip_final_block (NaclipMatmul *mm, const NaclipVisionTower *vt,
   NaclipAttention attention = params->attention;
   gsize rows = n_images * n_tokens, md = rows * width;
   gsize n = n_tokens;
-  float *ln = work, *q = ln + md, *k = q + md, *v = k + md, *ctx = v + md;
+  float *ln = work, *ctx = ln + 4 * md;
+  const void *q = ln + md, *k = ln + 2 * md, *v = ln + 3 * md;
   gsize seqs;
   guint group;
   naclip_transformer_attention_groups (1, n, n_heads, &seqs, &group);
@@ -500,11 +503,16 @@ naclip_final_block (NaclipMatmul *mm, const NaclipVisionTower *vt,
                        + (attention == NACLIP_ATTENTION_CSA ? group * n * n
                                                             : 0));
 
-  naclip_ops_layer_norm_typed (
-      ln, t, x, &blk->ln_1, rows, width, info->layer_norm_eps, nt);
   gboolean uses_q = attention != NACLIP_ATTENTION_NACLIP
                     && attention != NACLIP_ATTENTION_KK;
-  naclip_transformer_qkv (mm, blk, width, ln, rows, uses_q ? q : NULL, k, v);
+  if (reuse != NULL) {
+    naclip_reuse_final_qkv (reuse, mm, blk, info, x, uses_q, work, &q, &k, &v);
+  } else {
+    naclip_ops_layer_norm_typed (
+        ln, t, x, &blk->ln_1, rows, width, info->layer_norm_eps, nt);
+    naclip_transformer_qkv (mm, blk, width, ln, rows, uses_q ? ln + md : NULL,
+        ln + 2 * md, ln + 3 * md);
+  }
   if (attention == NACLIP_ATTENTION_VANILLA) {
     naclip_transformer_attention (
         mm, ctx, q, k, v, n_images, n_tokens, n_heads, head_dim, FALSE, scores);
@@ -586,8 +594,8 @@ naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
   }
 
   if (reuse != NULL
-      && !naclip_reuse_begin (reuse, vt, info, naclip_matmul_get_precision (mm),
-          n_images, n_tokens, error))
+      && !naclip_reuse_begin (reuse, vt, info, patch_len,
+          naclip_matmul_get_precision (mm), n_images, n_tokens, error))
     return FALSE;
 
   NaclipLinear conv1 = { vt->patch_weight, NULL, dim, (guint)patch_len };
@@ -597,9 +605,12 @@ naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
     float *xi = x + img * n_tokens * dim;
     unfold_patches (s->patches, pixels + img * plane, height, width, patch,
         grid_h, grid_w, nt);
-    naclip_matmul_linear_float (mm, xi + dim, dim, NACLIP_DTYPE_F32, s->patches,
-        patch_len, NACLIP_DTYPE_F32, &conv1, n_patches,
-        NACLIP_MATMUL_POST_NONE);
+    if (reuse != NULL)
+      naclip_reuse_patches (reuse, mm, &conv1, img, s->patches, xi + dim);
+    else
+      naclip_matmul_linear_float (mm, xi + dim, dim, NACLIP_DTYPE_F32,
+          s->patches, patch_len, NACLIP_DTYPE_F32, &conv1, n_patches,
+          NACLIP_MATMUL_POST_NONE);
     add_class_and_positions (
         xi, vt->class_embedding, positions, n_tokens, dim, nt);
   }
@@ -621,8 +632,8 @@ naclip_vision_encode (const NaclipModel *model, NaclipVisionScratch *s,
   }
   if (y != x)
     memcpy (x, y, naclip_size_mul_sat (rows, dim) * sizeof (float));
-  naclip_final_block (
-      mm, vt, params, x, n_images, n_tokens, grid_h, grid_w, window, s->work);
+  naclip_final_block (mm, reuse, vt, params, x, n_images, n_tokens, grid_h,
+      grid_w, window, s->work);
   if (block_out != NULL)
     memcpy (block_out, x, n_tokens * dim * sizeof (float));
   NaclipDtype t = naclip_matmul_get_act_type (mm);

@@ -8,7 +8,10 @@
  * queries, keys and values, scatter) and the encoder's results equal the
  * normal path's, frame after frame, to 1e-6 (fp32, and bf16 where it
  * runs; a batch of two images like sliding windows, a grid that
- * interpolates the positions).
+ * interpolates the positions); only the patches whose pixels changed are
+ * embedded again, and the last block computes q, k, v again only for the
+ * tokens of the image that changed (a token of the other image enters it
+ * the same to the bit, and keeps its cached q, k, v).
  * /reuse/static-frame: through the public API, a frame repeated with a
  * threshold above 0 computes only the class tokens and gives the same
  * labels and, to 1e-5, the same probabilities; a changed region computes
@@ -87,7 +90,10 @@ test_exact (gconstpointer data)
   fill_random (pixels, n_pixels, 11);
   for (guint frame = 0; frame < 3; frame++) {
     gboolean refreshed;
-    guint64 n_rows, n_computed;
+    guint64 n_rows, n_computed, n_patches_computed, n_final_computed;
+    /* frame 1 changes 2 x 2 patches of image 1 */
+    guint64 patches_want = frame == 1 ? 4 : n_images * n_patches;
+    guint64 final_want = (frame == 1 ? 1 : n_images) * (n_patches + 1);
 
     if (frame == 1) {
       /* a 32 x 32 px region of image 1 changes, the rest stays */
@@ -108,10 +114,14 @@ test_exact (gconstpointer data)
     pyhelper_assert_close ("features", got, want, n_features, 1e-6, 0.0);
     pyhelper_assert_close ("block", got_block, want_block, n_block, 1e-6, 1e-6);
     naclip_reuse_get_stats (reuse, &refreshed, &n_rows, &n_computed);
+    naclip_reuse_get_exact_stats (
+        reuse, &n_patches_computed, &n_final_computed);
     g_assert_cmpint (refreshed, ==, frame == 0);
     g_assert_cmpuint (
         n_rows, ==, (info->vision.n_layers - 1) * n_images * (n_patches + 1));
     g_assert_cmpuint (n_computed, ==, n_rows);
+    g_assert_cmpuint (n_patches_computed, ==, patches_want);
+    g_assert_cmpuint (n_final_computed, ==, final_want);
   }
   naclip_matmul_free (mm);
   naclip_reuse_free (reuse);
