@@ -15,7 +15,8 @@
  * /reuse/static-frame: through the public API, a frame repeated with a
  * threshold above 0 computes only the class tokens and gives the same
  * labels and, to 1e-5, the same probabilities; a changed region computes
- * more; a reset, a periodic refresh and a new size recompute everything.
+ * more; a reset, a periodic refresh, a new size and a new threshold
+ * recompute everything.
  * Seeded tiny checkpoints (tests/fixtures/make_checkpoint.py).
  */
 
@@ -238,6 +239,15 @@ test_static_frame (void)
 
     /* a new size refreshes */
     params.reuse_refresh = 0;
+    g_assert_true (naclip_context_set_params (ctx, &params, &error));
+    g_assert_true (
+        segment (ctx, queries, rgb, w, h - 16, labels, probs).refreshed);
+    g_assert_false (
+        segment (ctx, queries, rgb, w, h - 16, labels, probs).refreshed);
+
+    /* a new threshold refreshes (gate 1 above block 0 relies on the
+     * decisions of the frame before) */
+    params.reuse_threshold = 0.25f;
     g_assert_true (naclip_context_set_params (ctx, &params, &error));
     g_assert_true (
         segment (ctx, queries, rgb, w, h - 16, labels, probs).refreshed);

@@ -6,7 +6,7 @@
         [--refresh 30] [--frames 40] [--threads 2] [--workdir DIR]
         [--wait-policy passive|default]
 
-Generates, with numpy, two 224x224 clips of --frames frames and the
+Generates, with numpy, three 224x224 clips of --frames frames and the
 ViT-B/16- and B/32-shaped seeded random checkpoints
 (tests/fixtures/make_checkpoint.py --preset b16, with --patch 32 for B/32,
 as bench.py makes them; cached in the work dir, default BUILD_DIR/bench):
@@ -14,7 +14,11 @@ as bench.py makes them; cached in the work dir, default BUILD_DIR/bench):
   static  a static camera: a textured background (smooth noise of three
           scales, stripes, a few fixed shapes) and two textured objects
           crossing it, 60x60 px and a 50x70 px ellipse (about 13 % of the
-          frame together), 3 px a frame
+          frame together), 3 px a frame; the background's pixels are the
+          same from frame to frame, as rendered or decoded video has them
+  noisy   the same with a camera's sensor noise: Gaussian, sigma 2 levels
+          of 255, drawn anew for every pixel of every frame, so that no
+          patch is the same to the bit as in the frame before
   pan     the same scene under a camera that pans 2 px a frame: every
           patch changes, so reuse must fall back to the full cost
 
@@ -105,9 +109,11 @@ def paste(frame, mask, rgb, y, x):
     frame[y0:y1, x0:x1][m] = rgb[y0 - y:y1 - y, x0 - x:x1 - x][m]
 
 
-def make_clip(path, n_frames, pan):
-    """Writes n_frames packed RGB frames of SIDE x SIDE to path."""
+def make_clip(path, n_frames, pan, noise):
+    """Writes n_frames packed RGB frames of SIDE x SIDE to path, with
+    Gaussian pixel noise of standard deviation noise."""
     rng = np.random.default_rng(3)
+    noise_rng = np.random.default_rng(4)
     span = SIDE + 2 * n_frames + 8
     scene = background(rng, SIDE, span)
     objs = objects(rng)
@@ -117,7 +123,10 @@ def make_clip(path, n_frames, pan):
         ox = 2 * f if pan else 0
         paste(frame, *objs[0], 20, ox + 10 + 3 * f)
         paste(frame, *objs[1], 120, ox + 170 - 3 * f)
-        out[f] = np.clip(frame[:, ox:ox + SIDE], 0, 255).astype(np.uint8)
+        frame = frame[:, ox:ox + SIDE]
+        if noise > 0:
+            frame = frame + noise_rng.normal(0.0, noise, frame.shape)
+        out[f] = np.clip(frame, 0, 255).astype(np.uint8)
     out.tofile(path)
 
 
@@ -165,9 +174,10 @@ def main():
     naclip = os.path.join(build, "src", "tool", "naclip")
 
     clips = {}
-    for name in ("static", "pan"):
+    for name, pan, noise in (("static", False, 0.0), ("noisy", False, 2.0),
+                             ("pan", True, 0.0)):
         clips[name] = os.path.join(workdir, f"clip-{name}.rgb")
-        make_clip(clips[name], args.frames, name == "pan")
+        make_clip(clips[name], args.frames, pan, noise)
     models = {}
     for m in args.models.split(","):
         if m not in PATCH:
