@@ -24,7 +24,7 @@ G_BEGIN_DECLS
  * kernels, the int8 quantisation and epilogue): the products keep every
  * thread busy, and OpenMP threads spin for a while after a region before
  * they sleep, so a region there costs a few microseconds (3.7 us for two
- * threads on the Zen 4), not a wake-up. 2^17 operations are about 30 us
+ * threads on the Zen 5), not a wake-up. 2^17 operations are about 30 us
  * of one core. */
 #define NACLIP_PARALLEL_MIN_OPS_TOWER (1u << 17)
 

@@ -44,7 +44,7 @@
  * (a millisecond; a 197 x 768 layer norm ran on one thread) when waking a
  * sleeping thread cost 65 us (OMP_WAIT_POLICY=PASSIVE, Sapphire Rapids
  * VM); with the int8 passes also split, the B/16 int8 encoder at 224x224
- * took 39.7 ms instead of 43.6 on the Zen 4 (default policy), and 43.9
+ * took 39.7 ms instead of 43.6 on the Zen 5 (default policy), and 43.9
  * instead of 50.4 with OMP_WAIT_POLICY=PASSIVE (naclip bench --products,
  * three interleaved rounds each). */
 #define OPS_LAYER_NORM 8

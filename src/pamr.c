@@ -109,7 +109,7 @@ padded_columns (guint width)
  * place, and starts on a cache line, as does its column 0 (with rows
  * that did not, unaligned vector loads made the same work about 25 %
  * slower: 94 against 72 ns a pixel for 10 steps over 5 channels at 299
- * and 304 columns, one thread, Zen 4). */
+ * and 304 columns, one thread, Zen 5). */
 static void
 plane_layout (Neighbourhood *nb, guint width, guint margin)
 {

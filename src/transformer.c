@@ -35,7 +35,7 @@
  * softmax writes bf16 weights as dense rows of their own (oneDNN runs the
  * weights x v product on brgemm then, on gemm:jit with a row stride of
  * twice the width: 0.14 instead of 0.32 ms a ViT-B/16 block at 224 on a
- * Zen 4).
+ * Zen 5).
  */
 
 #include "config.h"
