@@ -87,6 +87,7 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 PYTHON = "/usr/bin/python3"
 sys.path.insert(0, HERE)
 import ort_peer  # noqa: E402
+from machine import cpu_name  # noqa: E402
 
 MODELS = {"B/16": ("b16", ["--preset", "b16"]),
           "B/32": ("b32", ["--preset", "b16", "--patch", "32"])}
@@ -301,14 +302,6 @@ def naclip_info(args):
     info = dict(line.split(": ", 1) for line in out.splitlines()
                 if ": " in line)
     return info
-
-
-def cpu_name():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def fmt(v):

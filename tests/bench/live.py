@@ -41,6 +41,9 @@ import statistics
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine import cpu_name  # noqa: E402
+
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -53,14 +56,6 @@ def parse_args():
     p.add_argument("--props", default="")
     p.add_argument("--build", default=os.environ.get("NACLIP_BUILD_ROOT"))
     return p.parse_args()
-
-
-def cpu_name():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "?"
 
 
 def load_average():

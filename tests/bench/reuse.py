@@ -50,6 +50,9 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine import cpu_name  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 PYTHON = "/usr/bin/python3"
@@ -188,6 +191,7 @@ def main():
                         models[m], "--preset", "b16", "--patch",
                         str(PATCH[m])], check=True)
 
+    print(f"# {cpu_name()}")
     print(f"# load average before: {os.getloadavg()[0]:.2f} "
           f"{os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; "
           f"{os.cpu_count()} cores, {args.threads} threads; "
