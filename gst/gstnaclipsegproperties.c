@@ -192,18 +192,19 @@ gst_naclip_seg_properties_install (GObjectClass *gobject_class)
    * computed, and keeps its earlier output for the others. It helps where
    * most of the picture stands still between inferred frames: a fixed
    * camera (surveillance, traffic, retail, a desk webcam) with small moving
-   * objects: 3.2x (fp32), 2.7x (bf16) or 2.25x (int8) less encoder time
-   * for ViT-B/16 with 99 % of the labels of the full forward at 0.2 on
-   * 2 cores (README, "Token reuse"); little for ViT-B/32 at 224, whose patches are each a large
-   * part of the picture. It does not help when the whole picture changes:
-   * a moving or shaking camera, a zoom, a light change, scene cuts, a large
-   * inference-interval; there, when more than half the patches move, the
-   * frame is computed in full at the cost of one comparison. Larger values
-   * skip more and drift more (refreshed every reuse-refresh frames); the
-   * "naclipseg" message tells the share computed (reuse-computed).
-   * Reuse starts again after a caps change, a flush (a seek) and a
-   * discontinuity, not after a class change. Costs six arrays of
-   * activations per block and five more (44 MB for ViT-B/16 at 224).
+   * objects: 3.1-3.3x (fp32), 2.6-2.8x (bf16) or 2.25x (int8) less encoder
+   * time for ViT-B/16 with 99 % of the labels of the full forward at 0.2 on
+   * 2 cores (README, "Token reuse"); little for ViT-B/32 at 224, whose
+   * patches are each a large part of the picture. It does not help when
+   * the whole picture changes: a moving or shaking camera, a zoom, a light
+   * change, scene cuts, a large inference-interval; there, when more than
+   * half the patches move, the frame is computed in full at the cost of
+   * one comparison. Larger values skip more and drift more (refreshed
+   * every reuse-refresh frames); the "naclipseg" message tells the share
+   * computed (reuse-computed). Reuse starts again after a caps change, a
+   * flush (a seek), a discontinuity and a new threshold, not after a class
+   * change. Costs six arrays of activations per block and five more
+   * (44 MB for ViT-B/16 at 224).
    */
   g_object_class_install_property (gobject_class, PROP_REUSE_THRESHOLD,
       g_param_spec_float ("reuse-threshold", "Reuse threshold",
