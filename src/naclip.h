@@ -280,16 +280,18 @@ typedef struct
    * the tokens (patches) whose input or attention output moved by at
    * least this relative L2 distance since the call that last computed
    * them, and keeps what it computed then for the others; the class token
-   * and the last block are always computed, and a frame in which more
-   * than half of the patches changed runs the normal path. 0.2 kept 99 %
-   * of the labels of the full forward for ViT-B/16 on a static camera
-   * (README, "Token reuse"); a larger value skips more and drifts more.
-   * Reused features differ from the normal path's. Memory: 6 (layers - 1)
-   * tokens width floats (40 MB for ViT-B/16 at 224). */
+   * and the last block's attention are always computed (the patch
+   * embedding and the last block's q, k, v only where their input changed
+   * to the bit), and a frame in which more than half of the patches
+   * changed runs the normal path. 0.2 kept 99 % of the labels of the full
+   * forward for ViT-B/16 on a static camera (README, "Token reuse"); a
+   * larger value skips more and drifts more. Reused features differ from
+   * the normal path's. Memory: (6 (layers - 1) + 5) tokens width floats
+   * and the unfolded patches (44 MB for ViT-B/16 at 224). */
   float reuse_threshold;
   /* With reuse: every this many calls, every token is computed (bounding
    * the drift); 0 = only after naclip_context_reset_reuse(), a new
-   * processing size or precision, or a failed call. */
+   * processing size, precision or reuse_threshold, or a failed call. */
   guint reuse_refresh;
 } NaclipParams;
 
