@@ -472,10 +472,10 @@ neighbourhood_weights (NaclipMatmul *mm, float *scores, float *scores2,
  * x: (n_images * n_tokens, width), in place. @window is the Gaussian
  * window of the grid (NULL unless naclip/nonly). q is not computed for
  * the strategies that do not use it (naclip, kk). With @reuse (NULL:
- * none), ln, q, k, v come from naclip_reuse_final_qkv(). ln, q, k, v, ctx and
- * the attention weights are of the handle's activation type, as in
- * transformer.c; the heads of an image go through one batched product per
- * group of naclip_transformer_attention_groups(). */
+ * none), ln, q, k, v come from naclip_reuse_final_qkv(). ln, q, k, v,
+ * ctx and the attention weights are of the handle's activation type, as
+ * in transformer.c; the heads of an image go through one batched product
+ * per group of naclip_transformer_attention_groups(). */
 static void
 naclip_final_block (NaclipMatmul *mm, NaclipReuse *reuse,
     const NaclipVisionTower *vt, const NaclipParams *params, float *x,
