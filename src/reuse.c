@@ -10,7 +10,8 @@
  * those blocks and each token, a NaclipReuse keeps what the block last
  * computed for the token: its input (f32) and its attention output (each
  * as of the last time a gate let the token through), its q, k, v and its
- * output (f32); what feeds a product is of the activation type. On a new frame a block runs as
+ * output (f32); what feeds a product is of the activation type. On a new
+ * frame a block runs as
  *
  *   gate 1    select token i when ||x_i - ref_i|| >= threshold ||ref_i||:
  *             the relative L2 change of its input since it was last
