@@ -387,6 +387,35 @@ move_rows (void *dst, const void *src, const guint32 *rows, gsize m,
   }
 }
 
+/* For the @m rows of x listed in r->rows: their input into @in (rows of
+ * width f32), then ln_1 and q (unless @q is NULL), k, v into @q, @k, @v
+ * (rows of the activation type), computed over @m rows padded with zeros
+ * in the first four regions of (padded rows, width) floats of @work. */
+static void
+qkv_rows (NaclipReuse *r, NaclipMatmul *mm, const NaclipBlock *block,
+    const NaclipTowerInfo *info, const float *x, gsize m, float *in, void *q,
+    void *k, void *v, float *work)
+{
+  NaclipDtype t = naclip_matmul_get_act_type (mm);
+  guint width = info->width, nt = MAX (naclip_matmul_get_threads (mm), 1u);
+  gsize p = padded_rows (m, r->n_images * r->n_tokens);
+  gsize row_f32 = width * sizeof (float), row_t = width * naclip_dtype_size (t);
+  float *ln = work, *qc = ln + p * width, *kc = qc + p * width;
+  float *vc = kc + p * width;
+
+  move_rows (r->xs, x, r->rows, m, row_f32, TRUE);
+  memset (r->xs + m * width, 0, (p - m) * row_f32);
+  move_rows (in, r->xs, r->rows, m, row_f32, FALSE);
+  naclip_ops_layer_norm_typed (
+      ln, t, r->xs, &block->ln_1, p, width, info->layer_norm_eps, nt);
+  naclip_transformer_qkv (
+      mm, block, width, ln, p, q != NULL ? qc : NULL, kc, vc);
+  if (q != NULL)
+    move_rows (q, qc, r->rows, m, row_t, FALSE);
+  move_rows (k, kc, r->rows, m, row_t, FALSE);
+  move_rows (v, vc, r->rows, m, row_t, FALSE);
+}
+
 float *
 naclip_reuse_block (NaclipReuse *r, NaclipMatmul *mm, const NaclipBlock *block,
     const NaclipTowerInfo *info, guint layer, float *x, float *work)
@@ -419,19 +448,10 @@ naclip_reuse_block (NaclipReuse *r, NaclipMatmul *mm, const NaclipBlock *block,
         cache[i] = i < CACHE_CTX
                        ? r->cache[i] + layer * plane
                        : naclip_dtype_at (r->cache[i], layer * plane, t);
-      gsize p1 = padded_rows (m1, n_rows);
-      float *ln = work, *q = ln + p1 * width, *k = q + p1 * width;
-      float *v = k + p1 * width, *ctx = work + 4 * plane, *scores = ctx + plane;
+      float *ctx = work + 4 * plane, *scores = ctx + plane;
 
-      move_rows (r->xs, x, r->rows, m1, row_f32, TRUE);
-      memset (r->xs + m1 * width, 0, (p1 - m1) * row_f32);
-      move_rows (cache[CACHE_IN], r->xs, r->rows, m1, row_f32, FALSE);
-      naclip_ops_layer_norm_typed (
-          ln, t, r->xs, &block->ln_1, p1, width, info->layer_norm_eps, nt);
-      naclip_transformer_qkv (mm, block, width, ln, p1, q, k, v);
-      move_rows (cache[CACHE_Q], q, r->rows, m1, row_t, FALSE);
-      move_rows (cache[CACHE_K], k, r->rows, m1, row_t, FALSE);
-      move_rows (cache[CACHE_V], v, r->rows, m1, row_t, FALSE);
+      qkv_rows (r, mm, block, info, x, m1, cache[CACHE_IN], cache[CACHE_Q],
+          cache[CACHE_K], cache[CACHE_V], work);
       naclip_transformer_attention (mm, ctx, cache[CACHE_Q], cache[CACHE_K],
           cache[CACHE_V], r->n_images, n, info->n_heads, width / info->n_heads,
           FALSE, scores);
@@ -491,36 +511,21 @@ naclip_reuse_final_qkv (NaclipReuse *r, NaclipMatmul *mm,
     gboolean uses_q, float *work, const void **q, const void **k,
     const void **v)
 {
-  /* @work: ln, q, k, v of the rows computed (m padded, width) in its
-   * first four regions of rows * width floats, as in naclip_reuse_block */
-  NaclipDtype t = naclip_matmul_get_act_type (mm);
-  guint width = info->width, nt = MAX (naclip_matmul_get_threads (mm), 1u);
   gsize n_rows = r->n_images * r->n_tokens, m = 0;
-  gsize row_f32 = width * sizeof (float), row_t = width * naclip_dtype_size (t);
+  gsize row_f32 = info->width * sizeof (float);
   gboolean all = r->refreshing || (uses_q && !r->final_has_q);
 
   for (gsize i = 0; i < n_rows; i++) {
     if (all
-        || memcmp (x + i * width, r->final[FINAL_IN] + i * width, row_f32) != 0)
+        || memcmp (x + i * info->width, r->final[FINAL_IN] + i * info->width,
+               row_f32)
+               != 0)
       r->rows[m++] = (guint32)i;
   }
-  if (m > 0) {
-    gsize p = padded_rows (m, n_rows);
-    float *ln = work, *qc = ln + p * width, *kc = qc + p * width;
-    float *vc = kc + p * width;
-
-    move_rows (r->xs, x, r->rows, m, row_f32, TRUE);
-    memset (r->xs + m * width, 0, (p - m) * row_f32);
-    move_rows (r->final[FINAL_IN], r->xs, r->rows, m, row_f32, FALSE);
-    naclip_ops_layer_norm_typed (
-        ln, t, r->xs, &block->ln_1, p, width, info->layer_norm_eps, nt);
-    naclip_transformer_qkv (
-        mm, block, width, ln, p, uses_q ? qc : NULL, kc, vc);
-    if (uses_q)
-      move_rows (r->final[FINAL_Q], qc, r->rows, m, row_t, FALSE);
-    move_rows (r->final[FINAL_K], kc, r->rows, m, row_t, FALSE);
-    move_rows (r->final[FINAL_V], vc, r->rows, m, row_t, FALSE);
-  }
+  if (m > 0)
+    qkv_rows (r, mm, block, info, x, m, r->final[FINAL_IN],
+        uses_q ? r->final[FINAL_Q] : NULL, r->final[FINAL_K], r->final[FINAL_V],
+        work);
   r->final_has_q = uses_q;
   r->n_final_computed = m;
   *q = uses_q ? r->final[FINAL_Q] : NULL;
