@@ -7,7 +7,7 @@
 #   tests/run-suite.sh [BUILD_DIR]
 #
 # The main suite runs at the CPU's own level. Variants, after it
-# (NACLIP_CI_VARIANTS picks them, default "capped asan valgrind fuzz soak";
+# (NACLIP_CI_VARIANTS picks them, default "capped asan soak valgrind fuzz";
 # each meson test of a variant, each fuzz target and the soak count as
 # tests):
 #   capped    when the CPU is above AVX2 (AVX-512, AVX512-BF16, AMX), the
@@ -33,11 +33,18 @@
 #   fuzz      BUILD_DIR-fuzz (clang, -Dfuzzers=true): each libFuzzer target
 #             of tests/fuzz/ for FUZZ_SECONDS (60) from its seed corpus.
 #   soak      tests/soak/soak.py for SOAK_SECONDS (300) when the element
-#             was built.
+#             was built, in the background while the variants after it
+#             run (valgrind's time bounds are ten times the main suite's
+#             and each fuzz target runs for a fixed time; the soak's
+#             element runs async, so a busy core makes it infer fewer
+#             frames and it passes every frame all the same); its result
+#             is taken at the end.
+# Each variant prints how long it took.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-"$top/build-suite"}
+t_start=$(date +%s)
 
 "$top/tests/install-deps.sh"
 
@@ -55,8 +62,11 @@ describe_level () {
 }
 
 status=0
+echo "=== packages and build: $(($(date +%s) - t_start)) s"
+began=$(date +%s)
 describe_level
 meson test -C "$build" --print-errorlogs --num-processes 2 || status=$?
+echo "=== main suite: $(($(date +%s) - began)) s"
 
 # Every variant appends "json PATH" (a meson test log to count) or
 # "result NAME OK|FAIL|SKIP" (one more test) to $results.
@@ -185,14 +195,23 @@ for line in open(sys.argv[1]):
 PY
 }
 
-run_soak () {
+# Starts the soak in the background (its pid in $soak).
+soak=""
+start_soak () {
   if [ ! -f "$build/gst/libgstnaclip.so" ]; then
     echo "result soak SKIP" >> "$results"
     return 0
   fi
-  if nice /usr/bin/python3 "$top/tests/soak/soak.py" \
+  nice /usr/bin/python3 "$top/tests/soak/soak.py" \
       --duration "${SOAK_SECONDS:-300}" --build "$build" \
-      > "$build/meson-logs/soak.txt" 2>&1; then
+      > "$build/meson-logs/soak.txt" 2>&1 &
+  soak=$!
+  echo "running in the background"
+}
+
+finish_soak () {
+  echo "=== soak"
+  if wait "$soak"; then
     echo "result soak OK" >> "$results"
   else
     echo "result soak FAIL" >> "$results"
@@ -201,17 +220,23 @@ run_soak () {
   tail -n 8 "$build/meson-logs/soak.txt"
 }
 
-for variant in ${NACLIP_CI_VARIANTS-capped asan valgrind fuzz soak}; do
+for variant in ${NACLIP_CI_VARIANTS-capped asan soak valgrind fuzz}; do
   echo "=== variant: $variant"
+  began=$(date +%s)
   case $variant in
     capped) run_capped ;;
     asan) run_asan ;;
     valgrind) run_valgrind ;;
     fuzz) run_fuzz ;;
-    soak) run_soak ;;
+    soak) start_soak ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;
   esac
+  echo "=== variant $variant: $(($(date +%s) - began)) s"
 done
+if [ -n "$soak" ]; then
+  finish_soak
+fi
+echo "=== total: $(($(date +%s) - t_start)) s"
 
 /usr/bin/python3 - "$results" <<'PY'
 import json, os, sys
